@@ -1,0 +1,123 @@
+// research-lab declares, with one `pulumi up`, a private Jupyter server behind
+// an OpenVPN Access Server, a public Voila site behind Nginx, and the versioned
+// S3 bucket that carries the notebooks from one to the other.
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+type infrastructure struct {
+	Config  *labConfig
+	Region  string
+	Zone    string
+	Network *network
+	Storage *storage
+	Compute *compute
+	Cost    *costEstimate
+	// Outputs are the stack outputs, also exported; tests read them here.
+	Outputs map[string]pulumi.Output
+}
+
+// createInfrastructure validates the configuration, declares the whole lab and
+// exports its outputs.
+func createInfrastructure(ctx *pulumi.Context) (*infrastructure, error) {
+	c, err := loadConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	region, err := aws.GetRegion(ctx, &aws.GetRegionArgs{})
+	if err != nil {
+		return nil, fmt.Errorf("looking up the region: %w", err)
+	}
+	if region.Name != "" {
+		c.Region = region.Name
+	} else if c.Region == "" {
+		c.Region = regionFallback
+	}
+	zone := c.AvailabilityZone
+	if zone == "" {
+		zones, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{State: pulumi.StringRef("available")})
+		if err != nil {
+			return nil, fmt.Errorf("looking up the availability zones of %s: %w", c.Region, err)
+		}
+		if len(zones.Names) == 0 {
+			return nil, fmt.Errorf("region %s reports no available zone: set %s:availabilityZone", c.Region, projectName)
+		}
+		zone = zones.Names[0]
+	} else if err := checkZoneInRegion(zone, c.Region); err != nil {
+		return nil, fmt.Errorf("invalid configuration of stack %q, nothing was declared:\n%s:availabilityZone = %q: %w", c.Stack, projectName, zone, err)
+	}
+
+	infra := &infrastructure{Config: c, Region: c.Region, Zone: zone}
+	if infra.Network, err = createNetwork(ctx, c, zone, c.Region); err != nil {
+		return nil, err
+	}
+	if infra.Storage, err = createStorage(ctx, c); err != nil {
+		return nil, err
+	}
+	if infra.Compute, err = createCompute(ctx, c, infra.Network, infra.Storage); err != nil {
+		return nil, err
+	}
+	infra.Cost = estimateCost(billOfMaterials(c), c.Region)
+	infra.Outputs = stackOutputs(infra)
+	if !infra.Cost.Complete() {
+		if err := ctx.Log.Warn(fmt.Sprintf("no estimatedMonthlyCostUsd: %s", infra.Cost.Missing()), nil); err != nil {
+			return nil, err
+		}
+	}
+	names := make([]string, 0, len(infra.Outputs))
+	for k := range infra.Outputs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		ctx.Export(k, infra.Outputs[k])
+	}
+	return infra, nil
+}
+
+// stackOutputs are the contract of DESIGN.md; none of them holds a password.
+func stackOutputs(infra *infrastructure) map[string]pulumi.Output {
+	c, comp := infra.Config, infra.Compute
+	vpnIP := comp.VPNIP.PublicIp
+	bucket := infra.Storage.Bucket.Bucket
+	out := map[string]pulumi.Output{
+		"vpnPublicIp":      vpnIP,
+		"vpnAdminUrl":      pulumi.Sprintf("https://%s:%d/admin", vpnIP, portVPNWeb.Number),
+		"vpnClientUrl":     pulumi.Sprintf("https://%s:%d/", vpnIP, portVPNWeb.Number),
+		"voilaUrl":         pulumi.Sprintf("http://%s/", comp.Voila.PublicIp),
+		"jupyterUrl":       pulumi.Sprintf("http://%s:%d", comp.Jupyter.PrivateIp, portJupyter.Number),
+		"jupyterPrivateIp": comp.Jupyter.PrivateIp,
+		"voilaPrivateIp":   comp.Voila.PrivateIp,
+		"bucketName":       bucket,
+		"notebooksUri":     pulumi.Sprintf("s3://%s/%s/", bucket, c.NotebookPrefix),
+		"sshVpn":           pulumi.Sprintf("ssh %s@%s", ubuntuUser, vpnIP),
+		"sshJupyter":       pulumi.Sprintf("ssh -J %s@%s %s@%s", ubuntuUser, vpnIP, al2023User, comp.Jupyter.PrivateIp),
+		"sshVoila":         pulumi.Sprintf("ssh -J %s@%s %s@%s", ubuntuUser, vpnIP, al2023User, comp.Voila.PrivateIp),
+		"vpcId":            infra.Network.VPC.ID(),
+	}
+	if infra.Cost.Complete() {
+		out["estimatedMonthlyCostUsd"] = pulumi.Float64(infra.Cost.Total()).ToFloat64Output()
+	}
+	return out
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "plan" {
+		if err := runPlan(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "research-lab plan:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	pulumi.Run(func(ctx *pulumi.Context) error {
+		_, err := createInfrastructure(ctx)
+		return err
+	})
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// recordedResource is one resource the program declared, with its inputs as
+// the engine would receive them.
+type recordedResource struct {
+	Type   string
+	Name   string
+	ID     string
+	Inputs resource.PropertyMap
+	State  resource.PropertyMap // inputs plus what the mock computed
+}
+
+// recordingMocks stands in for AWS: it records every resource the program
+// declares and answers its lookups with plausible values. The tests and the
+// offline plan both use it, so they see the very same stack.
+type recordingMocks struct {
+	region string
+
+	mu        sync.Mutex
+	resources []recordedResource
+	calls     []pulumi.MockCallArgs
+	hosts     map[string]int // next host number per subnet ID
+	eips      int
+}
+
+func newRecordingMocks(region string) *recordingMocks {
+	return &recordingMocks{region: region, hosts: map[string]int{}}
+}
+
+func (m *recordingMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	state := args.Inputs.Copy()
+	id := args.Name + "-id"
+	set := func(k, v string) { state[resource.PropertyKey(k)] = resource.NewStringProperty(v) }
+	switch args.TypeToken {
+	case "aws:ec2/eip:Eip":
+		m.eips++
+		set("publicIp", fmt.Sprintf("203.0.113.%d", 10+m.eips))
+		set("allocationId", "eipalloc-"+args.Name)
+		id = "eipalloc-" + args.Name
+	case "aws:ec2/instance:Instance":
+		subnet := args.Inputs["subnetId"].StringValue()
+		if cidr := m.subnetCIDR(subnet); cidr.IsValid() {
+			m.hosts[subnet]++
+			addr := cidr.Addr()
+			for i := 0; i < 9+m.hosts[subnet]; i++ {
+				addr = addr.Next()
+			}
+			set("privateIp", addr.String())
+		}
+		if v, ok := args.Inputs["associatePublicIpAddress"]; ok && v.IsBool() && v.BoolValue() {
+			m.eips++
+			set("publicIp", fmt.Sprintf("198.51.100.%d", 10+m.eips))
+		}
+		id = "i-" + args.Name
+	case "aws:s3/bucketV2:BucketV2":
+		name := args.Name + "-1a2b3c4"
+		if v, ok := args.Inputs["bucket"]; ok && v.IsString() && v.StringValue() != "" {
+			name = v.StringValue()
+		}
+		set("bucket", name)
+		set("arn", "arn:aws:s3:::"+name)
+		id = name
+	case "aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile":
+		set("name", args.Name+"-1a2b3c4")
+		set("arn", "arn:aws:iam::123456789012:role/"+args.Name)
+		id = args.Name + "-1a2b3c4"
+	case "aws:ec2/keyPair:KeyPair":
+		set("keyName", args.Name+"-1a2b3c4")
+		id = args.Name + "-1a2b3c4"
+	}
+	m.resources = append(m.resources, recordedResource{Type: args.TypeToken, Name: args.Name, ID: id, Inputs: args.Inputs, State: state})
+	return id, state, nil
+}
+
+func (m *recordingMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	m.mu.Lock()
+	m.calls = append(m.calls, args)
+	m.mu.Unlock()
+	arch := func(s string) string {
+		for _, a := range []string{"arm64", "amd64", "x86_64"} {
+			if strings.Contains(s, a) {
+				return a
+			}
+		}
+		return "unknown"
+	}
+	switch args.Token {
+	case "aws:index/getRegion:getRegion":
+		return resource.NewPropertyMapFromMap(map[string]any{"name": m.region, "id": m.region}), nil
+	case "aws:index/getAvailabilityZones:getAvailabilityZones":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"names": []any{m.region + "a", m.region + "b", m.region + "c"}, "id": m.region,
+		}), nil
+	case "aws:ec2/getAmi:getAmi":
+		filter := fmt.Sprint(args.Args["filters"])
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "ami-ubuntu-jammy-" + arch(filter), "imageId": "ami-ubuntu-jammy-" + arch(filter)}), nil
+	case "aws:ssm/getParameter:getParameter":
+		name := args.Args["name"].StringValue()
+		return resource.NewPropertyMapFromMap(map[string]any{"name": name, "value": "ami-al2023-" + arch(name), "type": "String"}), nil
+	}
+	return nil, fmt.Errorf("recording mock: no answer for %s", args.Token)
+}
+
+// subnetCIDR finds a declared subnet's CIDR by its ID; the caller holds m.mu.
+func (m *recordingMocks) subnetCIDR(id string) netip.Prefix {
+	for _, r := range m.resources {
+		if r.Type == "aws:ec2/subnet:Subnet" && r.ID == id {
+			p, _ := netip.ParsePrefix(r.Inputs["cidrBlock"].StringValue())
+			return p
+		}
+	}
+	return netip.Prefix{}
+}
+
+// ofType returns the recorded resources of one type, in a stable order.
+func (m *recordingMocks) ofType(typ string) []recordedResource {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []recordedResource
+	for _, r := range m.resources {
+		if r.Type == typ {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// byID returns the recorded resource with this ID.
+func (m *recordingMocks) byID(id string) (recordedResource, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.resources {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return recordedResource{}, false
+}
+
+// runUnderMocks runs createInfrastructure for a stack whose configuration is
+// given as "research-lab:key" (or "aws:region") -> value, without the Pulumi
+// CLI or AWS. It sets the environment the Pulumi SDK reads its configuration
+// from, so runs must not overlap.
+func runUnderMocks(stack string, config map[string]string, secretKeys []string) (*infrastructure, *recordingMocks, error) {
+	region := config["aws:region"]
+	if region == "" {
+		region = regionFallback
+	}
+	cfgJSON, err := json.Marshal(config)
+	if err != nil {
+		return nil, nil, err
+	}
+	secretJSON, err := json.Marshal(secretKeys)
+	if err != nil {
+		return nil, nil, err
+	}
+	os.Setenv(pulumi.EnvConfig, string(cfgJSON))
+	os.Setenv(pulumi.EnvConfigSecretKeys, string(secretJSON))
+	defer os.Unsetenv(pulumi.EnvConfig)
+	defer os.Unsetenv(pulumi.EnvConfigSecretKeys)
+
+	mocks := newRecordingMocks(region)
+	var infra *infrastructure
+	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
+		var err error
+		infra, err = createInfrastructure(ctx)
+		return err
+	}, pulumi.WithMocks(projectName, stack, mocks))
+	return infra, mocks, err
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/vpc"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// port is a named protocol and port number. Every port the lab uses is here.
+type port struct {
+	Name     string
+	Protocol string // tcp or udp
+	Number   int
+}
+
+var (
+	portSSH        = port{"SSH", "tcp", 22}
+	portHTTP       = port{"HTTP", "tcp", 80}
+	portHTTPS      = port{"HTTPS", "tcp", 443}
+	portOpenVPN    = port{"OpenVPN", "udp", 1194}
+	portOpenVPNTCP = port{"OpenVPN over TCP", "tcp", 443}
+	portVPNWeb     = port{"OpenVPN AS web UI", "tcp", 943}
+	portJupyter    = port{"Jupyter", "tcp", 8888}
+	portVoila      = port{"Voila (loopback only)", "tcp", 8866}
+)
+
+const anywhereIPv4 = "0.0.0.0/0"
+
+// Tier names: the lab's subnets, each with its route table and security group.
+const (
+	tierDMZ        = "DMZ"
+	tierProduction = "Production"
+	tierResearch   = "Research"
+)
+
+// Sources of an ingress rule.
+const (
+	fromAnywhere = "anywhere"   // 0.0.0.0/0
+	fromAdmins   = "adminCidrs" // each CIDR of adminCidrs
+	fromDMZGroup = "DMZ group"  // the DMZ security group, i.e. the VPN instance
+)
+
+// ingressRule opens one port of a tier's security group to one source.
+type ingressRule struct {
+	Tier   string
+	Port   port
+	Source string
+}
+
+// ingressRules is the whole inbound policy of the lab. The OpenVPN AS cluster
+// port 945/tcp is deliberately absent: a single server does not use it.
+var ingressRules = []ingressRule{
+	{tierDMZ, portOpenVPN, fromAnywhere},
+	{tierDMZ, portOpenVPNTCP, fromAnywhere},
+	{tierDMZ, portVPNWeb, fromAnywhere},
+	{tierDMZ, portSSH, fromAdmins},
+	{tierProduction, portHTTP, fromAnywhere},
+	{tierProduction, portHTTPS, fromAnywhere},
+	{tierProduction, portSSH, fromDMZGroup},
+	{tierResearch, portSSH, fromDMZGroup},
+	{tierResearch, portJupyter, fromDMZGroup},
+}
+
+// tier is one subnet of the lab with its routing and its security group.
+type tier struct {
+	Name          string
+	CIDR          netip.Prefix
+	Subnet        *ec2.Subnet
+	RouteTable    *ec2.RouteTable
+	SecurityGroup *ec2.SecurityGroup
+}
+
+type network struct {
+	VPC        *ec2.Vpc
+	IGW        *ec2.InternetGateway
+	NAT        *ec2.NatGateway // nil unless researchEgress is nat-gateway
+	S3Endpoint *ec2.VpcEndpoint
+	DMZ        *tier
+	Production *tier
+	Research   *tier
+}
+
+func (n *network) tiers() []*tier { return []*tier{n.DMZ, n.Production, n.Research} }
+
+func (n *network) tier(name string) *tier {
+	for _, t := range n.tiers() {
+		if t.Name == name {
+			return t
+		}
+	}
+	panic("no tier " + name)
+}
+
+// createNetwork declares the VPC, its three subnets with their routes, the S3
+// gateway endpoint and the security groups with their rules.
+func createNetwork(ctx *pulumi.Context, c *labConfig, zone, region string) (*network, error) {
+	n := &network{
+		DMZ:        &tier{Name: tierDMZ, CIDR: c.DMZCidr},
+		Production: &tier{Name: tierProduction, CIDR: c.ProductionCidr},
+		Research:   &tier{Name: tierResearch, CIDR: c.ResearchCidr},
+	}
+	var err error
+	n.VPC, err = ec2.NewVpc(ctx, c.name("VPC"), &ec2.VpcArgs{
+		CidrBlock:          pulumi.String(c.VPCCidr.String()),
+		EnableDnsSupport:   pulumi.Bool(true),
+		EnableDnsHostnames: pulumi.Bool(true),
+		Tags:               c.tags("VPC"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("declaring the VPC: %w", err)
+	}
+	n.IGW, err = ec2.NewInternetGateway(ctx, c.name("IGW"), &ec2.InternetGatewayArgs{
+		VpcId: n.VPC.ID(),
+		Tags:  c.tags("IGW"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("declaring the internet gateway: %w", err)
+	}
+	for _, t := range n.tiers() {
+		t.Subnet, err = ec2.NewSubnet(ctx, c.name(t.Name), &ec2.SubnetArgs{
+			VpcId:               n.VPC.ID(),
+			CidrBlock:           pulumi.String(t.CIDR.String()),
+			AvailabilityZone:    pulumi.String(zone),
+			MapPublicIpOnLaunch: pulumi.Bool(false), // each instance says whether it has a public address
+			Tags:                c.tags(t.Name),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("declaring the %s subnet: %w", t.Name, err)
+		}
+	}
+	if c.ResearchEgress == egressNAT {
+		eip, err := ec2.NewEip(ctx, c.name("NAT-EIP"), &ec2.EipArgs{
+			Domain: pulumi.String("vpc"),
+			Tags:   c.tags("NAT-EIP"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("declaring the NAT gateway's address: %w", err)
+		}
+		n.NAT, err = ec2.NewNatGateway(ctx, c.name("NAT"), &ec2.NatGatewayArgs{
+			AllocationId: eip.ID(),
+			SubnetId:     n.DMZ.Subnet.ID(),
+			Tags:         c.tags("NAT"),
+		}, pulumi.DependsOn([]pulumi.Resource{n.IGW}))
+		if err != nil {
+			return nil, fmt.Errorf("declaring the NAT gateway: %w", err)
+		}
+	}
+	for _, t := range n.tiers() {
+		var routes ec2.RouteTableRouteArray
+		switch {
+		case t.Name != tierResearch || c.ResearchEgress == egressIGW:
+			routes = append(routes, ec2.RouteTableRouteArgs{CidrBlock: pulumi.String(anywhereIPv4), GatewayId: n.IGW.ID()})
+		case c.ResearchEgress == egressNAT:
+			routes = append(routes, ec2.RouteTableRouteArgs{CidrBlock: pulumi.String(anywhereIPv4), NatGatewayId: n.NAT.ID()})
+		}
+		t.RouteTable, err = ec2.NewRouteTable(ctx, c.name(t.Name+"-RT"), &ec2.RouteTableArgs{
+			VpcId:  n.VPC.ID(),
+			Routes: routes,
+			Tags:   c.tags(t.Name + "-RT"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("declaring the %s route table: %w", t.Name, err)
+		}
+		_, err = ec2.NewRouteTableAssociation(ctx, c.name(t.Name+"-RTA"), &ec2.RouteTableAssociationArgs{
+			SubnetId:     t.Subnet.ID(),
+			RouteTableId: t.RouteTable.ID(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("associating the %s route table: %w", t.Name, err)
+		}
+	}
+	n.S3Endpoint, err = ec2.NewVpcEndpoint(ctx, c.name("S3-Endpoint"), &ec2.VpcEndpointArgs{
+		VpcId:           n.VPC.ID(),
+		ServiceName:     pulumi.Sprintf("com.amazonaws.%s.s3", region),
+		VpcEndpointType: pulumi.String("Gateway"),
+		RouteTableIds:   pulumi.StringArray{n.DMZ.RouteTable.ID(), n.Production.RouteTable.ID(), n.Research.RouteTable.ID()},
+		Tags:            c.tags("S3-Endpoint"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("declaring the S3 gateway endpoint: %w", err)
+	}
+	if err := createSecurityGroups(ctx, c, n); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// createSecurityGroups declares one group per tier and its rules as standalone
+// rule resources (never inline), following ingressRules.
+func createSecurityGroups(ctx *pulumi.Context, c *labConfig, n *network) error {
+	descriptions := map[string]string{
+		tierDMZ:        "OpenVPN Access Server: VPN from anywhere, SSH from adminCidrs",
+		tierProduction: "Voila behind Nginx: web from anywhere, SSH from the DMZ group",
+		tierResearch:   "Jupyter: SSH and Jupyter from the DMZ group only",
+	}
+	for _, t := range n.tiers() {
+		sg, err := ec2.NewSecurityGroup(ctx, c.name(t.Name+"-SG"), &ec2.SecurityGroupArgs{
+			VpcId:       n.VPC.ID(),
+			Description: pulumi.String(descriptions[t.Name]),
+			Tags:        c.tags(t.Name + "-SG"),
+		})
+		if err != nil {
+			return fmt.Errorf("declaring the %s security group: %w", t.Name, err)
+		}
+		t.SecurityGroup = sg
+		_, err = vpc.NewSecurityGroupEgressRule(ctx, c.name(t.Name+"-SG-egress-all"), &vpc.SecurityGroupEgressRuleArgs{
+			SecurityGroupId: sg.ID(),
+			IpProtocol:      pulumi.String("-1"),
+			CidrIpv4:        pulumi.String(anywhereIPv4),
+			Description:     pulumi.String("all outbound traffic"),
+			Tags:            c.tags(t.Name + "-SG-egress-all"),
+		})
+		if err != nil {
+			return fmt.Errorf("declaring the %s egress rule: %w", t.Name, err)
+		}
+	}
+	for _, r := range ingressRules {
+		args := vpc.SecurityGroupIngressRuleArgs{
+			SecurityGroupId: n.tier(r.Tier).SecurityGroup.ID(),
+			IpProtocol:      pulumi.String(r.Port.Protocol),
+			FromPort:        pulumi.Int(r.Port.Number),
+			ToPort:          pulumi.Int(r.Port.Number),
+		}
+		base := fmt.Sprintf("%s-SG-in-%s-%d", r.Tier, r.Port.Protocol, r.Port.Number)
+		var sources []vpc.SecurityGroupIngressRuleArgs
+		switch r.Source {
+		case fromAnywhere:
+			args.CidrIpv4 = pulumi.String(anywhereIPv4)
+			sources = append(sources, args)
+		case fromAdmins:
+			for _, cidr := range c.AdminCidrs {
+				a := args
+				a.CidrIpv4 = pulumi.String(cidr.String())
+				sources = append(sources, a)
+			}
+		case fromDMZGroup:
+			args.ReferencedSecurityGroupId = n.DMZ.SecurityGroup.ID()
+			sources = append(sources, args)
+		}
+		for i, a := range sources {
+			name := base
+			if len(sources) > 1 {
+				name = fmt.Sprintf("%s-%d", base, i+1)
+			}
+			a.Description = pulumi.Sprintf("%s from %s", r.Port.Name, r.Source)
+			a.Tags = c.tags(name)
+			if _, err := vpc.NewSecurityGroupIngressRule(ctx, c.name(name), &a); err != nil {
+				return fmt.Errorf("declaring ingress rule %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// name is the Name tag (and logical name) of a resource: <namePrefix>-<suffix>.
+func (c *labConfig) name(suffix string) string { return c.NamePrefix + "-" + suffix }
+
+// tags are the tags of every taggable resource.
+func (c *labConfig) tags(suffix string) pulumi.StringMap {
+	return pulumi.StringMap{
+		"Name":    pulumi.String(c.name(suffix)),
+		"project": pulumi.String(projectName),
+		"stack":   pulumi.String(c.Stack),
+	}
+}

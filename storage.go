@@ -1,0 +1,200 @@
+package main
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// sampleNotebook is the lab manual's hol02-app.ipynb: a small ipywidgets
+// dashboard that Voila publishes and Jupyter opens right after the first deploy.
+//
+//go:embed notebooks/hol02-app.ipynb
+var sampleNotebook string
+
+const sampleNotebookName = "hol02-app.ipynb"
+
+type storage struct {
+	Bucket *s3.BucketV2
+	Sample *s3.BucketObjectv2
+	// JupyterProfile and VoilaProfile are the instance profile names each
+	// server uses; VPNProfile is empty unless instanceProfile is set.
+	JupyterProfile pulumi.StringInput
+	VoilaProfile   pulumi.StringInput
+	VPNProfile     pulumi.StringInput
+}
+
+// createStorage declares the notebook bucket (versioned, encrypted, private,
+// TLS only), the sample notebook, and the instance profiles that reach it.
+func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
+	bucketArgs := &s3.BucketV2Args{
+		ForceDestroy: pulumi.Bool(c.ForceDestroy),
+		Tags:         c.tags("Notebooks"),
+	}
+	if c.BucketName != "" {
+		bucketArgs.Bucket = pulumi.String(c.BucketName)
+	}
+	bucket, err := s3.NewBucketV2(ctx, strings.ToLower(c.name("notebooks")), bucketArgs)
+	if err != nil {
+		return nil, fmt.Errorf("declaring the notebook bucket: %w", err)
+	}
+	s := &storage{Bucket: bucket}
+
+	_, err = s3.NewBucketVersioningV2(ctx, c.name("notebooks-versioning"), &s3.BucketVersioningV2Args{
+		Bucket: bucket.ID(),
+		VersioningConfiguration: s3.BucketVersioningV2VersioningConfigurationArgs{
+			Status: pulumi.String("Enabled"),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("declaring the bucket's versioning: %w", err)
+	}
+	_, err = s3.NewBucketServerSideEncryptionConfigurationV2(ctx, c.name("notebooks-encryption"), &s3.BucketServerSideEncryptionConfigurationV2Args{
+		Bucket: bucket.ID(),
+		Rules: s3.BucketServerSideEncryptionConfigurationV2RuleArray{
+			s3.BucketServerSideEncryptionConfigurationV2RuleArgs{
+				ApplyServerSideEncryptionByDefault: s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs{
+					SseAlgorithm: pulumi.String("AES256"),
+				},
+			},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("declaring the bucket's encryption: %w", err)
+	}
+	pab, err := s3.NewBucketPublicAccessBlock(ctx, c.name("notebooks-public-access-block"), &s3.BucketPublicAccessBlockArgs{
+		Bucket:                bucket.ID(),
+		BlockPublicAcls:       pulumi.Bool(true),
+		BlockPublicPolicy:     pulumi.Bool(true),
+		IgnorePublicAcls:      pulumi.Bool(true),
+		RestrictPublicBuckets: pulumi.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("declaring the bucket's public access block: %w", err)
+	}
+	_, err = s3.NewBucketPolicy(ctx, c.name("notebooks-tls-only"), &s3.BucketPolicyArgs{
+		Bucket: bucket.ID(),
+		Policy: bucket.Arn.ApplyT(func(arn string) (string, error) {
+			return policyJSON(statement{
+				Sid: "DenyInsecureTransport", Effect: "Deny", Principal: "*", Action: []string{"s3:*"},
+				Resource:  []string{arn, arn + "/*"},
+				Condition: map[string]any{"Bool": map[string]string{"aws:SecureTransport": "false"}},
+			})
+		}).(pulumi.StringOutput),
+	}, pulumi.DependsOn([]pulumi.Resource{pab}))
+	if err != nil {
+		return nil, fmt.Errorf("declaring the bucket policy: %w", err)
+	}
+
+	// The sample is written once. Later edits by researchers are never undone by
+	// `pulumi up` (content changes are ignored), and it is not deleted with the
+	// stack: it is a notebook like any other.
+	s.Sample, err = s3.NewBucketObjectv2(ctx, c.name("sample-notebook"), &s3.BucketObjectv2Args{
+		Bucket:      bucket.ID(),
+		Key:         pulumi.String(c.NotebookPrefix + "/" + sampleNotebookName),
+		Content:     pulumi.String(sampleNotebook),
+		ContentType: pulumi.String("application/x-ipynb+json"),
+		Tags:        c.tags("sample-notebook"),
+	}, pulumi.IgnoreChanges([]string{"content", "contentType", "etag", "source", "sourceHash", "tags"}), pulumi.RetainOnDelete(true))
+	if err != nil {
+		return nil, fmt.Errorf("declaring the sample notebook: %w", err)
+	}
+
+	if c.InstanceProfile != "" {
+		p := pulumi.String(c.InstanceProfile)
+		s.JupyterProfile, s.VoilaProfile, s.VPNProfile = p, p, p
+		return s, nil
+	}
+	s.JupyterProfile, err = createServerProfile(ctx, c, "Jupyter", bucket, notebookAccessReadWrite)
+	if err != nil {
+		return nil, err
+	}
+	s.VoilaProfile, err = createServerProfile(ctx, c, "Voila", bucket, notebookAccessReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+type notebookAccess int
+
+const (
+	notebookAccessReadOnly notebookAccess = iota
+	notebookAccessReadWrite
+)
+
+// notebookPolicy is the least privilege a server needs on the notebook prefix:
+// listing only under it, and reading (Voila) or reading and writing (Jupyter).
+func notebookPolicy(bucketArn, prefix string, access notebookAccess) (string, error) {
+	actions := []string{"s3:GetObject"}
+	if access == notebookAccessReadWrite {
+		actions = append(actions, "s3:PutObject", "s3:DeleteObject")
+	}
+	return policyJSON(
+		statement{
+			Sid: "ListNotebookPrefix", Effect: "Allow", Action: []string{"s3:ListBucket"},
+			Resource:  []string{bucketArn},
+			Condition: map[string]any{"StringLike": map[string][]string{"s3:prefix": {prefix + "/", prefix + "/*"}}},
+		},
+		statement{Sid: "Notebooks", Effect: "Allow", Action: actions, Resource: []string{bucketArn + "/" + prefix + "/*"}},
+	)
+}
+
+// createServerProfile declares a role that EC2 may assume, its inline notebook
+// policy and the instance profile, and returns the profile's name.
+func createServerProfile(ctx *pulumi.Context, c *labConfig, server string, bucket *s3.BucketV2, access notebookAccess) (pulumi.StringOutput, error) {
+	assume, err := policyJSON(statement{
+		Effect: "Allow", Action: []string{"sts:AssumeRole"},
+		Principal: map[string]string{"Service": "ec2.amazonaws.com"},
+	})
+	if err != nil {
+		return pulumi.StringOutput{}, err
+	}
+	role, err := iam.NewRole(ctx, c.name(server+"-Role"), &iam.RoleArgs{
+		Description:      pulumi.Sprintf("%s server of %s: notebook bucket access", server, c.NamePrefix),
+		AssumeRolePolicy: pulumi.String(assume),
+		Tags:             c.tags(server + "-Role"),
+	})
+	if err != nil {
+		return pulumi.StringOutput{}, fmt.Errorf("declaring the %s role: %w", server, err)
+	}
+	_, err = iam.NewRolePolicy(ctx, c.name(server+"-Notebooks"), &iam.RolePolicyArgs{
+		Role: role.ID(),
+		Policy: bucket.Arn.ApplyT(func(arn string) (string, error) {
+			return notebookPolicy(arn, c.NotebookPrefix, access)
+		}).(pulumi.StringOutput),
+	})
+	if err != nil {
+		return pulumi.StringOutput{}, fmt.Errorf("declaring the %s role policy: %w", server, err)
+	}
+	profile, err := iam.NewInstanceProfile(ctx, c.name(server+"-Profile"), &iam.InstanceProfileArgs{
+		Role: role.Name,
+		Tags: c.tags(server + "-Profile"),
+	})
+	if err != nil {
+		return pulumi.StringOutput{}, fmt.Errorf("declaring the %s instance profile: %w", server, err)
+	}
+	return profile.Name, nil
+}
+
+type statement struct {
+	Sid       string         `json:"Sid,omitempty"`
+	Effect    string         `json:"Effect"`
+	Principal any            `json:"Principal,omitempty"`
+	Action    []string       `json:"Action"`
+	Resource  []string       `json:"Resource,omitempty"`
+	Condition map[string]any `json:"Condition,omitempty"`
+}
+
+func policyJSON(statements ...statement) (string, error) {
+	b, err := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": statements})
+	if err != nil {
+		return "", fmt.Errorf("encoding an IAM policy: %w", err)
+	}
+	return string(b), nil
+}

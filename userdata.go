@@ -1,0 +1,187 @@
+package main
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"fmt"
+	"io/fs"
+	"strings"
+	"text/template"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// userdataFS holds the cloud-config templates of the three servers and the
+// scripts, units and configuration files they write.
+//
+//go:embed userdata
+var userdataFS embed.FS
+
+var userdataTemplates = mustParseUserdata()
+
+// EC2 refuses userdata over 16 KiB; TestUserDataFitsEC2Limit keeps us under it.
+const userDataLimit = 16 * 1024
+
+// Where things live on the servers, and what they install.
+const (
+	jupyterNotebookDir = "/home/ec2-user/notebooks"
+	voilaNotebookDir   = "/srv/notebooks"
+	voilaUser          = "voila"
+	osUpdateCalendar   = "Sun *-*-* 00:00:00"
+	openVPNRepoURL     = "https://as-repository.openvpn.net/as/debian"
+	openVPNRepoKeyURL  = "https://as-repository.openvpn.net/as-repo-public.asc"
+)
+
+var (
+	voilaPackages   = []string{"voila>=0.5,<0.6", "ipywidgets>=8,<9", "numpy", "pandas", "matplotlib"}
+	jupyterPackages = []string{"notebook>=7,<8", "ipywidgets>=8,<9", "numpy", "pandas", "matplotlib"}
+	voilaUnits      = []string{"voila.service", "notebook-pull.service", "notebook-pull.timer", "os-update.service", "os-update.timer"}
+	jupyterUnits    = []string{"jupyter.service", "notebook-restore.service", "notebook-push.service", "notebook-push.timer",
+		"notebook-push-at-shutdown.service", "os-update.service", "os-update.timer"}
+)
+
+// Argon2id parameters of jupyter_server's own passwd(), so that its
+// passwd_check verifies our hash exactly as one it made itself.
+const (
+	argon2Time    = 10
+	argon2Memory  = 10240 // KiB
+	argon2Threads = 8
+	argon2KeyLen  = 32
+	argon2SaltLen = 16
+)
+
+type userDataPorts struct {
+	HTTP, Voila, Jupyter, OpenVPN, OpenVPNTCP, VPNWeb int
+}
+
+// userDataValues is everything a template may use; every value comes from the
+// stack's configuration and resources.
+type userDataValues struct {
+	NamePrefix       string
+	Ports            userDataPorts
+	Region           string
+	Bucket           string
+	Prefix           string
+	NotebookDir      string
+	NotebookUser     string
+	SyncInterval     string
+	OSUpdateCalendar string
+	PackagesVar      string
+	Packages         []string
+	Units            []string
+
+	JupyterPasswordHash string
+
+	VPNPublicIP            string
+	PrivateNetworks        []string
+	VPNAdminPasswordBase64 string
+	VPNRepoURL             string
+	VPNRepoKeyURL          string
+}
+
+func mustParseUserdata() *template.Template {
+	t := template.New("userdata").Option("missingkey=error")
+	t.Funcs(template.FuncMap{
+		"include": func(name string, data any) (string, error) {
+			var b strings.Builder
+			err := t.ExecuteTemplate(&b, name, data)
+			return b.String(), err
+		},
+		"indent": indent,
+		"join":   strings.Join,
+	})
+	err := fs.WalkDir(userdataFS, "userdata", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		body, err := userdataFS.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		_, err = t.New(strings.TrimPrefix(path, "userdata/")).Parse(string(body))
+		return err
+	})
+	if err != nil {
+		panic(fmt.Sprintf("parsing the userdata templates: %v", err))
+	}
+	return t
+}
+
+// indent prefixes every non-empty line with n spaces, for YAML block scalars.
+func indent(n int, s string) string {
+	pad := strings.Repeat(" ", n)
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = pad + l
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func render(name string, v *userDataValues) (string, error) {
+	var b strings.Builder
+	if err := userdataTemplates.ExecuteTemplate(&b, name, v); err != nil {
+		return "", fmt.Errorf("rendering %s: %w", name, err)
+	}
+	return b.String(), nil
+}
+
+func baseValues(c *labConfig) *userDataValues {
+	return &userDataValues{
+		NamePrefix: c.NamePrefix,
+		Ports: userDataPorts{
+			HTTP: portHTTP.Number, Voila: portVoila.Number, Jupyter: portJupyter.Number,
+			OpenVPN: portOpenVPN.Number, OpenVPNTCP: portOpenVPNTCP.Number, VPNWeb: portVPNWeb.Number,
+		},
+		Region:           c.Region,
+		Prefix:           c.NotebookPrefix,
+		SyncInterval:     c.SyncInterval,
+		OSUpdateCalendar: osUpdateCalendar,
+	}
+}
+
+// vpnUserData is the VPN server's cloud-config. It holds the admin password,
+// so the caller marks it secret.
+func vpnUserData(c *labConfig, publicIP string) (string, error) {
+	v := baseValues(c)
+	v.VPNPublicIP = publicIP
+	v.PrivateNetworks = []string{c.ProductionCidr.String(), c.ResearchCidr.String()}
+	v.VPNAdminPasswordBase64 = base64.StdEncoding.EncodeToString([]byte(c.VPNAdminPassword))
+	v.VPNRepoURL, v.VPNRepoKeyURL = openVPNRepoURL, openVPNRepoKeyURL
+	return render("vpn.yaml", v)
+}
+
+// voilaUserData is the Voila server's cloud-config; it holds no secret.
+func voilaUserData(c *labConfig, bucket string) (string, error) {
+	v := baseValues(c)
+	v.Bucket, v.NotebookDir, v.NotebookUser = bucket, voilaNotebookDir, voilaUser
+	v.PackagesVar, v.Packages, v.Units = "VOILA_PACKAGES", voilaPackages, voilaUnits
+	return render("voila.yaml", v)
+}
+
+// jupyterUserData is the Jupyter server's cloud-config. It holds the password
+// hash, never the password; the caller still marks it secret.
+func jupyterUserData(c *labConfig, bucket string) (string, error) {
+	v := baseValues(c)
+	v.Bucket, v.NotebookDir, v.NotebookUser = bucket, jupyterNotebookDir, al2023User
+	v.PackagesVar, v.Packages, v.Units = "JUPYTER_PACKAGES", jupyterPackages, jupyterUnits
+	v.JupyterPasswordHash = jupyterPasswordHash(c.JupyterPassword, projectName+"/"+c.Stack)
+	return render("jupyter.yaml", v)
+}
+
+// jupyterPasswordHash hashes the password the way jupyter_server's passwd()
+// does ("argon2:" and an argon2-cffi PHC string). The salt is derived from the
+// password and the stack instead of drawn at random, so the same configuration
+// renders the same userdata and `pulumi up` does not replace Jupyter each time.
+func jupyterPasswordHash(password, context string) string {
+	mac := hmac.New(sha256.New, []byte(password))
+	mac.Write([]byte("research-lab jupyter salt\x00" + context))
+	salt := mac.Sum(nil)[:argon2SaltLen]
+	key := argon2.IDKey([]byte(password), salt, argon2Time, argon2Memory, argon2Threads, argon2KeyLen)
+	b64 := base64.RawStdEncoding.EncodeToString
+	return fmt.Sprintf("argon2:$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, argon2Memory, argon2Time, argon2Threads, b64(salt), b64(key))
+}

@@ -1,0 +1,20 @@
+#!/bin/bash
+# research-lab: installs Jupyter Notebook (Python 3.11 venv) on Amazon Linux
+# 2023. The units, the server configuration and the environment are written by
+# cloud-init; this script installs software and owners. Safe to run again.
+set -euo pipefail
+# shellcheck source=common.sh
+. /usr/local/lib/research-lab/common.sh
+# shellcheck source=/dev/null
+. /etc/research-lab/notebooks.env
+log_to /var/log/research-lab/jupyter-setup.log
+
+retry dnf -y -q install python3.11 python3.11-pip awscli-2
+[ -x /opt/jupyter/bin/python ] || python3.11 -m venv /opt/jupyter
+retry /opt/jupyter/bin/pip install -q --upgrade pip
+read -ra packages <<<"$JUPYTER_PACKAGES"
+retry /opt/jupyter/bin/pip install -q "${packages[@]}"
+install -d -o "$NOTEBOOK_USER" -g "$NOTEBOOK_USER" -m 0750 "$NOTEBOOK_DIR"
+# The configuration holds the password hash: readable by the server only.
+chown "root:$NOTEBOOK_USER" /etc/research-lab/jupyter_server_config.py
+chmod 0640 /etc/research-lab/jupyter_server_config.py

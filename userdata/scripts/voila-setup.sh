@@ -1,0 +1,20 @@
+#!/bin/bash
+# research-lab: installs Nginx and Voila (Python 3.11 venv) on Amazon Linux 2023.
+# The units, the Nginx server block and the environment are written by
+# cloud-init; this script installs software and owners. Safe to run again.
+set -euo pipefail
+# shellcheck source=common.sh
+. /usr/local/lib/research-lab/common.sh
+# shellcheck source=/dev/null
+. /etc/research-lab/notebooks.env
+log_to /var/log/research-lab/voila-setup.log
+
+retry dnf -y -q install python3.11 python3.11-pip nginx awscli-2
+id -u "$NOTEBOOK_USER" >/dev/null 2>&1 ||
+	useradd --system --home-dir /var/lib/voila --create-home --shell /sbin/nologin "$NOTEBOOK_USER"
+[ -x /opt/voila/bin/python ] || python3.11 -m venv /opt/voila
+retry /opt/voila/bin/pip install -q --upgrade pip
+read -ra packages <<<"$VOILA_PACKAGES"
+retry /opt/voila/bin/pip install -q "${packages[@]}"
+install -d -o "$NOTEBOOK_USER" -g "$NOTEBOOK_USER" -m 0755 "$NOTEBOOK_DIR"
+nginx -t

@@ -1,0 +1,52 @@
+#!/bin/bash
+# research-lab: installs OpenVPN Access Server from OpenVPN's apt repository and
+# configures it: public host name = the Elastic IP, the private subnets pushed
+# as routes, client internet traffic not rerouted, NAT mode. Safe to run again.
+set -euo pipefail
+# shellcheck source=common.sh
+. /usr/local/lib/research-lab/common.sh
+# shellcheck source=/dev/null
+. /etc/research-lab/vpn.env
+log_to /var/log/research-lab/vpn-setup.log
+
+export DEBIAN_FRONTEND=noninteractive
+if ! dpkg-query -W -f='${Status}' openvpn-as 2>/dev/null | grep -q "install ok installed"; then
+	retry apt-get update -q
+	retry apt-get install -y -q ca-certificates curl gnupg
+	install -d -m 0755 /etc/apt/keyrings
+	retry curl -fsSL --retry 3 -o /etc/apt/keyrings/openvpn-as.asc "$VPN_REPO_KEY_URL"
+	echo "deb [arch=$(dpkg --print-architecture) signed-by=/etc/apt/keyrings/openvpn-as.asc] $VPN_REPO_URL $(. /etc/os-release && echo "$VERSION_CODENAME") main" \
+		>/etc/apt/sources.list.d/openvpn-as.list
+	retry apt-get update -q
+	retry apt-get install -y -q openvpn-as
+fi
+
+sacli=/usr/local/openvpn_as/scripts/sacli
+# The service answers a little after the package is installed.
+RETRY_MAX=20 retry "$sacli" ConfigQuery >/dev/null
+
+put() { "$sacli" --key "$1" --value "$2" ConfigPut >/dev/null; }
+put host.name "$VPN_HOSTNAME"
+put cs.https.port "$VPN_WEB_PORT"
+put admin_ui.https.port "$VPN_WEB_PORT"
+put vpn.server.daemon.tcp.port "$VPN_TCP_PORT"
+put vpn.server.daemon.udp.port "$VPN_UDP_PORT"
+put vpn.server.routing.private_access nat
+put vpn.client.routing.reroute_gw false
+put vpn.client.routing.reroute_dns false
+# Replace, not add to, the routes pushed to clients.
+for i in $(seq 0 9); do
+	"$sacli" --key "vpn.server.routing.private_network.$i" ConfigDel >/dev/null || true
+done
+i=0
+for net in $VPN_PRIVATE_NETWORKS; do
+	put "vpn.server.routing.private_network.$i" "$net"
+	i=$((i + 1))
+done
+
+"$sacli" --user openvpn --key type --value user_connect UserPropPut >/dev/null
+"$sacli" --user openvpn --key prop_superuser --value true UserPropPut >/dev/null
+"$sacli" --user openvpn --new_pass "$(cat /etc/research-lab/vpn-admin-password)" SetLocalPassword >/dev/null
+"$sacli" start >/dev/null
+systemctl enable openvpnas.service
+echo "research-lab: OpenVPN Access Server ready at https://$VPN_HOSTNAME:$VPN_WEB_PORT/admin"
