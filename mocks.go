@@ -11,6 +11,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 )
 
 // recordedResource is one resource the program declared, with its inputs as
@@ -21,6 +22,9 @@ type recordedResource struct {
 	ID     string
 	Inputs resource.PropertyMap
 	State  resource.PropertyMap // inputs plus what the mock computed
+	// Options are the resource options as the engine receives them
+	// (dependencies, ignoreChanges, deleteBeforeReplace, retainOnDelete).
+	Options *pulumirpc.RegisterResourceRequest
 }
 
 // recordingMocks stands in for AWS: it records every resource the program
@@ -83,7 +87,7 @@ func (m *recordingMocks) NewResource(args pulumi.MockResourceArgs) (string, reso
 		set("keyName", args.Name+"-1a2b3c4")
 		id = args.Name + "-1a2b3c4"
 	}
-	m.resources = append(m.resources, recordedResource{Type: args.TypeToken, Name: args.Name, ID: id, Inputs: args.Inputs, State: state})
+	m.resources = append(m.resources, recordedResource{Type: args.TypeToken, Name: args.Name, ID: id, Inputs: args.Inputs, State: state, Options: args.RegisterRPC})
 	return id, state, nil
 }
 
@@ -153,34 +157,61 @@ func (m *recordingMocks) byID(id string) (recordedResource, bool) {
 	return recordedResource{}, false
 }
 
+// mockRun is one run of the program under the recording mock.
+type mockRun struct {
+	Infra   *infrastructure
+	Mocks   *recordingMocks
+	Outputs map[string]any  // resolved stack outputs
+	Secret  map[string]bool // which outputs are secret
+}
+
 // runUnderMocks runs createInfrastructure for a stack whose configuration is
 // given as "research-lab:key" (or "aws:region") -> value, without the Pulumi
 // CLI or AWS. It sets the environment the Pulumi SDK reads its configuration
 // from, so runs must not overlap.
-func runUnderMocks(stack string, config map[string]string, secretKeys []string) (*infrastructure, *recordingMocks, error) {
+func runUnderMocks(stack string, config map[string]string, secretKeys []string) (*mockRun, error) {
 	region := config["aws:region"]
 	if region == "" {
 		region = regionFallback
 	}
 	cfgJSON, err := json.Marshal(config)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	secretJSON, err := json.Marshal(secretKeys)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	os.Setenv(pulumi.EnvConfig, string(cfgJSON))
-	os.Setenv(pulumi.EnvConfigSecretKeys, string(secretJSON))
-	defer os.Unsetenv(pulumi.EnvConfig)
-	defer os.Unsetenv(pulumi.EnvConfigSecretKeys)
+	for k, v := range map[string]string{pulumi.EnvConfig: string(cfgJSON), pulumi.EnvConfigSecretKeys: string(secretJSON)} {
+		if err := os.Setenv(k, v); err != nil {
+			return nil, err
+		}
+		defer os.Unsetenv(k) //nolint:errcheck // best effort: the next run sets it again
+	}
 
-	mocks := newRecordingMocks(region)
-	var infra *infrastructure
+	run := &mockRun{Mocks: newRecordingMocks(region), Outputs: map[string]any{}, Secret: map[string]bool{}}
+	var mu sync.Mutex
 	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		var err error
-		infra, err = createInfrastructure(ctx)
-		return err
-	}, pulumi.WithMocks(projectName, stack, mocks))
-	return infra, mocks, err
+		infra, err := createInfrastructure(ctx)
+		if err != nil {
+			return err
+		}
+		run.Infra = infra
+		for k, o := range infra.Outputs {
+			o.ApplyT(func(v any) any {
+				mu.Lock()
+				defer mu.Unlock()
+				run.Outputs[k] = v
+				return nil
+			})
+		}
+		return nil
+	}, pulumi.WithMocks(projectName, stack, run.Mocks))
+	if err != nil {
+		return run, err
+	}
+	for k, o := range run.Infra.Outputs {
+		run.Secret[k] = pulumi.IsSecret(o)
+	}
+	return run, nil
 }

@@ -149,7 +149,9 @@ func createNetwork(ctx *pulumi.Context, c *labConfig, zone, region string) (*net
 		}
 	}
 	for _, t := range n.tiers() {
-		var routes ec2.RouteTableRouteArray
+		// An explicit empty list, not nil: an omitted list would leave a stale
+		// default route behind when researchEgress changes to none.
+		routes := ec2.RouteTableRouteArray{}
 		switch {
 		case t.Name != tierResearch || c.ResearchEgress == egressIGW:
 			routes = append(routes, ec2.RouteTableRouteArgs{CidrBlock: pulumi.String(anywhereIPv4), GatewayId: n.IGW.ID()})

@@ -1,0 +1,699 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+)
+
+const (
+	testPublicKey   = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f student@lab"
+	testVPNPassword = "vpn-Adm1n-pass"
+	testJupyterPass = "jupyter-S3cret-pass"
+)
+
+// stackConfig is a valid configuration with the given keys changed; a value
+// of "-" removes the key.
+func stackConfig(changes map[string]string) map[string]string {
+	c := map[string]string{
+		"aws:region":                    "us-east-1",
+		"research-lab:sshPublicKey":     testPublicKey,
+		"research-lab:vpnAdminPassword": testVPNPassword,
+		"research-lab:jupyterPassword":  testJupyterPass,
+	}
+	for k, v := range changes {
+		if !strings.Contains(k, ":") {
+			k = projectName + ":" + k
+		}
+		if v == "-" {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+var secretKeys = []string{"research-lab:vpnAdminPassword", "research-lab:jupyterPassword"}
+
+// deploy runs the program under the recording mock and fails the test if it
+// does not succeed.
+func deploy(t *testing.T, changes map[string]string) *mockRun {
+	t.Helper()
+	run, err := runUnderMocks("dev", stackConfig(changes), secretKeys)
+	require.NoError(t, err, "a valid configuration must deploy")
+	return run
+}
+
+// str reads a string property, looking through secrets.
+func str(m resource.PropertyMap, key string) string {
+	v, ok := m[resource.PropertyKey(key)]
+	if !ok {
+		return ""
+	}
+	for v.IsSecret() {
+		v = v.SecretValue().Element
+	}
+	if !v.IsString() {
+		return ""
+	}
+	return v.StringValue()
+}
+
+func boolean(m resource.PropertyMap, key string) bool {
+	v, ok := m[resource.PropertyKey(key)]
+	return ok && v.IsBool() && v.BoolValue()
+}
+
+func object(m resource.PropertyMap, key string) resource.PropertyMap {
+	v, ok := m[resource.PropertyKey(key)]
+	if !ok || !v.IsObject() {
+		return resource.PropertyMap{}
+	}
+	return v.ObjectValue()
+}
+
+func stringList(m resource.PropertyMap, key string) []string {
+	v, ok := m[resource.PropertyKey(key)]
+	if !ok || !v.IsArray() {
+		return nil
+	}
+	var out []string
+	for _, e := range v.ArrayValue() {
+		out = append(out, e.StringValue())
+	}
+	return out
+}
+
+func one(t *testing.T, run *mockRun, typ, name string) recordedResource {
+	t.Helper()
+	for _, r := range run.Mocks.ofType(typ) {
+		if r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no %s named %s was declared", typ, name)
+	return recordedResource{}
+}
+
+func nameOf(run *mockRun, id string) string {
+	if r, ok := run.Mocks.byID(id); ok {
+		return r.Name
+	}
+	return "unknown " + id
+}
+
+const (
+	typeVPC        = "aws:ec2/vpc:Vpc"
+	typeSubnet     = "aws:ec2/subnet:Subnet"
+	typeRouteTable = "aws:ec2/routeTable:RouteTable"
+	typeRTA        = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+	typeSG         = "aws:ec2/securityGroup:SecurityGroup"
+	typeIngress    = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+	typeEgress     = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+	typeInstance   = "aws:ec2/instance:Instance"
+	typeEIP        = "aws:ec2/eip:Eip"
+	typeEIPAssoc   = "aws:ec2/eipAssociation:EipAssociation"
+	typeNAT        = "aws:ec2/natGateway:NatGateway"
+	typeEndpoint   = "aws:ec2/vpcEndpoint:VpcEndpoint"
+	typeKeyPair    = "aws:ec2/keyPair:KeyPair"
+	typeBucket     = "aws:s3/bucketV2:BucketV2"
+	typeObject     = "aws:s3/bucketObjectv2:BucketObjectv2"
+)
+
+func TestNetworkLayoutInEachEgressMode(t *testing.T) {
+	for _, mode := range []string{"nat-gateway", "internet-gateway", "none"} {
+		t.Run(mode, func(t *testing.T) {
+			run := deploy(t, map[string]string{"researchEgress": mode})
+			vpc := one(t, run, typeVPC, "HOL02-VPC")
+			assert.Equal(t, "10.0.0.0/16", str(vpc.Inputs, "cidrBlock"))
+			assert.True(t, boolean(vpc.Inputs, "enableDnsHostnames"), "the VPC must have DNS hostnames on")
+
+			wantCIDR := map[string]string{"HOL02-DMZ": "10.0.1.0/24", "HOL02-Production": "10.0.2.0/24", "HOL02-Research": "10.0.3.0/24"}
+			subnets := run.Mocks.ofType(typeSubnet)
+			require.Len(t, subnets, 3)
+			for _, s := range subnets {
+				assert.Equal(t, wantCIDR[s.Name], str(s.Inputs, "cidrBlock"), "subnet %s CIDR", s.Name)
+				assert.Equal(t, "us-east-1a", str(s.Inputs, "availabilityZone"), "subnet %s must be in the region's first zone", s.Name)
+				assert.False(t, boolean(s.Inputs, "mapPublicIpOnLaunch"), "subnet %s must not hand out public IPs by itself", s.Name)
+				assert.Equal(t, s.Name, str(object(s.Inputs, "tags"), "Name"))
+			}
+
+			// Each subnet is associated with its own route table.
+			assoc := map[string]string{}
+			for _, a := range run.Mocks.ofType(typeRTA) {
+				assoc[nameOf(run, str(a.Inputs, "subnetId"))] = nameOf(run, str(a.Inputs, "routeTableId"))
+			}
+			assert.Equal(t, map[string]string{"HOL02-DMZ": "HOL02-DMZ-RT", "HOL02-Production": "HOL02-Production-RT", "HOL02-Research": "HOL02-Research-RT"}, assoc)
+
+			defaultRoute := func(rt string) string {
+				r := one(t, run, typeRouteTable, rt)
+				require.True(t, r.Inputs["routes"].IsArray(), "%s must list its routes explicitly, even when there are none", rt)
+				var targets []string
+				for _, route := range r.Inputs["routes"].ArrayValue() {
+					o := route.ObjectValue()
+					if str(o, "cidrBlock") == "0.0.0.0/0" {
+						targets = append(targets, nameOf(run, str(o, "gatewayId")+str(o, "natGatewayId")))
+					}
+				}
+				return strings.Join(targets, ",")
+			}
+			assert.Equal(t, "HOL02-IGW", defaultRoute("HOL02-DMZ-RT"), "DMZ must route 0.0.0.0/0 to the internet gateway")
+			assert.Equal(t, "HOL02-IGW", defaultRoute("HOL02-Production-RT"), "Production must route 0.0.0.0/0 to the internet gateway")
+			want := map[string]string{"nat-gateway": "HOL02-NAT", "internet-gateway": "HOL02-IGW", "none": ""}[mode]
+			assert.Equal(t, want, defaultRoute("HOL02-Research-RT"), "Research default route in %s mode", mode)
+
+			nats := run.Mocks.ofType(typeNAT)
+			if mode == "nat-gateway" {
+				require.Len(t, nats, 1, "nat-gateway mode declares one NAT gateway")
+				assert.Equal(t, "HOL02-DMZ", nameOf(run, str(nats[0].Inputs, "subnetId")), "the NAT gateway must sit in a public subnet")
+				assert.Equal(t, "HOL02-NAT-EIP", nameOf(run, str(nats[0].Inputs, "allocationId")))
+			} else {
+				assert.Empty(t, nats, "%s mode must not pay for a NAT gateway", mode)
+			}
+
+			ep := one(t, run, typeEndpoint, "HOL02-S3-Endpoint")
+			assert.Equal(t, "com.amazonaws.us-east-1.s3", str(ep.Inputs, "serviceName"))
+			assert.Equal(t, "Gateway", str(ep.Inputs, "vpcEndpointType"))
+			var rts []string
+			for _, id := range stringList(ep.Inputs, "routeTableIds") {
+				rts = append(rts, nameOf(run, id))
+			}
+			assert.ElementsMatch(t, []string{"HOL02-DMZ-RT", "HOL02-Production-RT", "HOL02-Research-RT"}, rts, "notebook traffic from every subnet must use the S3 gateway endpoint")
+		})
+	}
+}
+
+// ruleSet describes every ingress rule as "<group>: <proto>/<port> from <source>".
+func ruleSet(run *mockRun) []string {
+	var out []string
+	for _, r := range run.Mocks.ofType(typeIngress) {
+		src := str(r.Inputs, "cidrIpv4")
+		if ref := str(r.Inputs, "referencedSecurityGroupId"); ref != "" {
+			src = "sg " + nameOf(run, ref)
+		}
+		port := r.Inputs["fromPort"].NumberValue()
+		if to := r.Inputs["toPort"].NumberValue(); to != port {
+			src += fmt.Sprintf(" (range to %v!)", to)
+		}
+		out = append(out, fmt.Sprintf("%s: %s/%v from %s", nameOf(run, str(r.Inputs, "securityGroupId")), str(r.Inputs, "ipProtocol"), port, src))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestSecurityGroupsReferenceEachOther(t *testing.T) {
+	run := deploy(t, map[string]string{"adminCidrs": `["203.0.113.7/32","198.51.100.0/24"]`})
+	want := []string{
+		"HOL02-DMZ-SG: tcp/22 from 198.51.100.0/24",
+		"HOL02-DMZ-SG: tcp/22 from 203.0.113.7/32",
+		"HOL02-DMZ-SG: tcp/443 from 0.0.0.0/0",
+		"HOL02-DMZ-SG: tcp/943 from 0.0.0.0/0",
+		"HOL02-DMZ-SG: udp/1194 from 0.0.0.0/0",
+		"HOL02-Production-SG: tcp/22 from sg HOL02-DMZ-SG",
+		"HOL02-Production-SG: tcp/443 from 0.0.0.0/0",
+		"HOL02-Production-SG: tcp/80 from 0.0.0.0/0",
+		"HOL02-Research-SG: tcp/22 from sg HOL02-DMZ-SG",
+		"HOL02-Research-SG: tcp/8888 from sg HOL02-DMZ-SG",
+	}
+	assert.Equal(t, want, ruleSet(run), "the inbound rules must be exactly the lab's; 945/tcp stays closed")
+
+	for _, sg := range run.Mocks.ofType(typeSG) {
+		assert.NotContains(t, sg.Inputs, resource.PropertyKey("ingress"), "group %s mixes inline rules with rule resources", sg.Name)
+		assert.NotContains(t, sg.Inputs, resource.PropertyKey("egress"), "group %s mixes inline rules with rule resources", sg.Name)
+	}
+	assert.Len(t, run.Mocks.ofType(typeEgress), 3, "each group has one explicit egress rule")
+}
+
+func TestNoPathFromInternetToJupyter(t *testing.T) {
+	for _, mode := range []string{"nat-gateway", "internet-gateway", "none"} {
+		t.Run(mode, func(t *testing.T) {
+			run := deploy(t, map[string]string{"researchEgress": mode})
+			for _, rule := range ruleSet(run) {
+				if strings.HasPrefix(rule, "HOL02-Research-SG:") {
+					assert.Contains(t, rule, "from sg HOL02-DMZ-SG", "Research rule %q admits a CIDR: Jupyter must be reachable only through the VPN", rule)
+				}
+			}
+			jupyter := one(t, run, typeInstance, "HOL02-Jupyter")
+			assert.Equal(t, "HOL02-Research", nameOf(run, str(jupyter.Inputs, "subnetId")))
+			assert.Equal(t, []string{"HOL02-Research-SG"}, []string{nameOf(run, stringList(jupyter.Inputs, "vpcSecurityGroupIds")[0])})
+			assert.Equal(t, mode == "internet-gateway", boolean(jupyter.Inputs, "associatePublicIpAddress"),
+				"Jupyter gets a public IP only in internet-gateway mode, where it needs one for egress")
+		})
+	}
+}
+
+func TestOnlyTheVPNHasAnElasticIP(t *testing.T) {
+	run := deploy(t, nil)
+	assocs := run.Mocks.ofType(typeEIPAssoc)
+	require.Len(t, assocs, 1, "exactly one Elastic IP is associated with an instance")
+	assert.Equal(t, "HOL02-VPN", nameOf(run, str(assocs[0].Inputs, "instanceId")))
+	assert.Equal(t, "HOL02-VPN-EIP", nameOf(run, str(assocs[0].Inputs, "allocationId")))
+	for _, e := range run.Mocks.ofType(typeEIP) {
+		assert.Empty(t, str(e.Inputs, "instance"), "Elastic IP %s is bound to an instance directly", e.Name)
+	}
+	voila := one(t, run, typeInstance, "HOL02-VoilaServer")
+	assert.True(t, boolean(voila.Inputs, "associatePublicIpAddress"), "Voila is public through its own address")
+	vpn := one(t, run, typeInstance, "HOL02-VPN")
+	assert.Contains(t, str(vpn.Inputs, "userData"), "VPN_HOSTNAME="+run.Outputs["vpnPublicIp"].(string)+"\n",
+		"the VPN's host name must be its Elastic IP (the manual's first troubleshooting item)")
+}
+
+func TestInstancesAreHardened(t *testing.T) {
+	run := deploy(t, nil)
+	wantType := map[string]string{"HOL02-VPN": "t3.small", "HOL02-VoilaServer": "t3.small", "HOL02-Jupyter": "t3.medium"}
+	wantAMI := map[string]string{"HOL02-VPN": "ami-ubuntu-jammy-amd64", "HOL02-VoilaServer": "ami-al2023-x86_64", "HOL02-Jupyter": "ami-al2023-x86_64"}
+	instances := run.Mocks.ofType(typeInstance)
+	require.Len(t, instances, 3)
+	for _, in := range instances {
+		assert.Equal(t, wantType[in.Name], str(in.Inputs, "instanceType"), "%s instance type", in.Name)
+		assert.Equal(t, wantAMI[in.Name], str(in.Inputs, "ami"), "%s image", in.Name)
+		md := object(in.Inputs, "metadataOptions")
+		assert.Equal(t, "required", str(md, "httpTokens"), "%s must allow IMDSv2 only", in.Name)
+		root := object(in.Inputs, "rootBlockDevice")
+		assert.True(t, boolean(root, "encrypted"), "%s root volume must be encrypted", in.Name)
+		assert.Equal(t, "gp3", str(root, "volumeType"), "%s root volume type", in.Name)
+		size := root["volumeSize"].NumberValue()
+		assert.True(t, size >= 8 && size <= 30, "%s root volume of %v GiB is not a sensible size", in.Name, size)
+		assert.Equal(t, "standard", str(object(in.Inputs, "creditSpecification"), "cpuCredits"), "%s must not run up unlimited CPU credits", in.Name)
+		assert.Contains(t, in.Options.GetIgnoreChanges(), "ami", "%s would be replaced whenever a newer image is published", in.Name)
+		assert.True(t, boolean(in.Inputs, "userDataReplaceOnChange"), "%s must be replaced when its userdata changes", in.Name)
+		assert.Equal(t, in.Name, str(object(in.Inputs, "tags"), "Name"))
+		assert.Equal(t, "research-lab", str(object(in.Inputs, "tags"), "project"))
+	}
+
+	// The AMI lookups ask the right publishers.
+	var asked []string
+	for _, c := range run.Mocks.calls {
+		switch c.Token {
+		case "aws:ec2/getAmi:getAmi":
+			asked = append(asked, fmt.Sprint(c.Args["owners"].ArrayValue()[0].StringValue(), " ", c.Args["filters"]))
+		case "aws:ssm/getParameter:getParameter":
+			asked = append(asked, c.Args["name"].StringValue())
+		}
+	}
+	assert.Contains(t, asked, "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")
+	assert.Contains(t, strings.Join(asked, "\n"), "099720109477 ", "Ubuntu must come from Canonical's account")
+	assert.Contains(t, strings.Join(asked, "\n"), "ubuntu-jammy-22.04-amd64-server-*")
+}
+
+func TestGravitonTypesGetArmImages(t *testing.T) {
+	run := deploy(t, map[string]string{"vpnInstanceType": "t4g.small", "jupyterInstanceType": "m7g.large"})
+	assert.Equal(t, "ami-ubuntu-jammy-arm64", str(one(t, run, typeInstance, "HOL02-VPN").Inputs, "ami"))
+	assert.Equal(t, "ami-al2023-arm64", str(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "ami"))
+	assert.Equal(t, "ami-al2023-x86_64", str(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "ami"))
+	assert.NotContains(t, one(t, run, typeInstance, "HOL02-Jupyter").Inputs, resource.PropertyKey("creditSpecification"),
+		"credit specification is only for burstable types")
+}
+
+func TestJupyterReplacementLosesNothing(t *testing.T) {
+	run := deploy(t, nil)
+	jupyter := one(t, run, typeInstance, "HOL02-Jupyter")
+	assert.True(t, jupyter.Options.GetDeleteBeforeReplace(),
+		"Jupyter must be replaced delete-before-create, so its last push lands before its successor restores")
+	ud := str(jupyter.Inputs, "userData")
+	assert.Contains(t, ud, "ExecStop=/usr/local/bin/notebook-sync push", "Jupyter must push its notebooks at shutdown")
+	assert.Contains(t, ud, "Before=jupyter.service", "the shutdown push must run after Jupyter has stopped")
+	assert.Contains(t, ud, "After=network-online.target notebook-restore.service", "Jupyter must start after the restore")
+
+	sample := one(t, run, typeObject, "HOL02-sample-notebook")
+	assert.Equal(t, "hol02/hol02-app.ipynb", str(sample.Inputs, "key"))
+	assert.Contains(t, sample.Options.GetIgnoreChanges(), "content", "a later `pulumi up` must never overwrite a researcher's edits of the sample")
+	assert.True(t, sample.Options.GetRetainOnDelete(), "the sample notebook is the researchers' once written")
+	var nb map[string]any
+	require.NoError(t, json.Unmarshal([]byte(str(sample.Inputs, "content")), &nb), "the sample must be a JSON notebook")
+	assert.Contains(t, str(sample.Inputs, "content"), "ipywidgets")
+	for _, name := range []string{"HOL02-Jupyter", "HOL02-VoilaServer"} {
+		deps := one(t, run, typeInstance, name).Options.GetDependencies()
+		assert.Contains(t, strings.Join(deps, " "), "HOL02-sample-notebook", "%s must boot after the sample notebook is in the bucket", name)
+	}
+}
+
+func TestBucketKeepsNotebooksSafe(t *testing.T) {
+	run := deploy(t, nil)
+	b := one(t, run, typeBucket, "hol02-notebooks")
+	assert.False(t, boolean(b.Inputs, "forceDestroy"), "by default `pulumi destroy` must not delete notebooks")
+	assert.Equal(t, "Enabled", str(object(run.Mocks.ofType("aws:s3/bucketVersioningV2:BucketVersioningV2")[0].Inputs, "versioningConfiguration"), "status"))
+	sse := run.Mocks.ofType("aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
+	require.Len(t, sse, 1, "server-side encryption must be declared")
+	rule := sse[0].Inputs["rules"].ArrayValue()[0].ObjectValue()
+	assert.Equal(t, "AES256", str(object(rule, "applyServerSideEncryptionByDefault"), "sseAlgorithm"))
+	pab := run.Mocks.ofType("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+	require.Len(t, pab, 1)
+	for _, k := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
+		assert.True(t, boolean(pab[0].Inputs, k), "public access block %s must be on", k)
+	}
+	policy := str(run.Mocks.ofType("aws:s3/bucketPolicy:BucketPolicy")[0].Inputs, "policy")
+	assert.Contains(t, policy, `"aws:SecureTransport":"false"`, "the bucket must refuse plain HTTP")
+	assert.Contains(t, policy, `"Effect":"Deny"`)
+
+	run = deploy(t, map[string]string{"forceDestroyBucket": "true", "bucketName": "my-lab-notebooks"})
+	b = one(t, run, typeBucket, "hol02-notebooks")
+	assert.True(t, boolean(b.Inputs, "forceDestroy"))
+	assert.Equal(t, "my-lab-notebooks", str(b.Inputs, "bucket"))
+	assert.Equal(t, "s3://my-lab-notebooks/hol02/", run.Outputs["notebooksUri"])
+}
+
+type policyDoc struct {
+	Statement []struct {
+		Effect    string
+		Action    []string
+		Resource  []string
+		Condition map[string]map[string][]string
+	}
+}
+
+func TestIAMLeastPrivilege(t *testing.T) {
+	run := deploy(t, map[string]string{"notebookPrefix": "team/notebooks"})
+	bucketArn := "arn:aws:s3:::hol02-notebooks-1a2b3c4"
+	policies := map[string]policyDoc{}
+	for _, p := range run.Mocks.ofType("aws:iam/rolePolicy:RolePolicy") {
+		var doc policyDoc
+		require.NoError(t, json.Unmarshal([]byte(str(p.Inputs, "policy")), &doc))
+		policies[nameOf(run, str(p.Inputs, "role"))] = doc
+	}
+	require.Len(t, policies, 2, "one role per server role that reads the bucket")
+	grants := func(role string) map[string][]string {
+		g := map[string][]string{}
+		for _, s := range policies[role].Statement {
+			require.Equal(t, "Allow", s.Effect)
+			for _, a := range s.Action {
+				assert.NotContains(t, a, "*", "role %s has a wildcard action %s", role, a)
+				g[a] = append(g[a], s.Resource...)
+				if a == "s3:ListBucket" {
+					assert.Equal(t, []string{"team/notebooks/", "team/notebooks/*"}, s.Condition["StringLike"]["s3:prefix"],
+						"role %s may list only the notebook prefix", role)
+				}
+			}
+		}
+		return g
+	}
+	prefixArn := bucketArn + "/team/notebooks/*"
+	assert.Equal(t, map[string][]string{
+		"s3:ListBucket": {bucketArn}, "s3:GetObject": {prefixArn}, "s3:PutObject": {prefixArn}, "s3:DeleteObject": {prefixArn},
+	}, grants("HOL02-Jupyter-Role"), "Jupyter reads and writes the prefix, nothing else")
+	assert.Equal(t, map[string][]string{
+		"s3:ListBucket": {bucketArn}, "s3:GetObject": {prefixArn},
+	}, grants("HOL02-Voila-Role"), "Voila only reads")
+
+	profile := func(name string) string { return str(one(t, run, typeInstance, name).Inputs, "iamInstanceProfile") }
+	assert.Equal(t, "HOL02-Jupyter-Profile-1a2b3c4", profile("HOL02-Jupyter"))
+	assert.Equal(t, "HOL02-Voila-Profile-1a2b3c4", profile("HOL02-VoilaServer"))
+	assert.Empty(t, profile("HOL02-VPN"), "the VPN needs no AWS access")
+	for _, r := range run.Mocks.ofType("aws:iam/role:Role") {
+		assert.Contains(t, str(r.Inputs, "assumeRolePolicy"), `"Service":"ec2.amazonaws.com"`)
+	}
+}
+
+func TestExistingInstanceProfileDeclaresNoIAM(t *testing.T) {
+	run := deploy(t, map[string]string{"instanceProfile": "LabInstanceProfile", "keyName": "vockey", "sshPublicKey": "-"})
+	for _, r := range run.Mocks.resources {
+		assert.False(t, strings.HasPrefix(r.Type, "aws:iam/"), "AWS Academy cannot create IAM resources, yet %s %s was declared", r.Type, r.Name)
+	}
+	for _, in := range run.Mocks.ofType(typeInstance) {
+		assert.Equal(t, "LabInstanceProfile", str(in.Inputs, "iamInstanceProfile"), "%s must use the given profile", in.Name)
+	}
+}
+
+func TestKeyPairModes(t *testing.T) {
+	run := deploy(t, nil)
+	kp := one(t, run, typeKeyPair, "HOL02-KeyPair")
+	assert.Equal(t, testPublicKey, str(kp.Inputs, "publicKey"))
+	for _, in := range run.Mocks.ofType(typeInstance) {
+		assert.Equal(t, "HOL02-KeyPair-1a2b3c4", str(in.Inputs, "keyName"), "%s must use the imported key", in.Name)
+	}
+
+	run = deploy(t, map[string]string{"keyName": "vockey", "sshPublicKey": "-"})
+	assert.Empty(t, run.Mocks.ofType(typeKeyPair), "an existing key pair is used as is")
+	for _, in := range run.Mocks.ofType(typeInstance) {
+		assert.Equal(t, "vockey", str(in.Inputs, "keyName"), "%s must use the existing key", in.Name)
+	}
+}
+
+func TestEveryTaggableResourceIsTagged(t *testing.T) {
+	run := deploy(t, map[string]string{"namePrefix": "Lab7"})
+	untaggable := map[string]bool{
+		typeRTA: true, typeEIPAssoc: true, "aws:iam/rolePolicy:RolePolicy": true,
+		"aws:s3/bucketVersioningV2:BucketVersioningV2": true, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": true,
+		"aws:s3/bucketPolicy:BucketPolicy": true, "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2": true,
+	}
+	for _, r := range run.Mocks.resources {
+		if untaggable[r.Type] {
+			continue
+		}
+		tags := object(r.Inputs, "tags")
+		assert.True(t, strings.HasPrefix(str(tags, "Name"), "Lab7-"), "%s %s Name tag %q lacks the prefix", r.Type, r.Name, str(tags, "Name"))
+		assert.Equal(t, "research-lab", str(tags, "project"), "%s %s project tag", r.Type, r.Name)
+		assert.Equal(t, "dev", str(tags, "stack"), "%s %s stack tag", r.Type, r.Name)
+	}
+}
+
+// designOutputs are the stack outputs DESIGN.md promises, plus the cost.
+var designOutputs = []string{"vpnPublicIp", "vpnAdminUrl", "vpnClientUrl", "voilaUrl", "jupyterUrl", "jupyterPrivateIp",
+	"voilaPrivateIp", "bucketName", "notebooksUri", "sshVpn", "sshJupyter", "sshVoila", "vpcId", "estimatedMonthlyCostUsd"}
+
+func TestOutputsArePresentAndHoldNoSecret(t *testing.T) {
+	run := deploy(t, nil)
+	var got []string
+	for k := range run.Outputs {
+		got = append(got, k)
+	}
+	assert.ElementsMatch(t, designOutputs, got)
+	ip := run.Outputs["vpnPublicIp"].(string)
+	jupyterIP := run.Outputs["jupyterPrivateIp"].(string)
+	assert.Regexp(t, `^10\.0\.3\.\d+$`, jupyterIP, "Jupyter's address lies in the Research subnet")
+	assert.Regexp(t, `^10\.0\.2\.\d+$`, run.Outputs["voilaPrivateIp"])
+	assert.Equal(t, "https://"+ip+":943/admin", run.Outputs["vpnAdminUrl"])
+	assert.Equal(t, "https://"+ip+":943/", run.Outputs["vpnClientUrl"])
+	assert.Equal(t, "http://"+jupyterIP+":8888", run.Outputs["jupyterUrl"])
+	assert.Equal(t, "ssh -J ubuntu@"+ip+" ec2-user@"+jupyterIP, run.Outputs["sshJupyter"])
+	assert.Equal(t, "ssh ubuntu@"+ip, run.Outputs["sshVpn"])
+	assert.Regexp(t, `^http://198\.51\.100\.\d+/$`, run.Outputs["voilaUrl"])
+	for k, v := range run.Outputs {
+		s := fmt.Sprint(v)
+		assert.NotContains(t, s, testVPNPassword, "output %s holds the VPN password", k)
+		assert.NotContains(t, s, testJupyterPass, "output %s holds the Jupyter password", k)
+		assert.NotContains(t, s, "argon2", "output %s holds the password hash", k)
+		assert.False(t, run.Secret[k], "output %s is needlessly secret", k)
+	}
+}
+
+func TestUserDataWithSecretsIsSecret(t *testing.T) {
+	run := deploy(t, nil)
+	for _, in := range run.Mocks.ofType(typeInstance) {
+		ud := in.Inputs["userData"]
+		plain := str(in.Inputs, "userData")
+		assert.NotContains(t, plain, testJupyterPass, "%s userdata holds the Jupyter password in plain text", in.Name)
+		if in.Name == "HOL02-VoilaServer" {
+			continue
+		}
+		assert.True(t, ud.IsSecret(), "%s userdata holds a password or its hash and must be a Pulumi secret", in.Name)
+	}
+	assert.Contains(t, str(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData"), "hashed_password = \"argon2:$argon2id$")
+}
+
+func TestUserDataIsByteIdenticalFromRunToRun(t *testing.T) {
+	userdata := func(run *mockRun) map[string]string {
+		m := map[string]string{}
+		for _, in := range run.Mocks.ofType(typeInstance) {
+			m[in.Name] = str(in.Inputs, "userData")
+		}
+		return m
+	}
+	first, second := userdata(deploy(t, nil)), userdata(deploy(t, nil))
+	assert.Equal(t, first, second, "the same configuration must render the same userdata, or every `pulumi up` replaces the servers")
+	changed := userdata(deploy(t, map[string]string{"jupyterPassword": "another-password"}))
+	assert.NotEqual(t, first["HOL02-Jupyter"], changed["HOL02-Jupyter"], "a new Jupyter password must reach the server")
+	assert.Equal(t, first["HOL02-VoilaServer"], changed["HOL02-VoilaServer"], "Voila does not depend on the Jupyter password")
+}
+
+func TestUserDataFitsEC2Limit(t *testing.T) {
+	// The longest values the configuration accepts.
+	longest := map[string]string{
+		"bucketName":       strings.Repeat("b", 63),
+		"notebookPrefix":   strings.Repeat("p", 200),
+		"namePrefix":       "L" + strings.Repeat("x", 23),
+		"vpnAdminPassword": strings.Repeat("v", 256),
+		"jupyterPassword":  strings.Repeat("j", 256),
+		"syncInterval":     "86400s",
+	}
+	run, err := runUnderMocks("a-rather-long-stack-name-for-a-course", stackConfig(longest), secretKeys)
+	require.NoError(t, err)
+	for _, in := range run.Mocks.ofType(typeInstance) {
+		size := len(str(in.Inputs, "userData"))
+		assert.Less(t, size, userDataLimit, "%s userdata is %d bytes; EC2 accepts at most %d", in.Name, size, userDataLimit)
+		t.Logf("%s userdata: %d bytes", in.Name, size)
+	}
+}
+
+func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
+	cases := []struct {
+		name    string
+		changes map[string]string
+		key     string
+		detail  string
+	}{
+		{"cidr syntax", map[string]string{"vpcCidr": "10.0.0.0/33"}, "vpcCidr", "not an IPv4 CIDR"},
+		{"cidr host bits", map[string]string{"dmzCidr": "10.0.1.5/24"}, "dmzCidr", "host bits"},
+		{"vpc too large", map[string]string{"vpcCidr": "10.0.0.0/8"}, "vpcCidr", "/16 to /28"},
+		{"subnet too small", map[string]string{"researchCidr": "10.0.3.0/29"}, "researchCidr", "/16 to /28"},
+		{"subnet outside vpc", map[string]string{"productionCidr": "10.1.2.0/24"}, "productionCidr", "inside vpcCidr"},
+		{"subnets overlap", map[string]string{"researchCidr": "10.0.1.0/25"}, "researchCidr", "overlaps"},
+		{"unknown egress", map[string]string{"researchEgress": "nat"}, "researchEgress", "nat-gateway, internet-gateway and none"},
+		{"missing vpn password", map[string]string{"vpnAdminPassword": "-"}, "vpnAdminPassword", "missing or empty"},
+		{"empty jupyter password", map[string]string{"jupyterPassword": "  "}, "jupyterPassword", "missing or empty"},
+		{"neither key", map[string]string{"sshPublicKey": "-"}, "sshPublicKey", "exactly one"},
+		{"both keys", map[string]string{"keyName": "vockey"}, "keyName", "not both"},
+		{"not a public key", map[string]string{"sshPublicKey": "ssh-ed25519 not-base64!"}, "sshPublicKey", "base64"},
+		{"private key pasted", map[string]string{"sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY----- abc"}, "sshPublicKey", "cannot be imported"},
+		{"key type mismatch", map[string]string{"sshPublicKey": "ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQAB"}, "sshPublicKey", "does not hold"},
+		{"bad admin cidr", map[string]string{"adminCidrs": `["1.2.3.4"]`}, "adminCidrs", "not an IPv4 CIDR"},
+		{"admin cidrs not a list", map[string]string{"adminCidrs": "1.2.3.4/32"}, "adminCidrs", "list"},
+		{"zone of another region", map[string]string{"availabilityZone": "eu-west-1a"}, "availabilityZone", "us-east-1"},
+		{"not a zone", map[string]string{"availabilityZone": "use1-az1"}, "availabilityZone", "availability zone"},
+		{"bucket uppercase", map[string]string{"bucketName": "My_Bucket"}, "bucketName", "lowercase"},
+		{"bucket like ip", map[string]string{"bucketName": "192.168.5.4"}, "bucketName", "IP address"},
+		{"bucket reserved prefix", map[string]string{"bucketName": "xn--lab"}, "bucketName", "xn--"},
+		{"bucket double dot", map[string]string{"bucketName": "lab..notes"}, "bucketName", "adjacent"},
+		{"sync interval syntax", map[string]string{"syncInterval": "5 minutes"}, "syncInterval", "for example 5min"},
+		{"sync interval too short", map[string]string{"syncInterval": "5s"}, "syncInterval", "between 30s and 24h"},
+		{"force destroy", map[string]string{"forceDestroyBucket": "yes please"}, "forceDestroyBucket", "true or false"},
+		{"instance type", map[string]string{"jupyterInstanceType": "large"}, "jupyterInstanceType", "instance type"},
+		{"prefix with slash", map[string]string{"notebookPrefix": "/hol02/"}, "notebookPrefix", "slash"},
+		{"name prefix", map[string]string{"namePrefix": "HOL 02"}, "namePrefix", "letters"},
+		{"profile name", map[string]string{"instanceProfile": "Lab Profile"}, "instanceProfile", "instance profile"},
+		{"misspelt key", map[string]string{"namePrefx": "HOL03"}, "namePrefx", "unknown configuration key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			run, err := runUnderMocks("dev", stackConfig(tc.changes), secretKeys)
+			require.Error(t, err, "configuration %v must be rejected", tc.changes)
+			msg := err.Error()
+			assert.Contains(t, msg, "research-lab:"+tc.key, "the error must name the key")
+			assert.Contains(t, msg, tc.detail, "the error must say what is allowed")
+			assert.Empty(t, run.Mocks.resources, "a bad configuration must declare nothing")
+			for k, v := range tc.changes {
+				if strings.Contains(k, "Password") && strings.TrimSpace(v) != "" && v != "-" {
+					assert.NotContains(t, msg, v, "errors must not echo passwords")
+				}
+			}
+		})
+	}
+}
+
+func TestEveryBadValueIsReportedAtOnce(t *testing.T) {
+	_, err := runUnderMocks("dev", stackConfig(map[string]string{
+		"vpcCidr": "nope", "researchEgress": "maybe", "syncInterval": "soon", "jupyterPassword": "-",
+	}), secretKeys)
+	require.Error(t, err)
+	for _, key := range []string{"vpcCidr", "researchEgress", "syncInterval", "jupyterPassword"} {
+		assert.Contains(t, err.Error(), "research-lab:"+key)
+	}
+}
+
+func TestConfigKeysAgreeEverywhere(t *testing.T) {
+	code := map[string]configKey{}
+	for _, k := range configKeys {
+		code[k.Name] = k
+	}
+
+	// Pulumi.yaml: same keys, types, defaults and secrecy.
+	raw, err := os.ReadFile("Pulumi.yaml")
+	require.NoError(t, err)
+	var project struct {
+		Name    string
+		Runtime string
+		Config  map[string]struct {
+			Type        string
+			Default     any
+			Secret      bool
+			Description string
+		}
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &project))
+	assert.Equal(t, projectName, project.Name)
+	assert.Equal(t, "go", project.Runtime)
+	assert.Equal(t, keysOf(code), keysOf(project.Config), "Pulumi.yaml's config keys differ from the code's")
+	for name, p := range project.Config {
+		k := code[name]
+		assert.Equal(t, k.Type, p.Type, "Pulumi.yaml type of %s", name)
+		assert.Equal(t, k.Secret, p.Secret, "Pulumi.yaml secrecy of %s", name)
+		assert.Equal(t, k.Description, p.Description, "Pulumi.yaml description of %s", name)
+		if k.Secret {
+			assert.Nil(t, p.Default, "secret %s must have no default", name)
+			continue
+		}
+		def := p.Default
+		if k.Type == "array" {
+			b, _ := json.Marshal(def)
+			def = string(b)
+		}
+		assert.Equal(t, k.Default, fmt.Sprint(def), "Pulumi.yaml default of %s", name)
+	}
+
+	// README: one table row per key, with the code's default.
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	section := markdownSection(string(readme), "## Configuration")
+	rows := regexp.MustCompile("(?m)^\\| `([a-zA-Z]+)` \\| ([^|]*) \\|").FindAllStringSubmatch(section, -1)
+	documented := map[string]string{}
+	for _, r := range rows {
+		documented[r[1]] = strings.Trim(strings.TrimSpace(r[2]), "`")
+	}
+	assert.Equal(t, keysOf(code), keysOf(documented), "README's configuration table must list exactly the code's keys")
+	for name, k := range code {
+		def, ok := documented[name]
+		if !assert.True(t, ok, "README's configuration table lacks %s", name) {
+			continue
+		}
+		want := k.Default
+		if want == "" {
+			want = "—"
+		}
+		assert.Equal(t, want, def, "README default of %s", name)
+	}
+
+	// Pulumi.dev.yaml uses only known keys.
+	raw, err = os.ReadFile("Pulumi.dev.yaml")
+	require.NoError(t, err)
+	var dev struct{ Config map[string]any }
+	require.NoError(t, yaml.Unmarshal(raw, &dev))
+	for k := range dev.Config {
+		if name, ok := strings.CutPrefix(k, projectName+":"); ok {
+			assert.Contains(t, code, name, "Pulumi.dev.yaml sets an unknown key %s", k)
+			assert.False(t, code[name].Secret, "Pulumi.dev.yaml must not hold the secret %s", k)
+		}
+	}
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// markdownSection returns the text under a heading, up to the next heading of
+// the same level.
+func markdownSection(doc, heading string) string {
+	_, after, ok := strings.Cut(doc, "\n"+heading+"\n")
+	if !ok {
+		return ""
+	}
+	level := heading[:strings.Index(heading, " ")+1]
+	if i := strings.Index(after, "\n"+level); i >= 0 {
+		return after[:i]
+	}
+	return after
+}
