@@ -1,6 +1,6 @@
 module research-lab
 
-go 1.26.8
+go 1.24.0
 
 require (
 	github.com/pulumi/pulumi-aws/sdk/v6 v6.83.4

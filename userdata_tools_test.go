@@ -1,0 +1,372 @@
+package main
+
+// These tests hand what the stack renders to the real tools that will consume
+// it on the servers. .ci/run installs the tools and sets
+// RESEARCH_LAB_REQUIRE_TOOLS=1, which turns a missing tool into a failure.
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+)
+
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("RESEARCH_LAB_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("%s is not installed: run .ci/install-tools", name)
+		}
+		t.Skipf("%s is not installed (run .ci/install-tools to check the userdata with it)", name)
+	}
+	return path
+}
+
+// cloudConfig is the part of a cloud-config the tests read.
+type cloudConfig struct {
+	WriteFiles []struct {
+		Path        string `yaml:"path"`
+		Permissions string `yaml:"permissions"`
+		Encoding    string `yaml:"encoding"`
+		Content     string `yaml:"content"`
+	} `yaml:"write_files"`
+	RunCmd [][]string `yaml:"runcmd"`
+}
+
+// renderedUserData renders the three servers' userdata through the program
+// itself, in each egress mode, keyed "<mode>/<instance>".
+func renderedUserData(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, mode := range []string{"nat-gateway", "internet-gateway", "none"} {
+		run := deploy(t, map[string]string{"researchEgress": mode})
+		for _, in := range run.Mocks.ofType(typeInstance) {
+			out[mode+"/"+in.Name] = str(in.Inputs, "userData")
+		}
+	}
+	require.Len(t, out, 9)
+	return out
+}
+
+func parseCloudConfig(t *testing.T, name, doc string) cloudConfig {
+	t.Helper()
+	require.True(t, strings.HasPrefix(doc, "#cloud-config\n"), "%s userdata must start with #cloud-config", name)
+	var c cloudConfig
+	require.NoError(t, yaml.Unmarshal([]byte(doc), &c), "%s userdata is not YAML", name)
+	return c
+}
+
+// knownTopLevelKeys are the cloud-config keys this project uses. cloud-init
+// 22.4's schema does not flag unknown top-level keys, which it then ignores.
+var knownTopLevelKeys = map[string]bool{"write_files": true, "runcmd": true}
+
+func TestUserDataTopLevelKeysAreKnown(t *testing.T) {
+	for name, doc := range renderedUserData(t) {
+		var top map[string]any
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &top), name)
+		for k := range top {
+			assert.True(t, knownTopLevelKeys[k], "%s userdata has top-level key %q that cloud-init would silently ignore", name, k)
+		}
+		c := parseCloudConfig(t, name, doc)
+		for _, f := range c.WriteFiles {
+			assert.Regexp(t, `^0[0-7]{3}$`, f.Permissions, "%s: %s needs explicit octal permissions", name, f.Path)
+		}
+	}
+}
+
+func TestUserDataPassesCloudInitSchema(t *testing.T) {
+	tool := requireTool(t, "cloud-init")
+	dir := t.TempDir()
+	for name, doc := range renderedUserData(t) {
+		file := filepath.Join(dir, strings.ReplaceAll(name, "/", "_")+".yaml")
+		require.NoError(t, os.WriteFile(file, []byte(doc), 0o600))
+		out, err := exec.Command(tool, "schema", "-c", file).CombinedOutput()
+		assert.NoError(t, err, "cloud-init schema rejects %s userdata:\n%s", name, out)
+		assert.Contains(t, string(out), "Valid cloud-config", "%s: %s", name, out)
+	}
+}
+
+// extracted writes the files a server's cloud-config writes into dir, under
+// their base names, and returns base name -> content.
+func extracted(t *testing.T, c cloudConfig, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	for _, f := range c.WriteFiles {
+		base := filepath.Base(f.Path)
+		files[base] = f.Content
+		require.NoError(t, os.WriteFile(filepath.Join(dir, base), []byte(f.Content), 0o600))
+	}
+	return files
+}
+
+func isScript(name, content string) bool {
+	return strings.HasPrefix(content, "#!/bin/bash") || strings.HasSuffix(name, ".sh")
+}
+
+func TestScriptsPassShellcheck(t *testing.T) {
+	tool := requireTool(t, "shellcheck")
+	checked := 0
+	for name, doc := range renderedUserData(t) {
+		c := parseCloudConfig(t, name, doc)
+		dir := t.TempDir()
+		files := extracted(t, c, dir)
+		// The scripts source /usr/local/lib/research-lab/common.sh; shellcheck
+		// follows it as common.sh beside them.
+		var scripts []string
+		for base, content := range files {
+			if isScript(base, content) {
+				scripts = append(scripts, filepath.Join(dir, base))
+				assert.True(t, base == "common.sh" || strings.Contains(content, "set -euo pipefail"), "%s: %s must use set -euo pipefail", name, base)
+			}
+		}
+		// runcmd as the shell script cloud-init makes of it.
+		var runcmd strings.Builder
+		runcmd.WriteString("#!/bin/sh\nset -e\n")
+		for _, cmd := range c.RunCmd {
+			quoted := make([]string, len(cmd))
+			for i, a := range cmd {
+				quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+			}
+			runcmd.WriteString(strings.Join(quoted, " ") + "\n")
+		}
+		rc := filepath.Join(dir, "runcmd")
+		require.NoError(t, os.WriteFile(rc, []byte(runcmd.String()), 0o600))
+		scripts = append(scripts, rc)
+		sort.Strings(scripts)
+		args := append([]string{"--external-sources", "--source-path=SCRIPTDIR", "--severity=style"}, scripts...)
+		cmd := exec.Command(tool, args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		assert.NoError(t, err, "shellcheck finds problems in %s userdata:\n%s", name, out)
+		checked += len(scripts)
+	}
+	assert.GreaterOrEqual(t, checked, 9*2, "every server has at least a setup script and runcmd")
+}
+
+// voilaServerBlock is the Nginx server block that Voila's userdata writes.
+func voilaServerBlock(t *testing.T) string {
+	t.Helper()
+	run := deploy(t, nil)
+	c := parseCloudConfig(t, "voila", str(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData"))
+	for _, f := range c.WriteFiles {
+		if f.Path == "/etc/nginx/conf.d/voila.conf" {
+			return f.Content
+		}
+	}
+	t.Fatal("Voila's userdata writes no /etc/nginx/conf.d/voila.conf")
+	return ""
+}
+
+// nginxPrefix lays out a minimal Nginx around a server block, as the http{}
+// context of Amazon Linux's nginx.conf includes conf.d.
+func nginxPrefix(t *testing.T, block string) (dir, conf string) {
+	dir = t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "voila.conf"), []byte(block), 0o644))
+	conf = filepath.Join(dir, "nginx.conf")
+	wrapper := fmt.Sprintf("pid %s/nginx.pid;\nevents {}\nhttp {\n  access_log off;\n  include %s/voila.conf;\n}\n", dir, dir)
+	require.NoError(t, os.WriteFile(conf, []byte(wrapper), 0o644))
+	return dir, conf
+}
+
+func TestNginxAcceptsTheServerBlock(t *testing.T) {
+	tool := requireTool(t, "nginx")
+	dir, conf := nginxPrefix(t, voilaServerBlock(t))
+	out, err := exec.Command(tool, "-e", "stderr", "-p", dir, "-c", conf, "-t").CombinedOutput()
+	assert.NoError(t, err, "nginx -t rejects the Voila server block:\n%s", out)
+	assert.Contains(t, string(out), "test is successful")
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestNginxPassesWebsocketUpgradeToVoila runs the real Nginx with the rendered
+// server block on loopback, in front of a stub Voila, and sends the websocket
+// upgrade a Voila kernel connection makes.
+func TestNginxPassesWebsocketUpgradeToVoila(t *testing.T) {
+	tool := requireTool(t, "nginx")
+	seen := make(chan http.Header, 1)
+	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		h.Set("X-Seen-Host", r.Host)
+		seen <- h
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+	}))
+	defer stub.Close()
+	stubPort := stub.Listener.Addr().(*net.TCPAddr).Port
+
+	block := voilaServerBlock(t)
+	port := freePort(t)
+	local := strings.Replace(block, fmt.Sprintf("listen %d;", portHTTP.Number), fmt.Sprintf("listen 127.0.0.1:%d;", port), 1)
+	local = strings.Replace(local, fmt.Sprintf("127.0.0.1:%d;", portVoila.Number), fmt.Sprintf("127.0.0.1:%d;", stubPort), 1)
+	require.NotEqual(t, block, local, "the server block must listen on port 80 and proxy to Voila's port")
+
+	dir, conf := nginxPrefix(t, local)
+	nginx := exec.Command(tool, "-e", "stderr", "-p", dir, "-c", conf, "-g", "daemon off; master_process off;")
+	logs := &strings.Builder{}
+	nginx.Stdout, nginx.Stderr = logs, logs
+	require.NoError(t, nginx.Start())
+	defer func() { _ = nginx.Process.Kill(); _ = nginx.Wait() }()
+
+	var conn net.Conn
+	var err error
+	for i := 0; i < 50; i++ { // Nginx needs a moment to bind
+		if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.NoError(t, err, "nginx did not listen:\n%s", logs)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	fmt.Fprintf(conn, "GET /api/kernels/1/channels HTTP/1.1\r\nHost: lab.example.org\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	require.NoError(t, err)
+	assert.Contains(t, status, "101", "the upgrade must pass through Nginx")
+
+	select {
+	case h := <-seen:
+		assert.Equal(t, "websocket", h.Get("Upgrade"), "Voila must see the Upgrade header")
+		assert.Equal(t, "upgrade", strings.ToLower(h.Get("Connection")), "Voila must see Connection: upgrade")
+		assert.Equal(t, "dGhlIHNhbXBsZSBub25jZQ==", h.Get("Sec-WebSocket-Key"))
+		assert.Equal(t, "lab.example.org", h.Get("X-Seen-Host"), "the Host header must be kept, or Voila's origin check fails")
+		assert.Equal(t, "127.0.0.1", h.Get("X-Real-IP"))
+		assert.NotEmpty(t, h.Get("X-Forwarded-For"))
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the request never reached the stub Voila:\n%s", logs)
+	}
+	assert.Regexp(t, regexp.MustCompile(`proxy_read_timeout\s+(\d{4,})`), block, "kernels need a long read timeout")
+}
+
+// unitFiles returns the systemd units a server's cloud-config writes.
+func unitFiles(c cloudConfig) map[string]string {
+	units := map[string]string{}
+	for _, f := range c.WriteFiles {
+		if strings.HasPrefix(f.Path, "/etc/systemd/system/") {
+			units[filepath.Base(f.Path)] = f.Content
+		}
+	}
+	return units
+}
+
+func TestSystemdUnitsVerify(t *testing.T) {
+	tool := requireTool(t, "systemd-analyze")
+	run := deploy(t, nil)
+	verified := 0
+	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter"} {
+		c := parseCloudConfig(t, name, str(one(t, run, typeInstance, name).Inputs, "userData"))
+		units := unitFiles(c)
+		require.NotEmpty(t, units, "%s writes no units", name)
+
+		// A root with this machine's own units (the targets the servers' units
+		// hang on), ours, and stand-ins for the programs the setup script
+		// installs, which verify requires to exist.
+		root := t.TempDir()
+		sys := filepath.Join(root, "etc/systemd/system")
+		require.NoError(t, os.MkdirAll(sys, 0o755))
+		require.NoError(t, os.CopyFS(filepath.Join(root, "usr/lib/systemd/system"), os.DirFS("/lib/systemd/system")))
+		execRe := regexp.MustCompile(`(?m)^Exec\w+=(\S+)`)
+		var names []string
+		for unit, content := range units {
+			require.NoError(t, os.WriteFile(filepath.Join(sys, unit), []byte(content), 0o644))
+			names = append(names, unit)
+			for _, m := range execRe.FindAllStringSubmatch(content, -1) {
+				bin := filepath.Join(root, m[1])
+				require.NoError(t, os.MkdirAll(filepath.Dir(bin), 0o755))
+				require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755))
+			}
+		}
+		sort.Strings(names)
+		out, err := exec.Command(tool, append([]string{"verify", "--root=" + root}, names...)...).CombinedOutput()
+		assert.NoError(t, err, "systemd-analyze verify rejects %s units:\n%s", name, out)
+		assert.Empty(t, strings.TrimSpace(string(out)), "systemd-analyze verify warns about %s units", name)
+		verified += len(names)
+
+		for unit, content := range units {
+			for _, m := range regexp.MustCompile(`(?m)^OnCalendar=(.+)$`).FindAllStringSubmatch(content, -1) {
+				out, err := exec.Command(tool, "calendar", m[1]).CombinedOutput()
+				assert.NoError(t, err, "%s %s: OnCalendar=%s is not a valid calendar spec:\n%s", name, unit, m[1], out)
+			}
+			for _, m := range regexp.MustCompile(`(?m)^On\w+Sec=(.+)$`).FindAllStringSubmatch(content, -1) {
+				out, err := exec.Command(tool, "timespan", m[1]).CombinedOutput()
+				assert.NoError(t, err, "%s %s: %s is not a valid time span:\n%s", name, unit, m[1], out)
+			}
+		}
+	}
+	assert.Equal(t, len(voilaUnits)+len(jupyterUnits), verified)
+}
+
+func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {
+	run := deploy(t, map[string]string{"syncInterval": "90s"})
+	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter"} {
+		c := parseCloudConfig(t, name, str(one(t, run, typeInstance, name).Inputs, "userData"))
+		found := false
+		for unit, content := range unitFiles(c) {
+			if strings.HasPrefix(unit, "notebook-p") && strings.HasSuffix(unit, ".timer") {
+				assert.Contains(t, content, "OnUnitActiveSec=90s\n", "%s %s", name, unit)
+				found = true
+			}
+		}
+		assert.True(t, found, "%s has no sync timer", name)
+	}
+	voila := str(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
+	assert.Contains(t, voila, "aws s3 sync --only-show-errors --delete", "Voila mirrors the bucket, deletions included")
+	jupyter := str(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData")
+	push := regexp.MustCompile(`(?m)^\s*retry aws s3 sync .*"\$NOTEBOOK_DIR/" "\$uri"$`).FindString(jupyter)
+	require.NotEmpty(t, push, "Jupyter must push from its folder to the bucket")
+	assert.NotContains(t, push, "--delete", "Jupyter's push must never delete in the bucket")
+}
+
+func TestJupyterServerVerifiesTheDeployTimeHash(t *testing.T) {
+	python := "/usr/bin/python3" // Debian's, which owns python3-jupyter-server
+	if _, err := os.Stat(python); err != nil || exec.Command(python, "-c", "import jupyter_server.auth").Run() != nil {
+		if os.Getenv("RESEARCH_LAB_REQUIRE_TOOLS") == "1" {
+			t.Fatal("Debian's python3-jupyter-server is not installed: run .ci/install-tools")
+		}
+		t.Skip("Debian's python3-jupyter-server is not installed")
+	}
+	run := deploy(t, nil)
+	ud := str(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData")
+	assert.NotContains(t, ud, testJupyterPass, "the plain password must never reach the instance")
+	m := regexp.MustCompile(`hashed_password = "([^"]+)"`).FindStringSubmatch(ud)
+	require.NotNil(t, m, "the Jupyter configuration holds no hashed_password")
+
+	check := func(password string) string {
+		out, err := exec.Command(python, "-c",
+			"import sys; from jupyter_server.auth.security import passwd_check; print(passwd_check(sys.argv[1], sys.argv[2]))",
+			m[1], password).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return strings.TrimSpace(string(out))
+	}
+	assert.Equal(t, "True", check(testJupyterPass), "jupyter_server must accept the right password")
+	assert.Equal(t, "False", check(testJupyterPass+"x"), "jupyter_server must reject a wrong password")
+	assert.Equal(t, "False", check(""), "jupyter_server must reject an empty password")
+
+	// The rendered configuration file is valid Python.
+	c := parseCloudConfig(t, "jupyter", ud)
+	dir := t.TempDir()
+	files := extracted(t, c, dir)
+	require.Contains(t, files, "jupyter_server_config.py")
+	out, err := exec.Command(python, "-m", "py_compile", filepath.Join(dir, "jupyter_server_config.py")).CombinedOutput()
+	assert.NoError(t, err, "jupyter_server_config.py does not compile:\n%s", out)
+}
