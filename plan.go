@@ -1,8 +1,534 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"gopkg.in/yaml.v3"
 )
 
-func runPlan(args []string, w io.Writer) error { return fmt.Errorf("todo") }
+// planPlaceholder stands in for secrets in the offline plan: they are never
+// read from disk in clear, and the plan does not need them.
+const planPlaceholder = "plan-placeholder-secret"
+
+// runPlan is `go run . plan [--stack NAME] [--diagram]`: the stack declared
+// under the recording mock, without the Pulumi CLI, credentials or network.
+func runPlan(args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(w)
+	stack := fs.String("stack", "dev", "stack whose Pulumi.<stack>.yaml to read")
+	diagram := fs.Bool("diagram", false, "print only the Mermaid architecture diagram")
+	dir := fs.String("dir", ".", "folder of Pulumi.yaml")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	config, secrets, notes, err := readStackConfig(*dir, *stack)
+	if err != nil {
+		return err
+	}
+	run, err := runUnderMocks(*stack, config, secrets)
+	if err != nil {
+		return err
+	}
+	p := newPlanView(run)
+	if *diagram {
+		_, err := io.WriteString(w, p.diagram())
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	p.printResources(w)
+	p.printMatrix(w)
+	printCost(w, run.Infra.Cost)
+	return nil
+}
+
+// readStackConfig reads Pulumi.yaml and Pulumi.<stack>.yaml as the Pulumi CLI
+// would hand them to the program. Secure values, and secrets not set yet, are
+// replaced by a placeholder.
+func readStackConfig(dir, stack string) (config map[string]string, secrets []string, notes []string, err error) {
+	var project struct {
+		Name string `yaml:"name"`
+	}
+	if err := readYAML(dir+"/Pulumi.yaml", &project); err != nil {
+		return nil, nil, nil, err
+	}
+	if project.Name != projectName {
+		return nil, nil, nil, fmt.Errorf("Pulumi.yaml names project %q, not %s", project.Name, projectName)
+	}
+	var stackFile struct {
+		Config map[string]any `yaml:"config"`
+	}
+	file := fmt.Sprintf("%s/Pulumi.%s.yaml", dir, stack)
+	if err := readYAML(file, &stackFile); err != nil {
+		return nil, nil, nil, err
+	}
+	config = map[string]string{}
+	for k, v := range stackFile.Config {
+		if !strings.Contains(k, ":") {
+			k = projectName + ":" + k
+		}
+		switch val := v.(type) {
+		case map[string]any:
+			if _, ok := val["secure"]; !ok {
+				return nil, nil, nil, fmt.Errorf("%s: %s: structured values other than secrets are not used by this project", file, k)
+			}
+			config[k] = planPlaceholder
+			secrets = append(secrets, k)
+		case []any:
+			items := make([]string, len(val))
+			for i, e := range val {
+				items[i] = fmt.Sprintf("%q", fmt.Sprint(e))
+			}
+			config[k] = "[" + strings.Join(items, ",") + "]"
+		default:
+			config[k] = fmt.Sprint(val)
+		}
+	}
+	for _, k := range configKeys {
+		key := projectName + ":" + k.Name
+		if _, ok := config[key]; k.Secret && !ok {
+			config[key] = planPlaceholder
+			secrets = append(secrets, key)
+			notes = append(notes, fmt.Sprintf("%s is not set: set it with `pulumi config set --secret %s` before `pulumi up`", key, k.Name))
+		}
+	}
+	sort.Strings(secrets)
+	return config, secrets, notes, nil
+}
+
+func readYAML(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("parsing %s: %w", path, err)
+	}
+	return nil
+}
+
+// planView answers questions about the recorded stack.
+type planView struct {
+	run       *mockRun
+	instances []recordedResource
+}
+
+func newPlanView(run *mockRun) *planView {
+	return &planView{run: run, instances: run.Mocks.ofType("aws:ec2/instance:Instance")}
+}
+
+func prop(m resource.PropertyMap, key string) resource.PropertyValue {
+	v := m[resource.PropertyKey(key)]
+	for v.IsSecret() {
+		v = v.SecretValue().Element
+	}
+	return v
+}
+
+func propString(m resource.PropertyMap, key string) string {
+	v := prop(m, key)
+	if v.IsString() {
+		return v.StringValue()
+	}
+	if v.IsNumber() {
+		return fmt.Sprint(v.NumberValue())
+	}
+	if v.IsBool() {
+		return fmt.Sprint(v.BoolValue())
+	}
+	return ""
+}
+
+func propStrings(m resource.PropertyMap, key string) []string {
+	v := prop(m, key)
+	if !v.IsArray() {
+		return nil
+	}
+	var out []string
+	for _, e := range v.ArrayValue() {
+		if e.IsString() {
+			out = append(out, e.StringValue())
+		}
+	}
+	return out
+}
+
+func (p *planView) name(id string) string {
+	if r, ok := p.run.Mocks.byID(id); ok {
+		return r.Name
+	}
+	return id
+}
+
+// describe lists the properties a reader checks for one resource.
+func (p *planView) describe(r recordedResource) string {
+	in := r.Inputs
+	var parts []string
+	add := func(label, v string) {
+		if v != "" {
+			parts = append(parts, label+"="+v)
+		}
+	}
+	switch r.Type {
+	case "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet":
+		add("cidr", propString(in, "cidrBlock"))
+		add("zone", propString(in, "availabilityZone"))
+	case "aws:ec2/routeTable:RouteTable":
+		routes := []string{"local"}
+		for _, rt := range prop(in, "routes").ArrayValue() {
+			o := rt.ObjectValue()
+			routes = append(routes, propString(o, "cidrBlock")+"->"+p.name(propString(o, "gatewayId")+propString(o, "natGatewayId")))
+		}
+		add("routes", strings.Join(routes, ","))
+	case "aws:ec2/routeTableAssociation:RouteTableAssociation":
+		add("subnet", p.name(propString(in, "subnetId")))
+		add("table", p.name(propString(in, "routeTableId")))
+	case "aws:ec2/natGateway:NatGateway":
+		add("subnet", p.name(propString(in, "subnetId")))
+	case "aws:ec2/vpcEndpoint:VpcEndpoint":
+		add("service", propString(in, "serviceName"))
+		add("type", propString(in, "vpcEndpointType"))
+	case "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":
+		add("group", p.name(propString(in, "securityGroupId")))
+		add("port", ruleDescription(r, p.name))
+	case "aws:ec2/instance:Instance":
+		add("type", propString(in, "instanceType"))
+		add("ami", propString(in, "ami"))
+		add("subnet", p.name(propString(in, "subnetId")))
+		add("publicIp", propString(in, "associatePublicIpAddress"))
+		add("rootGiB", propString(prop(in, "rootBlockDevice").ObjectValue(), "volumeSize"))
+		add("profile", propString(in, "iamInstanceProfile"))
+	case "aws:ec2/eipAssociation:EipAssociation":
+		add("instance", p.name(propString(in, "instanceId")))
+	case "aws:s3/bucketV2:BucketV2":
+		add("bucket", propString(r.State, "bucket"))
+		add("forceDestroy", propString(in, "forceDestroy"))
+	case "aws:s3/bucketObjectv2:BucketObjectv2":
+		add("key", propString(in, "key"))
+	}
+	return strings.Join(parts, " ")
+}
+
+func ruleDescription(r recordedResource, name func(string) string) string {
+	in := r.Inputs
+	proto := propString(in, "ipProtocol")
+	port := "all"
+	if proto != "-1" {
+		port = propString(in, "fromPort") + "/" + proto
+	}
+	src := propString(in, "cidrIpv4")
+	if ref := propString(in, "referencedSecurityGroupId"); ref != "" {
+		src = name(ref)
+	}
+	dir := "from"
+	if r.Type == "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule" {
+		dir = "to"
+	}
+	return port + " " + dir + " " + src
+}
+
+// tierOf groups a resource by the tier its name belongs to.
+func tierOf(c *labConfig, r recordedResource) string {
+	name := strings.TrimPrefix(r.Name, c.NamePrefix+"-")
+	switch {
+	case strings.HasPrefix(r.Type, "aws:iam/"):
+		return "IAM"
+	case strings.HasPrefix(r.Type, "aws:s3/"):
+		return "Storage"
+	case strings.HasPrefix(name, tierDMZ), strings.HasPrefix(name, "VPN"), strings.HasPrefix(name, "NAT"):
+		return tierDMZ
+	case strings.HasPrefix(name, tierProduction), strings.HasPrefix(name, "Voila"):
+		return tierProduction
+	case strings.HasPrefix(name, tierResearch), strings.HasPrefix(name, "Jupyter"):
+		return tierResearch
+	}
+	return "Network"
+}
+
+func (p *planView) printResources(w io.Writer) {
+	c := p.run.Infra.Config
+	groups := map[string][]recordedResource{}
+	p.run.Mocks.mu.Lock()
+	all := append([]recordedResource(nil), p.run.Mocks.resources...)
+	p.run.Mocks.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].Type != all[j].Type {
+			return all[i].Type < all[j].Type
+		}
+		return all[i].Name < all[j].Name
+	})
+	for _, r := range all {
+		groups[tierOf(c, r)] = append(groups[tierOf(c, r)], r)
+	}
+	fmt.Fprintf(w, "Stack %s: %d resources in %s (%s)\n", c.Stack, len(all), p.run.Infra.Region, p.run.Infra.Zone)
+	for _, g := range []string{"Network", tierDMZ, tierProduction, tierResearch, "Storage", "IAM"} {
+		if len(groups[g]) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s\n", g)
+		for _, r := range groups[g] {
+			typ := r.Type[strings.LastIndex(r.Type, ":")+1:]
+			fmt.Fprintf(w, "  %-34s %-36s %s\n", typ, r.Name, p.describe(r))
+		}
+	}
+}
+
+// host is an instance as the reachability analysis sees it.
+type host struct {
+	Name     string
+	Addr     netip.Addr
+	PublicIP bool
+	Groups   []string // security group IDs
+	Subnet   string   // subnet ID
+}
+
+func (p *planView) hosts() []host {
+	public := map[string]bool{}
+	for _, a := range p.run.Mocks.ofType("aws:ec2/eipAssociation:EipAssociation") {
+		public[propString(a.Inputs, "instanceId")] = true
+	}
+	var out []host
+	for _, in := range p.instances {
+		addr, _ := netip.ParseAddr(propString(in.State, "privateIp"))
+		out = append(out, host{
+			Name:     in.Name,
+			Addr:     addr,
+			PublicIP: public[in.ID] || prop(in.Inputs, "associatePublicIpAddress").IsBool() && prop(in.Inputs, "associatePublicIpAddress").BoolValue(),
+			Groups:   propStrings(in.Inputs, "vpcSecurityGroupIds"),
+			Subnet:   propString(in.Inputs, "subnetId"),
+		})
+	}
+	return out
+}
+
+// internetRoute says whether a subnet's route table sends 0.0.0.0/0 to an
+// internet gateway, which inbound traffic from the internet needs.
+func (p *planView) internetRoute(subnet string) bool {
+	for _, a := range p.run.Mocks.ofType("aws:ec2/routeTableAssociation:RouteTableAssociation") {
+		if propString(a.Inputs, "subnetId") != subnet {
+			continue
+		}
+		rt, _ := p.run.Mocks.byID(propString(a.Inputs, "routeTableId"))
+		for _, route := range prop(rt.Inputs, "routes").ArrayValue() {
+			o := route.ObjectValue()
+			gw, _ := p.run.Mocks.byID(propString(o, "gatewayId"))
+			if propString(o, "cidrBlock") == anywhereIPv4 && gw.Type == "aws:ec2/internetGateway:InternetGateway" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// source is where traffic comes from: an address (or the internet) and the
+// security groups of the sending instance.
+type source struct {
+	Label    string
+	Addr     netip.Addr // the invalid Addr means any internet address
+	Groups   []string
+	Internet bool
+}
+
+// openPorts lists the ports of dst that src reaches, from the declared
+// security group rules and routes. Ports open to only some internet
+// addresses are marked with the CIDRs.
+func (p *planView) openPorts(src source, dst host) []string {
+	if src.Internet && (!dst.PublicIP || !p.internetRoute(dst.Subnet)) {
+		return nil
+	}
+	if !src.Internet && !p.egressAllows(src, dst) {
+		return nil
+	}
+	var ports []string
+	seen := map[string]bool{}
+	for _, r := range p.run.Mocks.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") {
+		if !contains(dst.Groups, propString(r.Inputs, "securityGroupId")) {
+			continue
+		}
+		port := propString(r.Inputs, "fromPort") + "/" + propString(r.Inputs, "ipProtocol")
+		cidr := propString(r.Inputs, "cidrIpv4")
+		ref := propString(r.Inputs, "referencedSecurityGroupId")
+		var label string
+		switch {
+		case ref != "":
+			if !contains(src.Groups, ref) {
+				continue
+			}
+			label = port
+		case src.Internet:
+			if cidr == anywhereIPv4 {
+				label = port
+			} else {
+				label = port + " (" + cidr + ")"
+			}
+		default:
+			pfx, err := netip.ParsePrefix(cidr)
+			if err != nil || !pfx.Contains(src.Addr) {
+				continue
+			}
+			label = port
+		}
+		if !seen[label] {
+			seen[label] = true
+			ports = append(ports, label)
+		}
+	}
+	sort.Slice(ports, func(i, j int) bool { return portOrder(ports[i]) < portOrder(ports[j]) })
+	return ports
+}
+
+func portOrder(s string) string {
+	var n int
+	fmt.Sscanf(s, "%d", &n)
+	return fmt.Sprintf("%06d%s", n, s)
+}
+
+func (p *planView) egressAllows(src source, dst host) bool {
+	for _, r := range p.run.Mocks.ofType("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule") {
+		if !contains(src.Groups, propString(r.Inputs, "securityGroupId")) {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(propString(r.Inputs, "cidrIpv4"))
+		if propString(r.Inputs, "ipProtocol") == "-1" && err == nil && pfx.Contains(dst.Addr) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+// sources are the Internet, VPN clients (NATed to the VPN instance's address
+// and groups, OpenVPN AS's NAT mode), and an instance of each subnet.
+func (p *planView) sources() []source {
+	out := []source{{Label: "Internet", Internet: true}}
+	hosts := p.hosts()
+	vpnName := p.run.Infra.Config.name("VPN")
+	for _, h := range hosts {
+		if h.Name == vpnName {
+			out = append(out, source{Label: "VPN clients", Addr: h.Addr, Groups: h.Groups})
+		}
+	}
+	for _, t := range p.run.Infra.Network.tiers() {
+		for _, h := range hosts {
+			if sub, ok := p.run.Mocks.byID(h.Subnet); ok && sub.Name == p.run.Infra.Config.name(t.Name) {
+				out = append(out, source{Label: t.Name + " subnet", Addr: h.Addr, Groups: h.Groups})
+			}
+		}
+	}
+	return out
+}
+
+func (p *planView) printMatrix(w io.Writer) {
+	hosts := p.hosts()
+	fmt.Fprintf(w, "\nWho can reach what (computed from the security groups, routes and public addresses)\n")
+	fmt.Fprintf(w, "  %-18s", "from \\ to")
+	for _, h := range hosts {
+		fmt.Fprintf(w, " %-34s", h.Name)
+	}
+	fmt.Fprintln(w)
+	for _, s := range p.sources() {
+		fmt.Fprintf(w, "  %-18s", s.Label)
+		for _, h := range hosts {
+			cell := "-"
+			if s.Label == "VPN clients" && h.Name == p.run.Infra.Config.name("VPN") {
+				cell = "(the VPN server itself)"
+			} else if ports := p.openPorts(s, h); len(ports) > 0 {
+				cell = strings.Join(ports, " ")
+			}
+			fmt.Fprintf(w, " %-34s", cell)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func printCost(w io.Writer, e *costEstimate) {
+	fmt.Fprintf(w, "\nEstimated monthly cost (prices.json, %s)\n", prices.Date)
+	for _, l := range e.Lines {
+		if l.Missing != "" {
+			fmt.Fprintf(w, "  %-40s %-12s %s\n", l.Item, l.Quantity, "unknown: "+l.Missing)
+			continue
+		}
+		fmt.Fprintf(w, "  %-40s %-12s $%8.2f\n", l.Item, l.Quantity, l.Monthly)
+	}
+	if !e.Complete() {
+		fmt.Fprintf(w, "Estimated monthly cost: unknown (%s)\n", e.Missing())
+		return
+	}
+	fmt.Fprintf(w, "Estimated monthly cost: $%.2f (%s, on-demand, %.0f h/month)\n", e.Total(), e.Region, prices.HoursPerMonth)
+}
+
+// diagram is the Mermaid architecture diagram of the recorded stack: subnets,
+// instances, gateways, and the edges the reachability analysis finds.
+func (p *planView) diagram() string {
+	c := p.run.Infra.Config
+	var b strings.Builder
+	id := func(name string) string {
+		return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, c.NamePrefix+"-"), "-", ""))
+	}
+	b.WriteString("```mermaid\nflowchart LR\n")
+	b.WriteString("  internet((Internet))\n  clients([VPN clients])\n")
+	vpc := p.run.Mocks.ofType("aws:ec2/vpc:Vpc")[0]
+	fmt.Fprintf(&b, "  subgraph vpc[\"%s %s\"]\n", vpc.Name, propString(vpc.Inputs, "cidrBlock"))
+	hosts := p.hosts()
+	for _, sub := range p.run.Mocks.ofType("aws:ec2/subnet:Subnet") {
+		fmt.Fprintf(&b, "    subgraph %s[\"%s %s\"]\n", id(sub.Name), sub.Name, propString(sub.Inputs, "cidrBlock"))
+		for _, in := range p.instances {
+			if propString(in.Inputs, "subnetId") == sub.ID {
+				fmt.Fprintf(&b, "      %s[\"%s<br/>%s\"]\n", id(in.Name), in.Name, propString(in.Inputs, "instanceType"))
+			}
+		}
+		for _, nat := range p.run.Mocks.ofType("aws:ec2/natGateway:NatGateway") {
+			if propString(nat.Inputs, "subnetId") == sub.ID {
+				fmt.Fprintf(&b, "      %s{{\"%s\"}}\n", id(nat.Name), nat.Name)
+			}
+		}
+		b.WriteString("    end\n")
+	}
+	for _, ep := range p.run.Mocks.ofType("aws:ec2/vpcEndpoint:VpcEndpoint") {
+		fmt.Fprintf(&b, "    %s{{\"S3 gateway endpoint\"}}\n", id(ep.Name))
+	}
+	b.WriteString("  end\n")
+	fmt.Fprintf(&b, "  bucket[(\"notebook bucket<br/>%s/\")]\n", c.NotebookPrefix)
+
+	for _, s := range p.sources() {
+		from := map[string]string{"Internet": "internet", "VPN clients": "clients"}[s.Label]
+		if from == "" {
+			continue
+		}
+		for _, h := range hosts {
+			if s.Label == "VPN clients" && h.Name == c.name("VPN") {
+				continue
+			}
+			if ports := p.openPorts(s, h); len(ports) > 0 {
+				fmt.Fprintf(&b, "  %s -- \"%s\" --> %s\n", from, strings.Join(ports, " "), id(h.Name))
+			}
+		}
+	}
+	fmt.Fprintf(&b, "  clients -. \"tunnel\" .- %s\n", id(c.name("VPN")))
+	for _, nat := range p.run.Mocks.ofType("aws:ec2/natGateway:NatGateway") {
+		fmt.Fprintf(&b, "  %s -. \"egress\" .-> %s\n", id(c.name("Jupyter")), id(nat.Name))
+	}
+	fmt.Fprintf(&b, "  %s -- \"push every %s, restore\" --> bucket\n", id(c.name("Jupyter")), c.SyncInterval)
+	fmt.Fprintf(&b, "  bucket -- \"pull every %s\" --> %s\n", c.SyncInterval, id(c.name("VoilaServer")))
+	b.WriteString("```\n")
+	return b.String()
+}
