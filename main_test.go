@@ -54,21 +54,6 @@ func deploy(t *testing.T, changes map[string]string) *mockRun {
 	return run
 }
 
-// str reads a string property, looking through secrets.
-func str(m resource.PropertyMap, key string) string {
-	v, ok := m[resource.PropertyKey(key)]
-	if !ok {
-		return ""
-	}
-	for v.IsSecret() {
-		v = v.SecretValue().Element
-	}
-	if !v.IsString() {
-		return ""
-	}
-	return v.StringValue()
-}
-
 func boolean(m resource.PropertyMap, key string) bool {
 	v, ok := m[resource.PropertyKey(key)]
 	return ok && v.IsBool() && v.BoolValue()
@@ -80,18 +65,6 @@ func object(m resource.PropertyMap, key string) resource.PropertyMap {
 		return resource.PropertyMap{}
 	}
 	return v.ObjectValue()
-}
-
-func stringList(m resource.PropertyMap, key string) []string {
-	v, ok := m[resource.PropertyKey(key)]
-	if !ok || !v.IsArray() {
-		return nil
-	}
-	var out []string
-	for _, e := range v.ArrayValue() {
-		out = append(out, e.StringValue())
-	}
-	return out
 }
 
 func one(t *testing.T, run *mockRun, typ, name string) recordedResource {
@@ -135,23 +108,23 @@ func TestNetworkLayoutInEachEgressMode(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			run := deploy(t, map[string]string{"researchEgress": mode})
 			vpc := one(t, run, typeVPC, "HOL02-VPC")
-			assert.Equal(t, "10.0.0.0/16", str(vpc.Inputs, "cidrBlock"))
+			assert.Equal(t, "10.0.0.0/16", propString(vpc.Inputs, "cidrBlock"))
 			assert.True(t, boolean(vpc.Inputs, "enableDnsHostnames"), "the VPC must have DNS hostnames on")
 
 			wantCIDR := map[string]string{"HOL02-DMZ": "10.0.1.0/24", "HOL02-Production": "10.0.2.0/24", "HOL02-Research": "10.0.3.0/24"}
 			subnets := run.Mocks.ofType(typeSubnet)
 			require.Len(t, subnets, 3)
 			for _, s := range subnets {
-				assert.Equal(t, wantCIDR[s.Name], str(s.Inputs, "cidrBlock"), "subnet %s CIDR", s.Name)
-				assert.Equal(t, "us-east-1a", str(s.Inputs, "availabilityZone"), "subnet %s must be in the region's first zone", s.Name)
+				assert.Equal(t, wantCIDR[s.Name], propString(s.Inputs, "cidrBlock"), "subnet %s CIDR", s.Name)
+				assert.Equal(t, "us-east-1a", propString(s.Inputs, "availabilityZone"), "subnet %s must be in the region's first zone", s.Name)
 				assert.False(t, boolean(s.Inputs, "mapPublicIpOnLaunch"), "subnet %s must not hand out public IPs by itself", s.Name)
-				assert.Equal(t, s.Name, str(object(s.Inputs, "tags"), "Name"))
+				assert.Equal(t, s.Name, propString(object(s.Inputs, "tags"), "Name"))
 			}
 
 			// Each subnet is associated with its own route table.
 			assoc := map[string]string{}
 			for _, a := range run.Mocks.ofType(typeRTA) {
-				assoc[nameOf(run, str(a.Inputs, "subnetId"))] = nameOf(run, str(a.Inputs, "routeTableId"))
+				assoc[nameOf(run, propString(a.Inputs, "subnetId"))] = nameOf(run, propString(a.Inputs, "routeTableId"))
 			}
 			assert.Equal(t, map[string]string{"HOL02-DMZ": "HOL02-DMZ-RT", "HOL02-Production": "HOL02-Production-RT", "HOL02-Research": "HOL02-Research-RT"}, assoc)
 
@@ -161,8 +134,8 @@ func TestNetworkLayoutInEachEgressMode(t *testing.T) {
 				var targets []string
 				for _, route := range r.Inputs["routes"].ArrayValue() {
 					o := route.ObjectValue()
-					if str(o, "cidrBlock") == "0.0.0.0/0" {
-						targets = append(targets, nameOf(run, str(o, "gatewayId")+str(o, "natGatewayId")))
+					if propString(o, "cidrBlock") == "0.0.0.0/0" {
+						targets = append(targets, nameOf(run, propString(o, "gatewayId")+propString(o, "natGatewayId")))
 					}
 				}
 				return strings.Join(targets, ",")
@@ -175,17 +148,17 @@ func TestNetworkLayoutInEachEgressMode(t *testing.T) {
 			nats := run.Mocks.ofType(typeNAT)
 			if mode == "nat-gateway" {
 				require.Len(t, nats, 1, "nat-gateway mode declares one NAT gateway")
-				assert.Equal(t, "HOL02-DMZ", nameOf(run, str(nats[0].Inputs, "subnetId")), "the NAT gateway must sit in a public subnet")
-				assert.Equal(t, "HOL02-NAT-EIP", nameOf(run, str(nats[0].Inputs, "allocationId")))
+				assert.Equal(t, "HOL02-DMZ", nameOf(run, propString(nats[0].Inputs, "subnetId")), "the NAT gateway must sit in a public subnet")
+				assert.Equal(t, "HOL02-NAT-EIP", nameOf(run, propString(nats[0].Inputs, "allocationId")))
 			} else {
 				assert.Empty(t, nats, "%s mode must not pay for a NAT gateway", mode)
 			}
 
 			ep := one(t, run, typeEndpoint, "HOL02-S3-Endpoint")
-			assert.Equal(t, "com.amazonaws.us-east-1.s3", str(ep.Inputs, "serviceName"))
-			assert.Equal(t, "Gateway", str(ep.Inputs, "vpcEndpointType"))
+			assert.Equal(t, "com.amazonaws.us-east-1.s3", propString(ep.Inputs, "serviceName"))
+			assert.Equal(t, "Gateway", propString(ep.Inputs, "vpcEndpointType"))
 			var rts []string
-			for _, id := range stringList(ep.Inputs, "routeTableIds") {
+			for _, id := range propStrings(ep.Inputs, "routeTableIds") {
 				rts = append(rts, nameOf(run, id))
 			}
 			assert.ElementsMatch(t, []string{"HOL02-DMZ-RT", "HOL02-Production-RT", "HOL02-Research-RT"}, rts, "notebook traffic from every subnet must use the S3 gateway endpoint")
@@ -197,15 +170,15 @@ func TestNetworkLayoutInEachEgressMode(t *testing.T) {
 func ruleSet(run *mockRun) []string {
 	var out []string
 	for _, r := range run.Mocks.ofType(typeIngress) {
-		src := str(r.Inputs, "cidrIpv4")
-		if ref := str(r.Inputs, "referencedSecurityGroupId"); ref != "" {
+		src := propString(r.Inputs, "cidrIpv4")
+		if ref := propString(r.Inputs, "referencedSecurityGroupId"); ref != "" {
 			src = "sg " + nameOf(run, ref)
 		}
 		port := r.Inputs["fromPort"].NumberValue()
 		if to := r.Inputs["toPort"].NumberValue(); to != port {
 			src += fmt.Sprintf(" (range to %v!)", to)
 		}
-		out = append(out, fmt.Sprintf("%s: %s/%v from %s", nameOf(run, str(r.Inputs, "securityGroupId")), str(r.Inputs, "ipProtocol"), port, src))
+		out = append(out, fmt.Sprintf("%s: %s/%v from %s", nameOf(run, propString(r.Inputs, "securityGroupId")), propString(r.Inputs, "ipProtocol"), port, src))
 	}
 	sort.Strings(out)
 	return out
@@ -244,8 +217,8 @@ func TestNoPathFromInternetToJupyter(t *testing.T) {
 				}
 			}
 			jupyter := one(t, run, typeInstance, "HOL02-Jupyter")
-			assert.Equal(t, "HOL02-Research", nameOf(run, str(jupyter.Inputs, "subnetId")))
-			assert.Equal(t, []string{"HOL02-Research-SG"}, []string{nameOf(run, stringList(jupyter.Inputs, "vpcSecurityGroupIds")[0])})
+			assert.Equal(t, "HOL02-Research", nameOf(run, propString(jupyter.Inputs, "subnetId")))
+			assert.Equal(t, []string{"HOL02-Research-SG"}, []string{nameOf(run, propStrings(jupyter.Inputs, "vpcSecurityGroupIds")[0])})
 			assert.Equal(t, mode == "internet-gateway", boolean(jupyter.Inputs, "associatePublicIpAddress"),
 				"Jupyter gets a public IP only in internet-gateway mode, where it needs one for egress")
 		})
@@ -256,15 +229,15 @@ func TestOnlyTheVPNHasAnElasticIP(t *testing.T) {
 	run := deploy(t, nil)
 	assocs := run.Mocks.ofType(typeEIPAssoc)
 	require.Len(t, assocs, 1, "exactly one Elastic IP is associated with an instance")
-	assert.Equal(t, "HOL02-VPN", nameOf(run, str(assocs[0].Inputs, "instanceId")))
-	assert.Equal(t, "HOL02-VPN-EIP", nameOf(run, str(assocs[0].Inputs, "allocationId")))
+	assert.Equal(t, "HOL02-VPN", nameOf(run, propString(assocs[0].Inputs, "instanceId")))
+	assert.Equal(t, "HOL02-VPN-EIP", nameOf(run, propString(assocs[0].Inputs, "allocationId")))
 	for _, e := range run.Mocks.ofType(typeEIP) {
-		assert.Empty(t, str(e.Inputs, "instance"), "Elastic IP %s is bound to an instance directly", e.Name)
+		assert.Empty(t, propString(e.Inputs, "instance"), "Elastic IP %s is bound to an instance directly", e.Name)
 	}
 	voila := one(t, run, typeInstance, "HOL02-VoilaServer")
 	assert.True(t, boolean(voila.Inputs, "associatePublicIpAddress"), "Voila is public through its own address")
 	vpn := one(t, run, typeInstance, "HOL02-VPN")
-	assert.Contains(t, str(vpn.Inputs, "userData"), "VPN_HOSTNAME="+run.Outputs["vpnPublicIp"].(string)+"\n",
+	assert.Contains(t, propString(vpn.Inputs, "userData"), "VPN_HOSTNAME="+run.Outputs["vpnPublicIp"].(string)+"\n",
 		"the VPN's host name must be its Elastic IP (the manual's first troubleshooting item)")
 }
 
@@ -275,20 +248,20 @@ func TestInstancesAreHardened(t *testing.T) {
 	instances := run.Mocks.ofType(typeInstance)
 	require.Len(t, instances, 3)
 	for _, in := range instances {
-		assert.Equal(t, wantType[in.Name], str(in.Inputs, "instanceType"), "%s instance type", in.Name)
-		assert.Equal(t, wantAMI[in.Name], str(in.Inputs, "ami"), "%s image", in.Name)
+		assert.Equal(t, wantType[in.Name], propString(in.Inputs, "instanceType"), "%s instance type", in.Name)
+		assert.Equal(t, wantAMI[in.Name], propString(in.Inputs, "ami"), "%s image", in.Name)
 		md := object(in.Inputs, "metadataOptions")
-		assert.Equal(t, "required", str(md, "httpTokens"), "%s must allow IMDSv2 only", in.Name)
+		assert.Equal(t, "required", propString(md, "httpTokens"), "%s must allow IMDSv2 only", in.Name)
 		root := object(in.Inputs, "rootBlockDevice")
 		assert.True(t, boolean(root, "encrypted"), "%s root volume must be encrypted", in.Name)
-		assert.Equal(t, "gp3", str(root, "volumeType"), "%s root volume type", in.Name)
+		assert.Equal(t, "gp3", propString(root, "volumeType"), "%s root volume type", in.Name)
 		size := root["volumeSize"].NumberValue()
 		assert.True(t, size >= 8 && size <= 30, "%s root volume of %v GiB is not a sensible size", in.Name, size)
-		assert.Equal(t, "standard", str(object(in.Inputs, "creditSpecification"), "cpuCredits"), "%s must not run up unlimited CPU credits", in.Name)
+		assert.Equal(t, "standard", propString(object(in.Inputs, "creditSpecification"), "cpuCredits"), "%s must not run up unlimited CPU credits", in.Name)
 		assert.Contains(t, in.Options.GetIgnoreChanges(), "ami", "%s would be replaced whenever a newer image is published", in.Name)
 		assert.True(t, boolean(in.Inputs, "userDataReplaceOnChange"), "%s must be replaced when its userdata changes", in.Name)
-		assert.Equal(t, in.Name, str(object(in.Inputs, "tags"), "Name"))
-		assert.Equal(t, "research-lab", str(object(in.Inputs, "tags"), "project"))
+		assert.Equal(t, in.Name, propString(object(in.Inputs, "tags"), "Name"))
+		assert.Equal(t, "research-lab", propString(object(in.Inputs, "tags"), "project"))
 	}
 
 	// The AMI lookups ask the right publishers.
@@ -308,9 +281,9 @@ func TestInstancesAreHardened(t *testing.T) {
 
 func TestGravitonTypesGetArmImages(t *testing.T) {
 	run := deploy(t, map[string]string{"vpnInstanceType": "t4g.small", "jupyterInstanceType": "m7g.large"})
-	assert.Equal(t, "ami-ubuntu-jammy-arm64", str(one(t, run, typeInstance, "HOL02-VPN").Inputs, "ami"))
-	assert.Equal(t, "ami-al2023-arm64", str(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "ami"))
-	assert.Equal(t, "ami-al2023-x86_64", str(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "ami"))
+	assert.Equal(t, "ami-ubuntu-jammy-arm64", propString(one(t, run, typeInstance, "HOL02-VPN").Inputs, "ami"))
+	assert.Equal(t, "ami-al2023-arm64", propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "ami"))
+	assert.Equal(t, "ami-al2023-x86_64", propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "ami"))
 	assert.NotContains(t, one(t, run, typeInstance, "HOL02-Jupyter").Inputs, resource.PropertyKey("creditSpecification"),
 		"credit specification is only for burstable types")
 }
@@ -320,18 +293,18 @@ func TestJupyterReplacementLosesNothing(t *testing.T) {
 	jupyter := one(t, run, typeInstance, "HOL02-Jupyter")
 	assert.True(t, jupyter.Options.GetDeleteBeforeReplace(),
 		"Jupyter must be replaced delete-before-create, so its last push lands before its successor restores")
-	ud := str(jupyter.Inputs, "userData")
+	ud := propString(jupyter.Inputs, "userData")
 	assert.Contains(t, ud, "ExecStop=/usr/local/bin/notebook-sync push", "Jupyter must push its notebooks at shutdown")
 	assert.Contains(t, ud, "Before=jupyter.service", "the shutdown push must run after Jupyter has stopped")
 	assert.Contains(t, ud, "After=network-online.target notebook-restore.service", "Jupyter must start after the restore")
 
 	sample := one(t, run, typeObject, "HOL02-sample-notebook")
-	assert.Equal(t, "hol02/hol02-app.ipynb", str(sample.Inputs, "key"))
+	assert.Equal(t, "hol02/hol02-app.ipynb", propString(sample.Inputs, "key"))
 	assert.Contains(t, sample.Options.GetIgnoreChanges(), "content", "a later `pulumi up` must never overwrite a researcher's edits of the sample")
 	assert.True(t, sample.Options.GetRetainOnDelete(), "the sample notebook is the researchers' once written")
 	var nb map[string]any
-	require.NoError(t, json.Unmarshal([]byte(str(sample.Inputs, "content")), &nb), "the sample must be a JSON notebook")
-	assert.Contains(t, str(sample.Inputs, "content"), "ipywidgets")
+	require.NoError(t, json.Unmarshal([]byte(propString(sample.Inputs, "content")), &nb), "the sample must be a JSON notebook")
+	assert.Contains(t, propString(sample.Inputs, "content"), "ipywidgets")
 	for _, name := range []string{"HOL02-Jupyter", "HOL02-VoilaServer"} {
 		deps := one(t, run, typeInstance, name).Options.GetDependencies()
 		assert.Contains(t, strings.Join(deps, " "), "HOL02-sample-notebook", "%s must boot after the sample notebook is in the bucket", name)
@@ -342,24 +315,24 @@ func TestBucketKeepsNotebooksSafe(t *testing.T) {
 	run := deploy(t, nil)
 	b := one(t, run, typeBucket, "hol02-notebooks")
 	assert.False(t, boolean(b.Inputs, "forceDestroy"), "by default `pulumi destroy` must not delete notebooks")
-	assert.Equal(t, "Enabled", str(object(run.Mocks.ofType("aws:s3/bucketVersioningV2:BucketVersioningV2")[0].Inputs, "versioningConfiguration"), "status"))
+	assert.Equal(t, "Enabled", propString(object(run.Mocks.ofType("aws:s3/bucketVersioningV2:BucketVersioningV2")[0].Inputs, "versioningConfiguration"), "status"))
 	sse := run.Mocks.ofType("aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
 	require.Len(t, sse, 1, "server-side encryption must be declared")
 	rule := sse[0].Inputs["rules"].ArrayValue()[0].ObjectValue()
-	assert.Equal(t, "AES256", str(object(rule, "applyServerSideEncryptionByDefault"), "sseAlgorithm"))
+	assert.Equal(t, "AES256", propString(object(rule, "applyServerSideEncryptionByDefault"), "sseAlgorithm"))
 	pab := run.Mocks.ofType("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
 	require.Len(t, pab, 1)
 	for _, k := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
 		assert.True(t, boolean(pab[0].Inputs, k), "public access block %s must be on", k)
 	}
-	policy := str(run.Mocks.ofType("aws:s3/bucketPolicy:BucketPolicy")[0].Inputs, "policy")
+	policy := propString(run.Mocks.ofType("aws:s3/bucketPolicy:BucketPolicy")[0].Inputs, "policy")
 	assert.Contains(t, policy, `"aws:SecureTransport":"false"`, "the bucket must refuse plain HTTP")
 	assert.Contains(t, policy, `"Effect":"Deny"`)
 
 	run = deploy(t, map[string]string{"forceDestroyBucket": "true", "bucketName": "my-lab-notebooks"})
 	b = one(t, run, typeBucket, "hol02-notebooks")
 	assert.True(t, boolean(b.Inputs, "forceDestroy"))
-	assert.Equal(t, "my-lab-notebooks", str(b.Inputs, "bucket"))
+	assert.Equal(t, "my-lab-notebooks", propString(b.Inputs, "bucket"))
 	assert.Equal(t, "s3://my-lab-notebooks/hol02/", run.Outputs["notebooksUri"])
 }
 
@@ -378,8 +351,8 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	policies := map[string]policyDoc{}
 	for _, p := range run.Mocks.ofType("aws:iam/rolePolicy:RolePolicy") {
 		var doc policyDoc
-		require.NoError(t, json.Unmarshal([]byte(str(p.Inputs, "policy")), &doc))
-		policies[nameOf(run, str(p.Inputs, "role"))] = doc
+		require.NoError(t, json.Unmarshal([]byte(propString(p.Inputs, "policy")), &doc))
+		policies[nameOf(run, propString(p.Inputs, "role"))] = doc
 	}
 	require.Len(t, policies, 2, "one role per server role that reads the bucket")
 	grants := func(role string) map[string][]string {
@@ -405,12 +378,14 @@ func TestIAMLeastPrivilege(t *testing.T) {
 		"s3:ListBucket": {bucketArn}, "s3:GetObject": {prefixArn},
 	}, grants("HOL02-Voila-Role"), "Voila only reads")
 
-	profile := func(name string) string { return str(one(t, run, typeInstance, name).Inputs, "iamInstanceProfile") }
+	profile := func(name string) string {
+		return propString(one(t, run, typeInstance, name).Inputs, "iamInstanceProfile")
+	}
 	assert.Equal(t, "HOL02-Jupyter-Profile-1a2b3c4", profile("HOL02-Jupyter"))
 	assert.Equal(t, "HOL02-Voila-Profile-1a2b3c4", profile("HOL02-VoilaServer"))
 	assert.Empty(t, profile("HOL02-VPN"), "the VPN needs no AWS access")
 	for _, r := range run.Mocks.ofType("aws:iam/role:Role") {
-		assert.Contains(t, str(r.Inputs, "assumeRolePolicy"), `"Service":"ec2.amazonaws.com"`)
+		assert.Contains(t, propString(r.Inputs, "assumeRolePolicy"), `"Service":"ec2.amazonaws.com"`)
 	}
 }
 
@@ -420,22 +395,22 @@ func TestExistingInstanceProfileDeclaresNoIAM(t *testing.T) {
 		assert.False(t, strings.HasPrefix(r.Type, "aws:iam/"), "AWS Academy cannot create IAM resources, yet %s %s was declared", r.Type, r.Name)
 	}
 	for _, in := range run.Mocks.ofType(typeInstance) {
-		assert.Equal(t, "LabInstanceProfile", str(in.Inputs, "iamInstanceProfile"), "%s must use the given profile", in.Name)
+		assert.Equal(t, "LabInstanceProfile", propString(in.Inputs, "iamInstanceProfile"), "%s must use the given profile", in.Name)
 	}
 }
 
 func TestKeyPairModes(t *testing.T) {
 	run := deploy(t, nil)
 	kp := one(t, run, typeKeyPair, "HOL02-KeyPair")
-	assert.Equal(t, testPublicKey, str(kp.Inputs, "publicKey"))
+	assert.Equal(t, testPublicKey, propString(kp.Inputs, "publicKey"))
 	for _, in := range run.Mocks.ofType(typeInstance) {
-		assert.Equal(t, "HOL02-KeyPair-1a2b3c4", str(in.Inputs, "keyName"), "%s must use the imported key", in.Name)
+		assert.Equal(t, "HOL02-KeyPair-1a2b3c4", propString(in.Inputs, "keyName"), "%s must use the imported key", in.Name)
 	}
 
 	run = deploy(t, map[string]string{"keyName": "vockey", "sshPublicKey": "-"})
 	assert.Empty(t, run.Mocks.ofType(typeKeyPair), "an existing key pair is used as is")
 	for _, in := range run.Mocks.ofType(typeInstance) {
-		assert.Equal(t, "vockey", str(in.Inputs, "keyName"), "%s must use the existing key", in.Name)
+		assert.Equal(t, "vockey", propString(in.Inputs, "keyName"), "%s must use the existing key", in.Name)
 	}
 }
 
@@ -451,9 +426,9 @@ func TestEveryTaggableResourceIsTagged(t *testing.T) {
 			continue
 		}
 		tags := object(r.Inputs, "tags")
-		assert.True(t, strings.HasPrefix(str(tags, "Name"), "Lab7-"), "%s %s Name tag %q lacks the prefix", r.Type, r.Name, str(tags, "Name"))
-		assert.Equal(t, "research-lab", str(tags, "project"), "%s %s project tag", r.Type, r.Name)
-		assert.Equal(t, "dev", str(tags, "stack"), "%s %s stack tag", r.Type, r.Name)
+		assert.True(t, strings.HasPrefix(propString(tags, "Name"), "Lab7-"), "%s %s Name tag %q lacks the prefix", r.Type, r.Name, propString(tags, "Name"))
+		assert.Equal(t, "research-lab", propString(tags, "project"), "%s %s project tag", r.Type, r.Name)
+		assert.Equal(t, "dev", propString(tags, "stack"), "%s %s stack tag", r.Type, r.Name)
 	}
 }
 
@@ -491,21 +466,21 @@ func TestUserDataWithSecretsIsSecret(t *testing.T) {
 	run := deploy(t, nil)
 	for _, in := range run.Mocks.ofType(typeInstance) {
 		ud := in.Inputs["userData"]
-		plain := str(in.Inputs, "userData")
+		plain := propString(in.Inputs, "userData")
 		assert.NotContains(t, plain, testJupyterPass, "%s userdata holds the Jupyter password in plain text", in.Name)
 		if in.Name == "HOL02-VoilaServer" {
 			continue
 		}
 		assert.True(t, ud.IsSecret(), "%s userdata holds a password or its hash and must be a Pulumi secret", in.Name)
 	}
-	assert.Contains(t, str(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData"), "hashed_password = \"argon2:$argon2id$")
+	assert.Contains(t, propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData"), "hashed_password = \"argon2:$argon2id$")
 }
 
 func TestUserDataIsByteIdenticalFromRunToRun(t *testing.T) {
 	userdata := func(run *mockRun) map[string]string {
 		m := map[string]string{}
 		for _, in := range run.Mocks.ofType(typeInstance) {
-			m[in.Name] = str(in.Inputs, "userData")
+			m[in.Name] = propString(in.Inputs, "userData")
 		}
 		return m
 	}
@@ -529,7 +504,7 @@ func TestUserDataFitsEC2Limit(t *testing.T) {
 	run, err := runUnderMocks("a-rather-long-stack-name-for-a-course", stackConfig(longest), secretKeys)
 	require.NoError(t, err)
 	for _, in := range run.Mocks.ofType(typeInstance) {
-		size := len(str(in.Inputs, "userData"))
+		size := len(propString(in.Inputs, "userData"))
 		assert.Less(t, size, userDataLimit, "%s userdata is %d bytes; EC2 accepts at most %d", in.Name, size, userDataLimit)
 		t.Logf("%s userdata: %d bytes", in.Name, size)
 	}

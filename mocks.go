@@ -186,7 +186,7 @@ func runUnderMocks(stack string, config map[string]string, secretKeys []string) 
 		if err := os.Setenv(k, v); err != nil {
 			return nil, err
 		}
-		defer os.Unsetenv(k) //nolint:errcheck // best effort: the next run sets it again
+		defer os.Unsetenv(k) // best effort: the next run sets it again
 	}
 
 	run := &mockRun{Mocks: newRecordingMocks(region), Outputs: map[string]any{}, Secret: map[string]bool{}}

@@ -105,7 +105,7 @@ func TestCostMatchesTheDeclaredResources(t *testing.T) {
 			sum := 0.0
 			publicIPv4 := 0
 			for _, in := range run.Mocks.ofType(typeInstance) {
-				sum += p.InstanceHourly[str(in.Inputs, "instanceType")] * h
+				sum += p.InstanceHourly[propString(in.Inputs, "instanceType")] * h
 				sum += object(in.Inputs, "rootBlockDevice")["volumeSize"].NumberValue() * p.GP3PerGBMonth
 				if boolean(in.Inputs, "associatePublicIpAddress") {
 					publicIPv4++

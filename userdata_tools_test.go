@@ -55,7 +55,7 @@ func renderedUserData(t *testing.T) map[string]string {
 	for _, mode := range []string{"nat-gateway", "internet-gateway", "none"} {
 		run := deploy(t, map[string]string{"researchEgress": mode})
 		for _, in := range run.Mocks.ofType(typeInstance) {
-			out[mode+"/"+in.Name] = str(in.Inputs, "userData")
+			out[mode+"/"+in.Name] = propString(in.Inputs, "userData")
 		}
 	}
 	require.Len(t, out, 9)
@@ -161,7 +161,7 @@ func TestScriptsPassShellcheck(t *testing.T) {
 func voilaServerBlock(t *testing.T) string {
 	t.Helper()
 	run := deploy(t, nil)
-	c := parseCloudConfig(t, "voila", str(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData"))
+	c := parseCloudConfig(t, "voila", propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData"))
 	for _, f := range c.WriteFiles {
 		if f.Path == "/etc/nginx/conf.d/voila.conf" {
 			return f.Content
@@ -274,7 +274,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 	run := deploy(t, nil)
 	verified := 0
 	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter"} {
-		c := parseCloudConfig(t, name, str(one(t, run, typeInstance, name).Inputs, "userData"))
+		c := parseCloudConfig(t, name, propString(one(t, run, typeInstance, name).Inputs, "userData"))
 		units := unitFiles(c)
 		require.NotEmpty(t, units, "%s writes no units", name)
 
@@ -319,7 +319,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {
 	run := deploy(t, map[string]string{"syncInterval": "90s"})
 	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter"} {
-		c := parseCloudConfig(t, name, str(one(t, run, typeInstance, name).Inputs, "userData"))
+		c := parseCloudConfig(t, name, propString(one(t, run, typeInstance, name).Inputs, "userData"))
 		found := false
 		for unit, content := range unitFiles(c) {
 			if strings.HasPrefix(unit, "notebook-p") && strings.HasSuffix(unit, ".timer") {
@@ -329,9 +329,9 @@ func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {
 		}
 		assert.True(t, found, "%s has no sync timer", name)
 	}
-	voila := str(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
+	voila := propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
 	assert.Contains(t, voila, "aws s3 sync --only-show-errors --delete", "Voila mirrors the bucket, deletions included")
-	jupyter := str(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData")
+	jupyter := propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData")
 	push := regexp.MustCompile(`(?m)^\s*retry aws s3 sync .*"\$NOTEBOOK_DIR/" "\$uri"$`).FindString(jupyter)
 	require.NotEmpty(t, push, "Jupyter must push from its folder to the bucket")
 	assert.NotContains(t, push, "--delete", "Jupyter's push must never delete in the bucket")
@@ -346,7 +346,7 @@ func TestJupyterServerVerifiesTheDeployTimeHash(t *testing.T) {
 		t.Skip("Debian's python3-jupyter-server is not installed")
 	}
 	run := deploy(t, nil)
-	ud := str(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData")
+	ud := propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData")
 	assert.NotContains(t, ud, testJupyterPass, "the plain password must never reach the instance")
 	m := regexp.MustCompile(`hashed_password = "([^"]+)"`).FindStringSubmatch(ud)
 	require.NotNil(t, m, "the Jupyter configuration holds no hashed_password")
