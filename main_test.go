@@ -54,11 +54,6 @@ func deploy(t *testing.T, changes map[string]string) *mockRun {
 	return run
 }
 
-func boolean(m resource.PropertyMap, key string) bool {
-	v, ok := m[resource.PropertyKey(key)]
-	return ok && v.IsBool() && v.BoolValue()
-}
-
 func object(m resource.PropertyMap, key string) resource.PropertyMap {
 	v, ok := m[resource.PropertyKey(key)]
 	if !ok || !v.IsObject() {
@@ -109,7 +104,7 @@ func TestNetworkLayoutInEachEgressMode(t *testing.T) {
 			run := deploy(t, map[string]string{"researchEgress": mode})
 			vpc := one(t, run, typeVPC, "HOL02-VPC")
 			assert.Equal(t, "10.0.0.0/16", propString(vpc.Inputs, "cidrBlock"))
-			assert.True(t, boolean(vpc.Inputs, "enableDnsHostnames"), "the VPC must have DNS hostnames on")
+			assert.True(t, propBool(vpc.Inputs, "enableDnsHostnames"), "the VPC must have DNS hostnames on")
 
 			wantCIDR := map[string]string{"HOL02-DMZ": "10.0.1.0/24", "HOL02-Production": "10.0.2.0/24", "HOL02-Research": "10.0.3.0/24"}
 			subnets := run.Mocks.ofType(typeSubnet)
@@ -117,7 +112,7 @@ func TestNetworkLayoutInEachEgressMode(t *testing.T) {
 			for _, s := range subnets {
 				assert.Equal(t, wantCIDR[s.Name], propString(s.Inputs, "cidrBlock"), "subnet %s CIDR", s.Name)
 				assert.Equal(t, "us-east-1a", propString(s.Inputs, "availabilityZone"), "subnet %s must be in the region's first zone", s.Name)
-				assert.False(t, boolean(s.Inputs, "mapPublicIpOnLaunch"), "subnet %s must not hand out public IPs by itself", s.Name)
+				assert.False(t, propBool(s.Inputs, "mapPublicIpOnLaunch"), "subnet %s must not hand out public IPs by itself", s.Name)
 				assert.Equal(t, s.Name, propString(object(s.Inputs, "tags"), "Name"))
 			}
 
@@ -219,7 +214,7 @@ func TestNoPathFromInternetToJupyter(t *testing.T) {
 			jupyter := one(t, run, typeInstance, "HOL02-Jupyter")
 			assert.Equal(t, "HOL02-Research", nameOf(run, propString(jupyter.Inputs, "subnetId")))
 			assert.Equal(t, []string{"HOL02-Research-SG"}, []string{nameOf(run, propStrings(jupyter.Inputs, "vpcSecurityGroupIds")[0])})
-			assert.Equal(t, mode == "internet-gateway", boolean(jupyter.Inputs, "associatePublicIpAddress"),
+			assert.Equal(t, mode == "internet-gateway", propBool(jupyter.Inputs, "associatePublicIpAddress"),
 				"Jupyter gets a public IP only in internet-gateway mode, where it needs one for egress")
 		})
 	}
@@ -235,7 +230,7 @@ func TestOnlyTheVPNHasAnElasticIP(t *testing.T) {
 		assert.Empty(t, propString(e.Inputs, "instance"), "Elastic IP %s is bound to an instance directly", e.Name)
 	}
 	voila := one(t, run, typeInstance, "HOL02-VoilaServer")
-	assert.True(t, boolean(voila.Inputs, "associatePublicIpAddress"), "Voila is public through its own address")
+	assert.True(t, propBool(voila.Inputs, "associatePublicIpAddress"), "Voila is public through its own address")
 	vpn := one(t, run, typeInstance, "HOL02-VPN")
 	assert.Contains(t, propString(vpn.Inputs, "userData"), "VPN_HOSTNAME="+run.Outputs["vpnPublicIp"].(string)+"\n",
 		"the VPN's host name must be its Elastic IP (the manual's first troubleshooting item)")
@@ -253,13 +248,13 @@ func TestInstancesAreHardened(t *testing.T) {
 		md := object(in.Inputs, "metadataOptions")
 		assert.Equal(t, "required", propString(md, "httpTokens"), "%s must allow IMDSv2 only", in.Name)
 		root := object(in.Inputs, "rootBlockDevice")
-		assert.True(t, boolean(root, "encrypted"), "%s root volume must be encrypted", in.Name)
+		assert.True(t, propBool(root, "encrypted"), "%s root volume must be encrypted", in.Name)
 		assert.Equal(t, "gp3", propString(root, "volumeType"), "%s root volume type", in.Name)
 		size := root["volumeSize"].NumberValue()
 		assert.True(t, size >= 8 && size <= 30, "%s root volume of %v GiB is not a sensible size", in.Name, size)
 		assert.Equal(t, "standard", propString(object(in.Inputs, "creditSpecification"), "cpuCredits"), "%s must not run up unlimited CPU credits", in.Name)
 		assert.Contains(t, in.Options.GetIgnoreChanges(), "ami", "%s would be replaced whenever a newer image is published", in.Name)
-		assert.True(t, boolean(in.Inputs, "userDataReplaceOnChange"), "%s must be replaced when its userdata changes", in.Name)
+		assert.True(t, propBool(in.Inputs, "userDataReplaceOnChange"), "%s must be replaced when its userdata changes", in.Name)
 		assert.Equal(t, in.Name, propString(object(in.Inputs, "tags"), "Name"))
 		assert.Equal(t, "research-lab", propString(object(in.Inputs, "tags"), "project"))
 	}
@@ -314,7 +309,7 @@ func TestJupyterReplacementLosesNothing(t *testing.T) {
 func TestBucketKeepsNotebooksSafe(t *testing.T) {
 	run := deploy(t, nil)
 	b := one(t, run, typeBucket, "hol02-notebooks")
-	assert.False(t, boolean(b.Inputs, "forceDestroy"), "by default `pulumi destroy` must not delete notebooks")
+	assert.False(t, propBool(b.Inputs, "forceDestroy"), "by default `pulumi destroy` must not delete notebooks")
 	assert.Equal(t, "Enabled", propString(object(run.Mocks.ofType("aws:s3/bucketVersioningV2:BucketVersioningV2")[0].Inputs, "versioningConfiguration"), "status"))
 	sse := run.Mocks.ofType("aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
 	require.Len(t, sse, 1, "server-side encryption must be declared")
@@ -323,7 +318,7 @@ func TestBucketKeepsNotebooksSafe(t *testing.T) {
 	pab := run.Mocks.ofType("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
 	require.Len(t, pab, 1)
 	for _, k := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
-		assert.True(t, boolean(pab[0].Inputs, k), "public access block %s must be on", k)
+		assert.True(t, propBool(pab[0].Inputs, k), "public access block %s must be on", k)
 	}
 	policy := propString(run.Mocks.ofType("aws:s3/bucketPolicy:BucketPolicy")[0].Inputs, "policy")
 	assert.Contains(t, policy, `"aws:SecureTransport":"false"`, "the bucket must refuse plain HTTP")
@@ -331,7 +326,7 @@ func TestBucketKeepsNotebooksSafe(t *testing.T) {
 
 	run = deploy(t, map[string]string{"forceDestroyBucket": "true", "bucketName": "my-lab-notebooks"})
 	b = one(t, run, typeBucket, "hol02-notebooks")
-	assert.True(t, boolean(b.Inputs, "forceDestroy"))
+	assert.True(t, propBool(b.Inputs, "forceDestroy"))
 	assert.Equal(t, "my-lab-notebooks", propString(b.Inputs, "bucket"))
 	assert.Equal(t, "s3://my-lab-notebooks/hol02/", run.Outputs["notebooksUri"])
 }
@@ -391,7 +386,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 
 func TestExistingInstanceProfileDeclaresNoIAM(t *testing.T) {
 	run := deploy(t, map[string]string{"instanceProfile": "LabInstanceProfile", "keyName": "vockey", "sshPublicKey": "-"})
-	for _, r := range run.Mocks.resources {
+	for _, r := range run.Mocks.all() {
 		assert.False(t, strings.HasPrefix(r.Type, "aws:iam/"), "AWS Academy cannot create IAM resources, yet %s %s was declared", r.Type, r.Name)
 	}
 	for _, in := range run.Mocks.ofType(typeInstance) {
@@ -421,7 +416,7 @@ func TestEveryTaggableResourceIsTagged(t *testing.T) {
 		"aws:s3/bucketVersioningV2:BucketVersioningV2": true, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": true,
 		"aws:s3/bucketPolicy:BucketPolicy": true, "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2": true,
 	}
-	for _, r := range run.Mocks.resources {
+	for _, r := range run.Mocks.all() {
 		if untaggable[r.Type] {
 			continue
 		}
@@ -555,7 +550,7 @@ func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 			msg := err.Error()
 			assert.Contains(t, msg, "research-lab:"+tc.key, "the error must name the key")
 			assert.Contains(t, msg, tc.detail, "the error must say what is allowed")
-			assert.Empty(t, run.Mocks.resources, "a bad configuration must declare nothing")
+			assert.Empty(t, run.Mocks.all(), "a bad configuration must declare nothing")
 			for k, v := range tc.changes {
 				if strings.Contains(k, "Password") && strings.TrimSpace(v) != "" && v != "-" {
 					assert.NotContains(t, msg, v, "errors must not echo passwords")

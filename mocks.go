@@ -66,7 +66,7 @@ func (m *recordingMocks) NewResource(args pulumi.MockResourceArgs) (string, reso
 			}
 			set("privateIp", addr.String())
 		}
-		if v, ok := args.Inputs["associatePublicIpAddress"]; ok && v.IsBool() && v.BoolValue() {
+		if propBool(args.Inputs, "associatePublicIpAddress") {
 			m.eips++
 			set("publicIp", fmt.Sprintf("198.51.100.%d", 10+m.eips))
 		}
@@ -131,17 +131,28 @@ func (m *recordingMocks) subnetCIDR(id string) netip.Prefix {
 	return netip.Prefix{}
 }
 
-// ofType returns the recorded resources of one type, in a stable order.
-func (m *recordingMocks) ofType(typ string) []recordedResource {
+// all returns every recorded resource, ordered by type and name.
+func (m *recordingMocks) all() []recordedResource {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	out := append([]recordedResource(nil), m.resources...)
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Type != out[j].Type {
+			return out[i].Type < out[j].Type
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// ofType returns the recorded resources of one type, ordered by name.
+func (m *recordingMocks) ofType(typ string) []recordedResource {
 	var out []recordedResource
-	for _, r := range m.resources {
+	for _, r := range m.all() {
 		if r.Type == typ {
 			out = append(out, r)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 

@@ -150,6 +150,12 @@ func propString(m resource.PropertyMap, key string) string {
 	return ""
 }
 
+// propBool reads a boolean property; absent or not a bool reads as false.
+func propBool(m resource.PropertyMap, key string) bool {
+	v := prop(m, key)
+	return v.IsBool() && v.BoolValue()
+}
+
 func propStrings(m resource.PropertyMap, key string) []string {
 	v := prop(m, key)
 	if !v.IsArray() {
@@ -259,15 +265,7 @@ func tierOf(c *labConfig, r recordedResource) string {
 func (p *planView) printResources(w io.Writer) {
 	c := p.run.Infra.Config
 	groups := map[string][]recordedResource{}
-	p.run.Mocks.mu.Lock()
-	all := append([]recordedResource(nil), p.run.Mocks.resources...)
-	p.run.Mocks.mu.Unlock()
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].Type != all[j].Type {
-			return all[i].Type < all[j].Type
-		}
-		return all[i].Name < all[j].Name
-	})
+	all := p.run.Mocks.all()
 	for _, r := range all {
 		groups[tierOf(c, r)] = append(groups[tierOf(c, r)], r)
 	}
@@ -304,7 +302,7 @@ func (p *planView) hosts() []host {
 		out = append(out, host{
 			Name:     in.Name,
 			Addr:     addr,
-			PublicIP: public[in.ID] || prop(in.Inputs, "associatePublicIpAddress").IsBool() && prop(in.Inputs, "associatePublicIpAddress").BoolValue(),
+			PublicIP: public[in.ID] || propBool(in.Inputs, "associatePublicIpAddress"),
 			Groups:   propStrings(in.Inputs, "vpcSecurityGroupIds"),
 			Subnet:   propString(in.Inputs, "subnetId"),
 		})
@@ -388,10 +386,10 @@ func (p *planView) openPorts(src source, dst host) []string {
 	return ports
 }
 
+// portOrder sorts "22/tcp" before "443/tcp": by number, then by the text.
 func portOrder(s string) string {
-	var n int
-	fmt.Sscanf(s, "%d", &n)
-	return fmt.Sprintf("%06d%s", n, s)
+	number, _, _ := strings.Cut(s, "/")
+	return fmt.Sprintf("%6s%s", number, s)
 }
 
 func (p *planView) egressAllows(src source, dst host) bool {

@@ -107,7 +107,7 @@ func TestCostMatchesTheDeclaredResources(t *testing.T) {
 			for _, in := range run.Mocks.ofType(typeInstance) {
 				sum += p.InstanceHourly[propString(in.Inputs, "instanceType")] * h
 				sum += object(in.Inputs, "rootBlockDevice")["volumeSize"].NumberValue() * p.GP3PerGBMonth
-				if boolean(in.Inputs, "associatePublicIpAddress") {
+				if propBool(in.Inputs, "associatePublicIpAddress") {
 					publicIPv4++
 				}
 			}
