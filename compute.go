@@ -51,28 +51,54 @@ func al2023Arch(instanceType string) string {
 type compute struct {
 	KeyName pulumi.StringOutput
 	VPNIP   *ec2.Eip
+	VoilaIP *ec2.Eip
 	VPN     *ec2.Instance
 	Voila   *ec2.Instance
 	Jupyter *ec2.Instance
 }
 
-// instanceSpec is what differs between the three servers.
+// instanceSpec is what differs between the servers.
 type instanceSpec struct {
 	Role       string // Name tag suffix
 	Type       string
 	AMI        string
 	Tier       *tier
+	Group      *ec2.SecurityGroup // nil: the tier's group
 	RootGB     int
-	PublicIP   bool
+	PublicIP   bool               // an address of its own at launch (not an Elastic IP)
+	Forwards   bool               // a router: EC2's source/destination check off
+	KeyName    pulumi.StringInput // nil: no SSH key at all
 	Profile    pulumi.StringInput // nil: no instance profile
 	UserData   pulumi.StringOutput
 	DependsOn  []pulumi.Resource
 	ReplaceOpt []pulumi.ResourceOption
 }
 
-// createCompute declares the key pair, the VPN's Elastic IP and the three
-// instances with their userdata.
-func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage) (*compute, error) {
+// images looks up each Amazon Linux 2023 image once per architecture.
+type images struct {
+	ctx   *pulumi.Context
+	byArc map[string]string
+}
+
+func newImages(ctx *pulumi.Context) *images { return &images{ctx: ctx, byArc: map[string]string{}} }
+
+// al2023 is the current Amazon Linux 2023 image for an instance type.
+func (img *images) al2023(instanceType string) (string, error) {
+	arch := al2023Arch(instanceType)
+	if id, ok := img.byArc[arch]; ok {
+		return id, nil
+	}
+	p, err := ssm.LookupParameter(img.ctx, &ssm.LookupParameterArgs{Name: fmt.Sprintf(al2023Parameter, arch)})
+	if err != nil {
+		return "", fmt.Errorf("looking up the Amazon Linux 2023 image for %s: %w", arch, err)
+	}
+	img.byArc[arch] = p.Value
+	return p.Value, nil
+}
+
+// createCompute declares the key pair, the Elastic IPs of the VPN and Voila,
+// and the three servers with their userdata.
+func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, img *images) (*compute, error) {
 	out := &compute{}
 	if c.KeyName != "" {
 		out.KeyName = pulumi.String(c.KeyName).ToStringOutput()
@@ -98,30 +124,27 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage) (*
 	if err != nil {
 		return nil, fmt.Errorf("looking up the Ubuntu 22.04 image: %w", err)
 	}
-	al2023 := map[string]string{}
-	for _, t := range []string{c.VoilaType, c.JupyterType} {
-		arch := al2023Arch(t)
-		if al2023[arch] != "" {
-			continue
-		}
-		p, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: fmt.Sprintf(al2023Parameter, arch)})
-		if err != nil {
-			return nil, fmt.Errorf("looking up the Amazon Linux 2023 image: %w", err)
-		}
-		al2023[arch] = p.Value
+	voilaAMI, err := img.al2023(c.VoilaType)
+	if err != nil {
+		return nil, err
+	}
+	jupyterAMI, err := img.al2023(c.JupyterType)
+	if err != nil {
+		return nil, err
 	}
 
-	// The VPN's address exists before the VPN, so its userdata can name it.
-	out.VPNIP, err = ec2.NewEip(ctx, c.name("VPN-EIP"), &ec2.EipArgs{
-		Domain: pulumi.String("vpc"),
-		Tags:   c.tags("VPN-EIP"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("declaring the VPN's Elastic IP: %w", err)
+	// The public servers' addresses exist before the servers, so userdata can
+	// name them, and survive a stop and start, so every URL stays right.
+	if out.VPNIP, err = elasticIP(ctx, c, "VPN"); err != nil {
+		return nil, err
+	}
+	if out.VoilaIP, err = elasticIP(ctx, c, "VoilaServer"); err != nil {
+		return nil, err
 	}
 	bucket := s.Bucket.Bucket
-	out.VPN, err = createInstance(ctx, c, out.KeyName, instanceSpec{
+	out.VPN, err = createInstance(ctx, c, instanceSpec{
 		Role: "VPN", Type: c.VPNInstanceType, AMI: ubuntu.Id, Tier: n.DMZ, RootGB: vpnRootGB,
+		KeyName:  out.KeyName,
 		Profile:  s.VPNProfile,
 		UserData: pulumi.ToSecret(out.VPNIP.PublicIp.ApplyT(func(ip string) (string, error) { return vpnUserData(c, ip) })).(pulumi.StringOutput),
 		// A new VPN server has new keys: client profiles must be downloaded
@@ -131,16 +154,12 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage) (*
 	if err != nil {
 		return nil, err
 	}
-	_, err = ec2.NewEipAssociation(ctx, c.name("VPN-EIP-Association"), &ec2.EipAssociationArgs{
-		AllocationId: out.VPNIP.AllocationId,
-		InstanceId:   out.VPN.ID(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("associating the VPN's Elastic IP: %w", err)
+	if err := associate(ctx, c, "VPN", out.VPNIP, out.VPN); err != nil {
+		return nil, err
 	}
-	out.Voila, err = createInstance(ctx, c, out.KeyName, instanceSpec{
-		Role: "VoilaServer", Type: c.VoilaType, AMI: al2023[al2023Arch(c.VoilaType)], Tier: n.Production, RootGB: voilaRootGB,
-		PublicIP:  true,
+	out.Voila, err = createInstance(ctx, c, instanceSpec{
+		Role: "VoilaServer", Type: c.VoilaType, AMI: voilaAMI, Tier: n.Production, RootGB: voilaRootGB,
+		KeyName:   out.KeyName,
 		Profile:   s.VoilaProfile,
 		UserData:  bucket.ApplyT(func(b string) (string, error) { return voilaUserData(c, b) }).(pulumi.StringOutput),
 		DependsOn: []pulumi.Resource{s.Sample},
@@ -148,18 +167,20 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage) (*
 	if err != nil {
 		return nil, err
 	}
-	jupyterDeps := []pulumi.Resource{s.Sample}
-	if n.NAT != nil {
-		jupyterDeps = append(jupyterDeps, n.NAT)
+	if err := associate(ctx, c, "VoilaServer", out.VoilaIP, out.Voila); err != nil {
+		return nil, err
 	}
-	out.Jupyter, err = createInstance(ctx, c, out.KeyName, instanceSpec{
-		Role: "Jupyter", Type: c.JupyterType, AMI: al2023[al2023Arch(c.JupyterType)], Tier: n.Research, RootGB: jupyterRootGB,
+	out.Jupyter, err = createInstance(ctx, c, instanceSpec{
+		Role: "Jupyter", Type: c.JupyterType, AMI: jupyterAMI, Tier: n.Research, RootGB: jupyterRootGB,
 		// Only the manual's internet-gateway shortcut needs a public address for
 		// egress; the Research group still admits nothing from the internet.
-		PublicIP:  c.ResearchEgress == egressIGW,
-		Profile:   s.JupyterProfile,
-		UserData:  pulumi.ToSecret(bucket.ApplyT(func(b string) (string, error) { return jupyterUserData(c, b) })).(pulumi.StringOutput),
-		DependsOn: jupyterDeps,
+		PublicIP: c.ResearchEgress == egressIGW,
+		KeyName:  out.KeyName,
+		Profile:  s.JupyterProfile,
+		UserData: pulumi.ToSecret(bucket.ApplyT(func(b string) (string, error) { return jupyterUserData(c, b) })).(pulumi.StringOutput),
+		// What its pushes travel by: created before Jupyter, deleted after its
+		// last push at shutdown. Egress is not waited for: installs retry.
+		DependsOn: []pulumi.Resource{s.Sample, n.S3Endpoint, n.ResearchAssociation},
 		// The old server pushes its notebooks at shutdown before the new one
 		// restores them: delete before create, never two at once.
 		ReplaceOpt: []pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)},
@@ -170,14 +191,41 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage) (*
 	return out, nil
 }
 
-func createInstance(ctx *pulumi.Context, c *labConfig, keyName pulumi.StringOutput, spec instanceSpec) (*ec2.Instance, error) {
+// elasticIP declares the Elastic IP of a public server.
+func elasticIP(ctx *pulumi.Context, c *labConfig, role string) (*ec2.Eip, error) {
+	eip, err := ec2.NewEip(ctx, c.name(role+"-EIP"), &ec2.EipArgs{
+		Domain: pulumi.String("vpc"),
+		Tags:   c.tags(role + "-EIP"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("declaring the %s Elastic IP: %w", role, err)
+	}
+	return eip, nil
+}
+
+func associate(ctx *pulumi.Context, c *labConfig, role string, eip *ec2.Eip, inst *ec2.Instance) error {
+	_, err := ec2.NewEipAssociation(ctx, c.name(role+"-EIP-Association"), &ec2.EipAssociationArgs{
+		AllocationId: eip.AllocationId,
+		InstanceId:   inst.ID(),
+	})
+	if err != nil {
+		return fmt.Errorf("associating the %s Elastic IP: %w", role, err)
+	}
+	return nil
+}
+
+func createInstance(ctx *pulumi.Context, c *labConfig, spec instanceSpec) (*ec2.Instance, error) {
+	group := spec.Group
+	if group == nil {
+		group = spec.Tier.SecurityGroup
+	}
 	args := &ec2.InstanceArgs{
 		Ami:                      pulumi.String(spec.AMI),
 		InstanceType:             pulumi.String(spec.Type),
 		SubnetId:                 spec.Tier.Subnet.ID(),
-		VpcSecurityGroupIds:      pulumi.StringArray{spec.Tier.SecurityGroup.ID()},
+		VpcSecurityGroupIds:      pulumi.StringArray{group.ID()},
 		AssociatePublicIpAddress: pulumi.Bool(spec.PublicIP),
-		KeyName:                  keyName,
+		SourceDestCheck:          pulumi.Bool(!spec.Forwards),
 		UserData:                 spec.UserData,
 		// A changed userdata is a changed server: replace it rather than leave
 		// it running with a configuration it never applied.
@@ -200,6 +248,9 @@ func createInstance(ctx *pulumi.Context, c *labConfig, keyName pulumi.StringOutp
 		// Burstable types default to "unlimited" credits, billed on top of
 		// the hourly price; a lab should cost what the plan says.
 		args.CreditSpecification = ec2.InstanceCreditSpecificationArgs{CpuCredits: pulumi.String("standard")}
+	}
+	if spec.KeyName != nil {
+		args.KeyName = spec.KeyName
 	}
 	if spec.Profile != nil {
 		args.IamInstanceProfile = spec.Profile

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"net/mail"
 	"net/netip"
 	"os"
 	"regexp"
@@ -22,19 +24,29 @@ const projectName = "research-lab"
 
 // Researcher egress modes (researchEgress).
 const (
-	egressNAT      = "nat-gateway"
-	egressIGW      = "internet-gateway"
-	egressNone     = "none"
-	egressDefault  = egressNAT
-	regionFallback = "us-east-1"
+	egressNATInstance = "nat-instance"
+	egressNATGateway  = "nat-gateway"
+	egressIGW         = "internet-gateway"
+	egressNone        = "none"
+	egressDefault     = egressNATInstance
+	regionFallback    = "us-east-1"
 )
+
+// Lab states (labState): what `pulumi up` makes of every instance.
+const (
+	labRunning = "running"
+	labStopped = "stopped"
+)
+
+// maxIdleStopMinutes is a week: an idle stop longer than that is no idle stop.
+const maxIdleStopMinutes = 7 * 24 * 60
 
 // configKey describes one configuration key. This table is the single source of
 // truth for names, types, defaults and descriptions: Pulumi.yaml and the README's
 // table are checked against it by TestConfigKeysAgreeEverywhere.
 type configKey struct {
 	Name        string
-	Type        string // string, boolean or array (of strings), as in Pulumi.yaml
+	Type        string // string, integer, boolean or array (of strings), as in Pulumi.yaml
 	Default     string // the value in configuration syntax; "" means none
 	Secret      bool
 	Description string
@@ -52,10 +64,14 @@ var configKeys = []configKey{
 	{Name: "researchCidr", Type: "string", Default: "10.0.3.0/24", Description: "Research subnet (Jupyter); inside vpcCidr, no overlap"},
 	{Name: "availabilityZone", Type: "string", Description: "zone of the three subnets; default the region's first"},
 	{Name: "adminCidrs", Type: "array", Default: `["0.0.0.0/0"]`, Description: "IPv4 CIDRs that may SSH to the VPN instance"},
-	{Name: "researchEgress", Type: "string", Default: egressDefault, Description: "internet egress of the Research subnet: nat-gateway, internet-gateway or none"},
-	{Name: "vpnInstanceType", Type: "string", Default: "t3.small", Description: "VPN instance type"},
-	{Name: "voilaInstanceType", Type: "string", Default: "t3.small", Description: "Voila instance type"},
-	{Name: "jupyterInstanceType", Type: "string", Default: "t3.medium", Description: "Jupyter instance type"},
+	{Name: "researchEgress", Type: "string", Default: egressDefault, Description: "internet egress of the Research subnet: nat-instance, nat-gateway, internet-gateway or none"},
+	{Name: "vpnInstanceType", Type: "string", Default: "t4g.micro", Description: "VPN instance type"},
+	{Name: "voilaInstanceType", Type: "string", Default: "t4g.small", Description: "Voila instance type"},
+	{Name: "jupyterInstanceType", Type: "string", Default: "t4g.medium", Description: "Jupyter instance type"},
+	{Name: "labState", Type: "string", Default: labRunning, Description: "running or stopped: pulumi up starts or stops every instance of the lab"},
+	{Name: "jupyterIdleStopMinutes", Type: "integer", Default: "0", Description: "Jupyter powers its instance off after this many idle minutes (0 = never, at most a week)"},
+	{Name: "monthlyBudgetUsd", Type: "string", Description: "optional AWS Budgets monthly cost budget for the lab, in US dollars"},
+	{Name: "budgetEmail", Type: "string", Description: "address that the budget alerts at 80% and 100% actual and 100% forecast; needs monthlyBudgetUsd"},
 	{Name: "instanceProfile", Type: "string", Description: "existing instance profile for all three instances; then no IAM resources"},
 	{Name: "bucketName", Type: "string", Description: "notebook bucket name; default auto-named"},
 	{Name: "notebookPrefix", Type: "string", Default: "hol02", Description: "folder of the notebooks in the bucket"},
@@ -85,6 +101,10 @@ type labConfig struct {
 	NotebookPrefix   string
 	SyncInterval     string // systemd time span, e.g. 5min
 	ForceDestroy     bool
+	LabState         string  // labRunning or labStopped
+	IdleStopMinutes  int     // 0 means never
+	MonthlyBudgetUSD float64 // 0 means no budget
+	BudgetEmail      string
 	Region           string // aws:region, "" when not configured
 	Stack            string
 }
@@ -225,9 +245,39 @@ func parseConfig(get func(string) (string, bool), allJSON, region, stack string)
 
 	c.ResearchEgress = value("researchEgress")
 	switch c.ResearchEgress {
-	case egressNAT, egressIGW, egressNone:
+	case egressNATInstance, egressNATGateway, egressIGW, egressNone:
 	default:
-		bad("researchEgress", c.ResearchEgress, "allowed values are %s, %s and %s", egressNAT, egressIGW, egressNone)
+		bad("researchEgress", c.ResearchEgress, "allowed values are %s, %s, %s and %s", egressNATInstance, egressNATGateway, egressIGW, egressNone)
+	}
+
+	c.LabState = value("labState")
+	if c.LabState != labRunning && c.LabState != labStopped {
+		bad("labState", c.LabState, "allowed values are %s and %s", labRunning, labStopped)
+	}
+
+	idle := value("jupyterIdleStopMinutes")
+	if n, err := strconv.Atoi(idle); err != nil || n < 0 || n > maxIdleStopMinutes {
+		bad("jupyterIdleStopMinutes", idle, "a whole number of minutes from 0 (never) to %d (a week)", maxIdleStopMinutes)
+	} else {
+		c.IdleStopMinutes = n
+	}
+
+	budget := value("monthlyBudgetUsd")
+	if budget != "" {
+		if f, err := strconv.ParseFloat(budget, 64); err != nil || !(f > 0) || math.IsInf(f, 0) {
+			bad("monthlyBudgetUsd", budget, "a number of US dollars greater than 0, for example 50")
+		} else {
+			c.MonthlyBudgetUSD = f
+		}
+	}
+	c.BudgetEmail = value("budgetEmail")
+	switch {
+	case c.BudgetEmail != "" && !isEmailAddress(c.BudgetEmail):
+		bad("budgetEmail", c.BudgetEmail, "not an email address (for example teacher@example.edu)")
+	case c.BudgetEmail != "" && budget == "":
+		bad("budgetEmail", c.BudgetEmail, "set monthlyBudgetUsd too: the alerts are percentages of that budget")
+	case c.BudgetEmail == "" && budget != "":
+		bad("monthlyBudgetUsd", budget, "set budgetEmail too: a budget without an address alerts nobody")
 	}
 
 	for _, s := range []struct {
@@ -394,6 +444,17 @@ func parseSyncInterval(s string) (time.Duration, error) {
 	}
 	unit := map[string]time.Duration{"s": time.Second, "min": time.Minute, "h": time.Hour}[m[2]]
 	return time.Duration(n) * unit, nil
+}
+
+// isEmailAddress accepts a bare address such as name@example.org, without a
+// display name, that AWS Budgets can send to.
+func isEmailAddress(s string) bool {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return false
+	}
+	_, domain, _ := strings.Cut(s, "@")
+	return strings.Contains(domain, ".") && !strings.ContainsAny(s, " \t\n")
 }
 
 // abbreviate keeps error messages short for long values such as public keys.

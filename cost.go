@@ -49,7 +49,7 @@ func mustLoadPrices() priceTable {
 type bill struct {
 	Instances   []billInstance
 	NATGateways int
-	PublicIPv4  int // Elastic IPs and auto-assigned public addresses
+	ElasticIPs  int // billed every hour, attached to a running server or not
 	S3Buckets   int
 }
 
@@ -57,26 +57,54 @@ type billInstance struct {
 	Role   string
 	Type   string
 	RootGB int
+	// PublicIP is an address of the instance's own (not an Elastic IP),
+	// billed only while the instance runs.
+	PublicIP bool
+	// AlwaysOn is the public site, which stays up however long the rest of
+	// the lab runs a week.
+	AlwaysOn bool
 }
 
 func billOfMaterials(c *labConfig) bill {
 	b := bill{
 		Instances: []billInstance{
-			{"VPN", c.VPNInstanceType, vpnRootGB},
-			{"VoilaServer", c.VoilaType, voilaRootGB},
-			{"Jupyter", c.JupyterType, jupyterRootGB},
+			{Role: "VPN", Type: c.VPNInstanceType, RootGB: vpnRootGB},
+			{Role: "VoilaServer", Type: c.VoilaType, RootGB: voilaRootGB, AlwaysOn: true},
+			{Role: "Jupyter", Type: c.JupyterType, RootGB: jupyterRootGB, PublicIP: c.ResearchEgress == egressIGW},
 		},
-		PublicIPv4: 2, // the VPN's Elastic IP and Voila's public address
+		ElasticIPs: 2, // the VPN's and Voila's
 		S3Buckets:  1,
 	}
 	switch c.ResearchEgress {
-	case egressNAT:
-		b.NATGateways, b.PublicIPv4 = 1, b.PublicIPv4+1
-	case egressIGW:
-		b.PublicIPv4++ // Jupyter's address for egress
+	case egressNATInstance:
+		b.Instances = append(b.Instances, billInstance{Role: "NAT", Type: natInstanceType, RootGB: natRootGB, PublicIP: true})
+	case egressNATGateway:
+		b.NATGateways, b.ElasticIPs = 1, b.ElasticIPs+1
 	}
 	return b
 }
+
+// usage says how many hours a month each instance runs.
+type usage func(billInstance) float64
+
+// alwaysOn runs every instance every hour of the month.
+func alwaysOn(billInstance) float64 { return prices.HoursPerMonth }
+
+// allStopped is a lab with labState stopped: no instance hours at all.
+func allStopped(billInstance) float64 { return 0 }
+
+// hoursPerWeek runs the VPN, Jupyter and the NAT instance n hours a week and
+// the public site all month.
+func hoursPerWeek(n float64) usage {
+	return func(in billInstance) float64 {
+		if in.AlwaysOn {
+			return prices.HoursPerMonth
+		}
+		return n * prices.HoursPerMonth / hoursInWeek
+	}
+}
+
+const hoursInWeek = 168
 
 type costLine struct {
 	Item     string
@@ -90,8 +118,9 @@ type costEstimate struct {
 	Lines  []costLine
 }
 
-// estimateCost prices a bill at on-demand rates for a month of 730 hours.
-func estimateCost(b bill, region string) *costEstimate {
+// estimateCost prices a bill at on-demand rates for a month of 730 hours, with
+// each instance running as many of them as hours says.
+func estimateCost(b bill, region string, hours usage) *costEstimate {
 	e := &costEstimate{Region: region}
 	p, ok := prices.Regions[region]
 	if !ok {
@@ -99,22 +128,30 @@ func estimateCost(b bill, region string) *costEstimate {
 		return e
 	}
 	h := prices.HoursPerMonth
+	ownIPHours := 0.0
 	for _, in := range b.Instances {
-		line := costLine{Item: fmt.Sprintf("EC2 %s (%s)", in.Type, in.Role), Quantity: fmt.Sprintf("%.0f h", h)}
+		run := hours(in)
+		line := costLine{Item: fmt.Sprintf("EC2 %s (%s)", in.Type, in.Role), Quantity: fmt.Sprintf("%.0f h", run)}
 		if rate, ok := p.InstanceHourly[in.Type]; ok {
-			line.Monthly = rate * h
+			line.Monthly = rate * run
 		} else {
 			line.Missing = fmt.Sprintf("no price for instance type %s in %s", in.Type, region)
 		}
 		e.Lines = append(e.Lines, line)
+		if in.PublicIP {
+			ownIPHours += run
+		}
 	}
 	if b.NATGateways > 0 {
 		n := float64(b.NATGateways)
 		e.Lines = append(e.Lines,
-			costLine{Item: "NAT gateway", Quantity: fmt.Sprintf("%d x %.0f h", b.NATGateways, h), Monthly: n * p.NATGatewayHourly * h},
+			costLine{Item: "NAT gateway (bills while the lab is stopped)", Quantity: fmt.Sprintf("%d x %.0f h", b.NATGateways, h), Monthly: n * p.NATGatewayHourly * h},
 			costLine{Item: "NAT gateway data (assumed)", Quantity: fmt.Sprintf("%g GB", prices.Assumptions.NATDataGB), Monthly: prices.Assumptions.NATDataGB * p.NATGatewayPerGB})
 	}
-	e.Lines = append(e.Lines, costLine{Item: "Public IPv4 addresses", Quantity: fmt.Sprintf("%d x %.0f h", b.PublicIPv4, h), Monthly: float64(b.PublicIPv4) * p.PublicIPv4Hourly * h})
+	e.Lines = append(e.Lines, costLine{Item: "Elastic IPs", Quantity: fmt.Sprintf("%d x %.0f h", b.ElasticIPs, h), Monthly: float64(b.ElasticIPs) * p.PublicIPv4Hourly * h})
+	if ownIPHours > 0 {
+		e.Lines = append(e.Lines, costLine{Item: "Public IPv4 of running instances", Quantity: fmt.Sprintf("%.0f h", ownIPHours), Monthly: ownIPHours * p.PublicIPv4Hourly})
+	}
 	gb := 0
 	for _, in := range b.Instances {
 		gb += in.RootGB

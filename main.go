@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/budgets"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -18,8 +19,11 @@ type infrastructure struct {
 	Zone    string
 	Network *network
 	Storage *storage
+	Egress  *egress
 	Compute *compute
-	Cost    *costEstimate
+	Budget  *budgets.Budget // nil unless monthlyBudgetUsd is set
+	// Cost is the always-on estimate, the stack output estimatedMonthlyCostUsd.
+	Cost *costEstimate
 	// Outputs are the stack outputs, also exported; tests read them here.
 	Outputs map[string]pulumi.Output
 }
@@ -67,10 +71,20 @@ func createInfrastructure(ctx *pulumi.Context) (*infrastructure, error) {
 	if infra.Storage, err = createStorage(ctx, c); err != nil {
 		return nil, err
 	}
-	if infra.Compute, err = createCompute(ctx, c, infra.Network, infra.Storage); err != nil {
+	img := newImages(ctx)
+	if infra.Egress, err = createEgress(ctx, c, infra.Network, img); err != nil {
 		return nil, err
 	}
-	infra.Cost = estimateCost(billOfMaterials(c), c.Region)
+	if infra.Compute, err = createCompute(ctx, c, infra.Network, infra.Storage, img); err != nil {
+		return nil, err
+	}
+	if err := createLifecycle(ctx, c, infra.servers()); err != nil {
+		return nil, err
+	}
+	if infra.Budget, err = createBudget(ctx, c); err != nil {
+		return nil, err
+	}
+	infra.Cost = estimateCost(billOfMaterials(c), c.Region, alwaysOn)
 	infra.Outputs = stackOutputs(infra)
 	if !infra.Cost.Complete() {
 		if err := ctx.Log.Warn(fmt.Sprintf("no estimatedMonthlyCostUsd: %s", infra.Cost.Missing()), nil); err != nil {
@@ -97,7 +111,8 @@ func stackOutputs(infra *infrastructure) map[string]pulumi.Output {
 		"vpnPublicIp":      vpnIP,
 		"vpnAdminUrl":      pulumi.Sprintf("https://%s:%d/admin", vpnIP, portVPNWeb.Number),
 		"vpnClientUrl":     pulumi.Sprintf("https://%s:%d/", vpnIP, portVPNWeb.Number),
-		"voilaUrl":         pulumi.Sprintf("http://%s/", comp.Voila.PublicIp),
+		"voilaUrl":         pulumi.Sprintf("http://%s/", comp.VoilaIP.PublicIp),
+		"voilaPublicIp":    comp.VoilaIP.PublicIp,
 		"jupyterUrl":       pulumi.Sprintf("http://%s:%d", comp.Jupyter.PrivateIp, portJupyter.Number),
 		"jupyterPrivateIp": comp.Jupyter.PrivateIp,
 		"voilaPrivateIp":   comp.Voila.PrivateIp,

@@ -93,13 +93,19 @@ const (
 	typeEIPAssoc   = "aws:ec2/eipAssociation:EipAssociation"
 	typeNAT        = "aws:ec2/natGateway:NatGateway"
 	typeEndpoint   = "aws:ec2/vpcEndpoint:VpcEndpoint"
+	typeRoute      = "aws:ec2/route:Route"
+	typeState      = "aws:ec2transitgateway/instanceState:InstanceState"
+	typeBudget     = "aws:budgets/budget:Budget"
 	typeKeyPair    = "aws:ec2/keyPair:KeyPair"
 	typeBucket     = "aws:s3/bucketV2:BucketV2"
 	typeObject     = "aws:s3/bucketObjectv2:BucketObjectv2"
 )
 
+// egressModes are every researchEgress mode.
+var egressModes = []string{"nat-instance", "nat-gateway", "internet-gateway", "none"}
+
 func TestNetworkLayoutInEachEgressMode(t *testing.T) {
-	for _, mode := range []string{"nat-gateway", "internet-gateway", "none"} {
+	for _, mode := range egressModes {
 		t.Run(mode, func(t *testing.T) {
 			run := deploy(t, map[string]string{"researchEgress": mode})
 			vpc := one(t, run, typeVPC, "HOL02-VPC")
@@ -112,6 +118,7 @@ func TestNetworkLayoutInEachEgressMode(t *testing.T) {
 			for _, s := range subnets {
 				assert.Equal(t, wantCIDR[s.Name], propString(s.Inputs, "cidrBlock"), "subnet %s CIDR", s.Name)
 				assert.Equal(t, "us-east-1a", propString(s.Inputs, "availabilityZone"), "subnet %s must be in the region's first zone", s.Name)
+				require.Contains(t, s.Inputs, resource.PropertyKey("mapPublicIpOnLaunch"), "subnet %s must say whether it hands out public IPs", s.Name)
 				assert.False(t, propBool(s.Inputs, "mapPublicIpOnLaunch"), "subnet %s must not hand out public IPs by itself", s.Name)
 				assert.Equal(t, s.Name, propString(object(s.Inputs, "tags"), "Name"))
 			}
@@ -123,22 +130,42 @@ func TestNetworkLayoutInEachEgressMode(t *testing.T) {
 			}
 			assert.Equal(t, map[string]string{"HOL02-DMZ": "HOL02-DMZ-RT", "HOL02-Production": "HOL02-Production-RT", "HOL02-Research": "HOL02-Research-RT"}, assoc)
 
-			defaultRoute := func(rt string) string {
+			inlineDefault := func(rt string) string {
 				r := one(t, run, typeRouteTable, rt)
-				require.True(t, r.Inputs["routes"].IsArray(), "%s must list its routes explicitly, even when there are none", rt)
+				require.True(t, r.Inputs["routes"].IsArray(), "%s must list its routes explicitly", rt)
 				var targets []string
 				for _, route := range r.Inputs["routes"].ArrayValue() {
 					o := route.ObjectValue()
 					if propString(o, "cidrBlock") == "0.0.0.0/0" {
-						targets = append(targets, nameOf(run, propString(o, "gatewayId")+propString(o, "natGatewayId")))
+						targets = append(targets, nameOf(run, routeTarget(o)))
 					}
 				}
 				return strings.Join(targets, ",")
 			}
-			assert.Equal(t, "HOL02-IGW", defaultRoute("HOL02-DMZ-RT"), "DMZ must route 0.0.0.0/0 to the internet gateway")
-			assert.Equal(t, "HOL02-IGW", defaultRoute("HOL02-Production-RT"), "Production must route 0.0.0.0/0 to the internet gateway")
-			want := map[string]string{"nat-gateway": "HOL02-NAT", "internet-gateway": "HOL02-IGW", "none": ""}[mode]
-			assert.Equal(t, want, defaultRoute("HOL02-Research-RT"), "Research default route in %s mode", mode)
+			assert.Equal(t, "HOL02-IGW", inlineDefault("HOL02-DMZ-RT"), "DMZ must route 0.0.0.0/0 to the internet gateway")
+			assert.Equal(t, "HOL02-IGW", inlineDefault("HOL02-Production-RT"), "Production must route 0.0.0.0/0 to the internet gateway")
+			research := one(t, run, typeRouteTable, "HOL02-Research-RT")
+			assert.NotContains(t, research.Inputs, resource.PropertyKey("routes"),
+				"the Research table must declare no inline routes: they would delete its default route resource on every update")
+
+			// The Research default route is a resource of its own, or absent.
+			var routes []string
+			for _, r := range run.Mocks.ofType(typeRoute) {
+				assert.Equal(t, "HOL02-Research-RT", nameOf(run, propString(r.Inputs, "routeTableId")), "route %s", r.Name)
+				assert.Equal(t, "0.0.0.0/0", propString(r.Inputs, "destinationCidrBlock"), "route %s", r.Name)
+				target := routeTarget(r.Inputs)
+				name := nameOf(run, target)
+				for _, in := range run.Mocks.ofType(typeInstance) {
+					if propString(in.State, "primaryNetworkInterfaceId") == target {
+						name = in.Name + " (instance)"
+					}
+				}
+				routes = append(routes, name)
+			}
+			want := map[string][]string{
+				"nat-instance": {"HOL02-NAT (instance)"}, "nat-gateway": {"HOL02-NAT"}, "internet-gateway": {"HOL02-IGW"}, "none": nil,
+			}[mode]
+			assert.Equal(t, want, routes, "Research default route in %s mode", mode)
 
 			nats := run.Mocks.ofType(typeNAT)
 			if mode == "nat-gateway" {
@@ -161,6 +188,42 @@ func TestNetworkLayoutInEachEgressMode(t *testing.T) {
 	}
 }
 
+// TestNATInstanceIsAHardenedRouter checks the nat-instance mode's server: a
+// router in the DMZ that admits only the Research subnet and cannot be logged
+// into from anywhere.
+func TestNATInstanceIsAHardenedRouter(t *testing.T) {
+	run := deploy(t, nil)
+	nat := one(t, run, typeInstance, "HOL02-NAT")
+	in := nat.Inputs
+	assert.Equal(t, "HOL02-DMZ", nameOf(run, propString(in, "subnetId")), "the NAT instance sits in the public DMZ subnet")
+	require.Contains(t, in, resource.PropertyKey("sourceDestCheck"))
+	assert.False(t, propBool(in, "sourceDestCheck"), "a NAT instance must have the source/destination check off, or EC2 drops what it forwards")
+	assert.True(t, propBool(in, "associatePublicIpAddress"), "the NAT instance needs a public address of its own to reach the internet")
+	assert.NotContains(t, in, resource.PropertyKey("keyName"), "nobody logs into the NAT instance: it has no SSH key")
+	assert.Equal(t, "t4g.nano", propString(in, "instanceType"))
+	assert.Equal(t, "ami-al2023-arm64", propString(in, "ami"))
+	groups := propStrings(in, "vpcSecurityGroupIds")
+	require.Len(t, groups, 1)
+	assert.Equal(t, "HOL02-NAT-SG", nameOf(run, groups[0]))
+	for _, rule := range ruleSet(run) {
+		if strings.HasPrefix(rule, "HOL02-NAT-SG:") {
+			assert.Equal(t, "HOL02-NAT-SG: all from 10.0.3.0/24", rule, "the NAT instance admits the Research subnet and nothing else")
+		}
+	}
+	ud := propString(in, "userData")
+	assert.Contains(t, ud, "ip saddr 10.0.3.0/24 ip daddr != 10.0.0.0/16 masquerade", "only the Research subnet is masqueraded, and only out of the VPC")
+	assert.Contains(t, ud, "net.ipv4.ip_forward = 1")
+	assert.Equal(t, "required", propString(object(in, "metadataOptions"), "httpTokens"), "the NAT instance must allow IMDSv2 only")
+
+	for _, mode := range []string{"nat-gateway", "internet-gateway", "none"} {
+		run := deploy(t, map[string]string{"researchEgress": mode})
+		for _, r := range run.Mocks.all() {
+			assert.False(t, strings.HasPrefix(r.Name, "HOL02-NAT-SG"), "%s mode declares the NAT instance's %s", mode, r.Name)
+			assert.False(t, r.Type == typeInstance && r.Name == "HOL02-NAT", "%s mode declares a NAT instance", mode)
+		}
+	}
+}
+
 // ruleSet describes every ingress rule as "<group>: <proto>/<port> from <source>".
 func ruleSet(run *mockRun) []string {
 	var out []string
@@ -169,11 +232,14 @@ func ruleSet(run *mockRun) []string {
 		if ref := propString(r.Inputs, "referencedSecurityGroupId"); ref != "" {
 			src = "sg " + nameOf(run, ref)
 		}
-		port := r.Inputs["fromPort"].NumberValue()
-		if to := r.Inputs["toPort"].NumberValue(); to != port {
-			src += fmt.Sprintf(" (range to %v!)", to)
+		port := rulePort(r.Inputs)
+		if propString(r.Inputs, "toPort") != propString(r.Inputs, "fromPort") {
+			src += fmt.Sprintf(" (range to %s!)", propString(r.Inputs, "toPort"))
 		}
-		out = append(out, fmt.Sprintf("%s: %s/%v from %s", nameOf(run, propString(r.Inputs, "securityGroupId")), propString(r.Inputs, "ipProtocol"), port, src))
+		if port == "all" && (propString(r.Inputs, "fromPort") != "" || propString(r.Inputs, "toPort") != "") {
+			src += " (ports given with all protocols!)"
+		}
+		out = append(out, fmt.Sprintf("%s: %s from %s", nameOf(run, propString(r.Inputs, "securityGroupId")), port, src))
 	}
 	sort.Strings(out)
 	return out
@@ -182,16 +248,17 @@ func ruleSet(run *mockRun) []string {
 func TestSecurityGroupsReferenceEachOther(t *testing.T) {
 	run := deploy(t, map[string]string{"adminCidrs": `["203.0.113.7/32","198.51.100.0/24"]`})
 	want := []string{
-		"HOL02-DMZ-SG: tcp/22 from 198.51.100.0/24",
-		"HOL02-DMZ-SG: tcp/22 from 203.0.113.7/32",
-		"HOL02-DMZ-SG: tcp/443 from 0.0.0.0/0",
-		"HOL02-DMZ-SG: tcp/943 from 0.0.0.0/0",
-		"HOL02-DMZ-SG: udp/1194 from 0.0.0.0/0",
-		"HOL02-Production-SG: tcp/22 from sg HOL02-DMZ-SG",
-		"HOL02-Production-SG: tcp/443 from 0.0.0.0/0",
-		"HOL02-Production-SG: tcp/80 from 0.0.0.0/0",
-		"HOL02-Research-SG: tcp/22 from sg HOL02-DMZ-SG",
-		"HOL02-Research-SG: tcp/8888 from sg HOL02-DMZ-SG",
+		"HOL02-DMZ-SG: 1194/udp from 0.0.0.0/0",
+		"HOL02-DMZ-SG: 22/tcp from 198.51.100.0/24",
+		"HOL02-DMZ-SG: 22/tcp from 203.0.113.7/32",
+		"HOL02-DMZ-SG: 443/tcp from 0.0.0.0/0",
+		"HOL02-DMZ-SG: 943/tcp from 0.0.0.0/0",
+		"HOL02-NAT-SG: all from 10.0.3.0/24",
+		"HOL02-Production-SG: 22/tcp from sg HOL02-DMZ-SG",
+		"HOL02-Production-SG: 443/tcp from 0.0.0.0/0",
+		"HOL02-Production-SG: 80/tcp from 0.0.0.0/0",
+		"HOL02-Research-SG: 22/tcp from sg HOL02-DMZ-SG",
+		"HOL02-Research-SG: 8888/tcp from sg HOL02-DMZ-SG",
 	}
 	assert.Equal(t, want, ruleSet(run), "the inbound rules must be exactly the lab's; 945/tcp stays closed")
 
@@ -199,11 +266,11 @@ func TestSecurityGroupsReferenceEachOther(t *testing.T) {
 		assert.NotContains(t, sg.Inputs, resource.PropertyKey("ingress"), "group %s mixes inline rules with rule resources", sg.Name)
 		assert.NotContains(t, sg.Inputs, resource.PropertyKey("egress"), "group %s mixes inline rules with rule resources", sg.Name)
 	}
-	assert.Len(t, run.Mocks.ofType(typeEgress), 3, "each group has one explicit egress rule")
+	assert.Len(t, run.Mocks.ofType(typeEgress), 4, "each group has one explicit egress rule")
 }
 
 func TestNoPathFromInternetToJupyter(t *testing.T) {
-	for _, mode := range []string{"nat-gateway", "internet-gateway", "none"} {
+	for _, mode := range egressModes {
 		t.Run(mode, func(t *testing.T) {
 			run := deploy(t, map[string]string{"researchEgress": mode})
 			for _, rule := range ruleSet(run) {
@@ -220,17 +287,27 @@ func TestNoPathFromInternetToJupyter(t *testing.T) {
 	}
 }
 
-func TestOnlyTheVPNHasAnElasticIP(t *testing.T) {
+// TestPublicServersKeepTheirAddresses: the VPN and Voila have Elastic IPs, so
+// every URL and ssh command stays right across a stop and start.
+func TestPublicServersKeepTheirAddresses(t *testing.T) {
 	run := deploy(t, nil)
-	assocs := run.Mocks.ofType(typeEIPAssoc)
-	require.Len(t, assocs, 1, "exactly one Elastic IP is associated with an instance")
-	assert.Equal(t, "HOL02-VPN", nameOf(run, propString(assocs[0].Inputs, "instanceId")))
-	assert.Equal(t, "HOL02-VPN-EIP", nameOf(run, propString(assocs[0].Inputs, "allocationId")))
+	got := map[string]string{}
+	for _, a := range run.Mocks.ofType(typeEIPAssoc) {
+		got[nameOf(run, propString(a.Inputs, "instanceId"))] = nameOf(run, propString(a.Inputs, "allocationId"))
+	}
+	assert.Equal(t, map[string]string{"HOL02-VPN": "HOL02-VPN-EIP", "HOL02-VoilaServer": "HOL02-VoilaServer-EIP"}, got,
+		"the VPN and Voila, and only they, keep an Elastic IP")
 	for _, e := range run.Mocks.ofType(typeEIP) {
 		assert.Empty(t, propString(e.Inputs, "instance"), "Elastic IP %s is bound to an instance directly", e.Name)
 	}
-	voila := one(t, run, typeInstance, "HOL02-VoilaServer")
-	assert.True(t, propBool(voila.Inputs, "associatePublicIpAddress"), "Voila is public through its own address")
+	for _, name := range []string{"HOL02-VoilaServer", "HOL02-VPN"} {
+		in := one(t, run, typeInstance, name).Inputs
+		require.Contains(t, in, resource.PropertyKey("associatePublicIpAddress"))
+		assert.False(t, propBool(in, "associatePublicIpAddress"), "%s is public through its Elastic IP, not a second address that changes", name)
+	}
+	voilaIP := propString(one(t, run, typeEIP, "HOL02-VoilaServer-EIP").State, "publicIp")
+	assert.Equal(t, voilaIP, run.Outputs["voilaPublicIp"], "voilaPublicIp is Voila's Elastic IP")
+	assert.Equal(t, "http://"+voilaIP+"/", run.Outputs["voilaUrl"], "voilaUrl names the Elastic IP, which survives a stop")
 	vpn := one(t, run, typeInstance, "HOL02-VPN")
 	assert.Contains(t, propString(vpn.Inputs, "userData"), "VPN_HOSTNAME="+run.Outputs["vpnPublicIp"].(string)+"\n",
 		"the VPN's host name must be its Elastic IP (the manual's first troubleshooting item)")
@@ -238,10 +315,10 @@ func TestOnlyTheVPNHasAnElasticIP(t *testing.T) {
 
 func TestInstancesAreHardened(t *testing.T) {
 	run := deploy(t, nil)
-	wantType := map[string]string{"HOL02-VPN": "t3.small", "HOL02-VoilaServer": "t3.small", "HOL02-Jupyter": "t3.medium"}
-	wantAMI := map[string]string{"HOL02-VPN": "ami-ubuntu-jammy-amd64", "HOL02-VoilaServer": "ami-al2023-x86_64", "HOL02-Jupyter": "ami-al2023-x86_64"}
+	wantType := map[string]string{"HOL02-VPN": "t4g.micro", "HOL02-VoilaServer": "t4g.small", "HOL02-Jupyter": "t4g.medium", "HOL02-NAT": "t4g.nano"}
+	wantAMI := map[string]string{"HOL02-VPN": "ami-ubuntu-jammy-arm64", "HOL02-VoilaServer": "ami-al2023-arm64", "HOL02-Jupyter": "ami-al2023-arm64", "HOL02-NAT": "ami-al2023-arm64"}
 	instances := run.Mocks.ofType(typeInstance)
-	require.Len(t, instances, 3)
+	require.Len(t, instances, 4)
 	for _, in := range instances {
 		assert.Equal(t, wantType[in.Name], propString(in.Inputs, "instanceType"), "%s instance type", in.Name)
 		assert.Equal(t, wantAMI[in.Name], propString(in.Inputs, "ami"), "%s image", in.Name)
@@ -269,16 +346,17 @@ func TestInstancesAreHardened(t *testing.T) {
 			asked = append(asked, c.Args["name"].StringValue())
 		}
 	}
-	assert.Contains(t, asked, "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")
+	assert.Contains(t, asked, "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64")
 	assert.Contains(t, strings.Join(asked, "\n"), "099720109477 ", "Ubuntu must come from Canonical's account")
-	assert.Contains(t, strings.Join(asked, "\n"), "ubuntu-jammy-22.04-amd64-server-*")
+	assert.Contains(t, strings.Join(asked, "\n"), "ubuntu-jammy-22.04-arm64-server-*")
 }
 
 func TestGravitonTypesGetArmImages(t *testing.T) {
-	run := deploy(t, map[string]string{"vpnInstanceType": "t4g.small", "jupyterInstanceType": "m7g.large"})
-	assert.Equal(t, "ami-ubuntu-jammy-arm64", propString(one(t, run, typeInstance, "HOL02-VPN").Inputs, "ami"))
+	run := deploy(t, map[string]string{"vpnInstanceType": "t3.small", "jupyterInstanceType": "m7g.large", "voilaInstanceType": "t3a.small"})
+	assert.Equal(t, "ami-ubuntu-jammy-amd64", propString(one(t, run, typeInstance, "HOL02-VPN").Inputs, "ami"))
 	assert.Equal(t, "ami-al2023-arm64", propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "ami"))
 	assert.Equal(t, "ami-al2023-x86_64", propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "ami"))
+	assert.Equal(t, "ami-al2023-arm64", propString(one(t, run, typeInstance, "HOL02-NAT").Inputs, "ami"))
 	assert.NotContains(t, one(t, run, typeInstance, "HOL02-Jupyter").Inputs, resource.PropertyKey("creditSpecification"),
 		"credit specification is only for burstable types")
 }
@@ -303,6 +381,24 @@ func TestJupyterReplacementLosesNothing(t *testing.T) {
 	for _, name := range []string{"HOL02-Jupyter", "HOL02-VoilaServer"} {
 		deps := one(t, run, typeInstance, name).Options.GetDependencies()
 		assert.Contains(t, strings.Join(deps, " "), "HOL02-sample-notebook", "%s must boot after the sample notebook is in the bucket", name)
+	}
+	// What the shutdown push travels by is created before Jupyter and so
+	// deleted after it.
+	deps := strings.Join(jupyter.Options.GetDependencies(), " ")
+	for _, need := range []string{"HOL02-S3-Endpoint", "HOL02-Research-RTA"} {
+		assert.Contains(t, deps, "::"+need, "Jupyter must depend on %s, or its last push may find it gone", need)
+	}
+}
+
+// TestJupyterDoesNotWaitForEgress: its installs retry until egress is up, so
+// the longest chain of creations is the VPN's or the egress's, not both.
+func TestJupyterDoesNotWaitForEgress(t *testing.T) {
+	for _, mode := range egressModes {
+		run := deploy(t, map[string]string{"researchEgress": mode})
+		deps := strings.Join(one(t, run, typeInstance, "HOL02-Jupyter").Options.GetDependencies(), " ")
+		for _, egress := range []string{"::HOL02-NAT", "::HOL02-Research-default-route"} {
+			assert.NotContains(t, deps, egress, "%s mode: Jupyter waits for %s", mode, egress)
+		}
 	}
 }
 
@@ -390,6 +486,10 @@ func TestExistingInstanceProfileDeclaresNoIAM(t *testing.T) {
 		assert.False(t, strings.HasPrefix(r.Type, "aws:iam/"), "AWS Academy cannot create IAM resources, yet %s %s was declared", r.Type, r.Name)
 	}
 	for _, in := range run.Mocks.ofType(typeInstance) {
+		if in.Name == "HOL02-NAT" {
+			assert.NotContains(t, in.Inputs, resource.PropertyKey("iamInstanceProfile"), "the NAT instance needs no AWS access")
+			continue
+		}
 		assert.Equal(t, "LabInstanceProfile", propString(in.Inputs, "iamInstanceProfile"), "%s must use the given profile", in.Name)
 	}
 }
@@ -399,20 +499,25 @@ func TestKeyPairModes(t *testing.T) {
 	kp := one(t, run, typeKeyPair, "HOL02-KeyPair")
 	assert.Equal(t, testPublicKey, propString(kp.Inputs, "publicKey"))
 	for _, in := range run.Mocks.ofType(typeInstance) {
-		assert.Equal(t, "HOL02-KeyPair-1a2b3c4", propString(in.Inputs, "keyName"), "%s must use the imported key", in.Name)
+		if in.Name != "HOL02-NAT" { // no key: TestNATInstanceIsAHardenedRouter
+			assert.Equal(t, "HOL02-KeyPair-1a2b3c4", propString(in.Inputs, "keyName"), "%s must use the imported key", in.Name)
+		}
 	}
 
 	run = deploy(t, map[string]string{"keyName": "vockey", "sshPublicKey": "-"})
 	assert.Empty(t, run.Mocks.ofType(typeKeyPair), "an existing key pair is used as is")
 	for _, in := range run.Mocks.ofType(typeInstance) {
-		assert.Equal(t, "vockey", propString(in.Inputs, "keyName"), "%s must use the existing key", in.Name)
+		if in.Name != "HOL02-NAT" {
+			assert.Equal(t, "vockey", propString(in.Inputs, "keyName"), "%s must use the existing key", in.Name)
+		}
 	}
 }
 
 func TestEveryTaggableResourceIsTagged(t *testing.T) {
-	run := deploy(t, map[string]string{"namePrefix": "Lab7"})
+	run := deploy(t, map[string]string{"namePrefix": "Lab7", "monthlyBudgetUsd": "40", "budgetEmail": "t@example.org"})
+	require.Len(t, run.Mocks.ofType(typeBudget), 1)
 	untaggable := map[string]bool{
-		typeRTA: true, typeEIPAssoc: true, "aws:iam/rolePolicy:RolePolicy": true,
+		typeRTA: true, typeEIPAssoc: true, typeRoute: true, typeState: true, "aws:iam/rolePolicy:RolePolicy": true,
 		"aws:s3/bucketVersioningV2:BucketVersioningV2": true, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": true,
 		"aws:s3/bucketPolicy:BucketPolicy": true, "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2": true,
 	}
@@ -428,7 +533,7 @@ func TestEveryTaggableResourceIsTagged(t *testing.T) {
 }
 
 // designOutputs are the stack outputs DESIGN.md promises, plus the cost.
-var designOutputs = []string{"vpnPublicIp", "vpnAdminUrl", "vpnClientUrl", "voilaUrl", "jupyterUrl", "jupyterPrivateIp",
+var designOutputs = []string{"vpnPublicIp", "vpnAdminUrl", "vpnClientUrl", "voilaUrl", "voilaPublicIp", "jupyterUrl", "jupyterPrivateIp",
 	"voilaPrivateIp", "bucketName", "notebooksUri", "sshVpn", "sshJupyter", "sshVoila", "vpcId", "estimatedMonthlyCostUsd"}
 
 func TestOutputsArePresentAndHoldNoSecret(t *testing.T) {
@@ -447,7 +552,7 @@ func TestOutputsArePresentAndHoldNoSecret(t *testing.T) {
 	assert.Equal(t, "http://"+jupyterIP+":8888", run.Outputs["jupyterUrl"])
 	assert.Equal(t, "ssh -J ubuntu@"+ip+" ec2-user@"+jupyterIP, run.Outputs["sshJupyter"])
 	assert.Equal(t, "ssh ubuntu@"+ip, run.Outputs["sshVpn"])
-	assert.Regexp(t, `^http://198\.51\.100\.\d+/$`, run.Outputs["voilaUrl"])
+	assert.Regexp(t, `^http://203\.0\.113\.\d+/$`, run.Outputs["voilaUrl"])
 	for k, v := range run.Outputs {
 		s := fmt.Sprint(v)
 		assert.NotContains(t, s, testVPNPassword, "output %s holds the VPN password", k)
@@ -463,7 +568,7 @@ func TestUserDataWithSecretsIsSecret(t *testing.T) {
 		ud := in.Inputs["userData"]
 		plain := propString(in.Inputs, "userData")
 		assert.NotContains(t, plain, testJupyterPass, "%s userdata holds the Jupyter password in plain text", in.Name)
-		if in.Name == "HOL02-VoilaServer" {
+		if in.Name == "HOL02-VoilaServer" || in.Name == "HOL02-NAT" {
 			continue
 		}
 		assert.True(t, ud.IsSecret(), "%s userdata holds a password or its hash and must be a Pulumi secret", in.Name)
@@ -518,7 +623,18 @@ func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 		{"subnet too small", map[string]string{"researchCidr": "10.0.3.0/29"}, "researchCidr", "/16 to /28"},
 		{"subnet outside vpc", map[string]string{"productionCidr": "10.1.2.0/24"}, "productionCidr", "inside vpcCidr"},
 		{"subnets overlap", map[string]string{"researchCidr": "10.0.1.0/25"}, "researchCidr", "overlaps"},
-		{"unknown egress", map[string]string{"researchEgress": "nat"}, "researchEgress", "nat-gateway, internet-gateway and none"},
+		{"unknown egress", map[string]string{"researchEgress": "nat"}, "researchEgress", "nat-instance, nat-gateway, internet-gateway and none"},
+		{"lab state", map[string]string{"labState": "paused"}, "labState", "running and stopped"},
+		{"idle stop negative", map[string]string{"jupyterIdleStopMinutes": "-5"}, "jupyterIdleStopMinutes", "from 0 (never) to 10080"},
+		{"idle stop fractional", map[string]string{"jupyterIdleStopMinutes": "1.5"}, "jupyterIdleStopMinutes", "whole number"},
+		{"idle stop over a week", map[string]string{"jupyterIdleStopMinutes": "10081"}, "jupyterIdleStopMinutes", "a week"},
+		{"budget zero", map[string]string{"monthlyBudgetUsd": "0", "budgetEmail": "a@example.org"}, "monthlyBudgetUsd", "greater than 0"},
+		{"budget negative", map[string]string{"monthlyBudgetUsd": "-10", "budgetEmail": "a@example.org"}, "monthlyBudgetUsd", "greater than 0"},
+		{"budget not a number", map[string]string{"monthlyBudgetUsd": "fifty", "budgetEmail": "a@example.org"}, "monthlyBudgetUsd", "US dollars"},
+		{"budget email invalid", map[string]string{"monthlyBudgetUsd": "50", "budgetEmail": "teacher at school"}, "budgetEmail", "not an email address"},
+		{"budget email with name", map[string]string{"monthlyBudgetUsd": "50", "budgetEmail": "T <t@example.org>"}, "budgetEmail", "not an email address"},
+		{"budget email alone", map[string]string{"budgetEmail": "a@example.org"}, "budgetEmail", "set monthlyBudgetUsd too"},
+		{"budget without email", map[string]string{"monthlyBudgetUsd": "50"}, "monthlyBudgetUsd", "set budgetEmail too"},
 		{"missing vpn password", map[string]string{"vpnAdminPassword": "-"}, "vpnAdminPassword", "missing or empty"},
 		{"empty jupyter password", map[string]string{"jupyterPassword": "  "}, "jupyterPassword", "missing or empty"},
 		{"neither key", map[string]string{"sshPublicKey": "-"}, "sshPublicKey", "exactly one"},

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"os"
 	"sort"
@@ -37,7 +38,14 @@ type recordingMocks struct {
 	resources []recordedResource
 	calls     []pulumi.MockCallArgs
 	hosts     map[string]int // next host number per subnet ID
-	eips      int
+}
+
+// hostNumber is a documentation address's last byte for a resource: the same
+// name always gets the same address, whatever order resources register in.
+func hostNumber(name string) int {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return 10 + int(h.Sum32()%240)
 }
 
 func newRecordingMocks(region string) *recordingMocks {
@@ -52,8 +60,7 @@ func (m *recordingMocks) NewResource(args pulumi.MockResourceArgs) (string, reso
 	set := func(k, v string) { state[resource.PropertyKey(k)] = resource.NewStringProperty(v) }
 	switch args.TypeToken {
 	case "aws:ec2/eip:Eip":
-		m.eips++
-		set("publicIp", fmt.Sprintf("203.0.113.%d", 10+m.eips))
+		set("publicIp", fmt.Sprintf("203.0.113.%d", hostNumber(args.Name)))
 		set("allocationId", "eipalloc-"+args.Name)
 		id = "eipalloc-" + args.Name
 	case "aws:ec2/instance:Instance":
@@ -67,9 +74,9 @@ func (m *recordingMocks) NewResource(args pulumi.MockResourceArgs) (string, reso
 			set("privateIp", addr.String())
 		}
 		if propBool(args.Inputs, "associatePublicIpAddress") {
-			m.eips++
-			set("publicIp", fmt.Sprintf("198.51.100.%d", 10+m.eips))
+			set("publicIp", fmt.Sprintf("198.51.100.%d", hostNumber(args.Name)))
 		}
+		set("primaryNetworkInterfaceId", "eni-"+args.Name)
 		id = "i-" + args.Name
 	case "aws:s3/bucketV2:BucketV2":
 		name := args.Name + "-1a2b3c4"
@@ -154,6 +161,18 @@ func (m *recordingMocks) ofType(typ string) []recordedResource {
 		}
 	}
 	return out
+}
+
+// ofName returns the recorded resource with this logical name, or an empty one.
+func (m *recordingMocks) ofName(name string) recordedResource {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.resources {
+		if r.Name == name {
+			return r
+		}
+	}
+	return recordedResource{}
 }
 
 // byID returns the recorded resource with this ID.

@@ -25,7 +25,17 @@ var (
 	portVPNWeb     = port{"OpenVPN AS web UI", "tcp", 943}
 	portJupyter    = port{"Jupyter", "tcp", 8888}
 	portVoila      = port{"Voila (loopback only)", "tcp", 8866}
+	// portAll is every protocol and port, for the NAT instance's forwarding.
+	portAll = port{"all traffic", "-1", 0}
 )
+
+// label is how rules and the plan name a port: "22/tcp", or "all".
+func (p port) label() string {
+	if p.Protocol == portAll.Protocol {
+		return "all"
+	}
+	return fmt.Sprintf("%d/%s", p.Number, p.Protocol)
+}
 
 const anywhereIPv4 = "0.0.0.0/0"
 
@@ -34,13 +44,17 @@ const (
 	tierDMZ        = "DMZ"
 	tierProduction = "Production"
 	tierResearch   = "Research"
+	// groupNAT is the NAT instance's own security group (researchEgress
+	// nat-instance); it sits in the DMZ subnet but admits only the Research one.
+	groupNAT = "NAT"
 )
 
 // Sources of an ingress rule.
 const (
-	fromAnywhere = "anywhere"   // 0.0.0.0/0
-	fromAdmins   = "adminCidrs" // each CIDR of adminCidrs
-	fromDMZGroup = "DMZ group"  // the DMZ security group, i.e. the VPN instance
+	fromAnywhere = "anywhere"     // 0.0.0.0/0
+	fromAdmins   = "adminCidrs"   // each CIDR of adminCidrs
+	fromDMZGroup = "DMZ group"    // the DMZ security group, i.e. the VPN instance
+	fromResearch = "researchCidr" // the Research subnet, i.e. Jupyter
 )
 
 // ingressRule opens one port of a tier's security group to one source.
@@ -62,6 +76,7 @@ var ingressRules = []ingressRule{
 	{tierProduction, portSSH, fromDMZGroup},
 	{tierResearch, portSSH, fromDMZGroup},
 	{tierResearch, portJupyter, fromDMZGroup},
+	{groupNAT, portAll, fromResearch},
 }
 
 // tier is one subnet of the lab with its routing and its security group.
@@ -76,22 +91,32 @@ type tier struct {
 type network struct {
 	VPC        *ec2.Vpc
 	IGW        *ec2.InternetGateway
-	NAT        *ec2.NatGateway // nil unless researchEgress is nat-gateway
 	S3Endpoint *ec2.VpcEndpoint
 	DMZ        *tier
 	Production *tier
 	Research   *tier
+	// NATGroup is the NAT instance's security group; nil unless
+	// researchEgress is nat-instance.
+	NATGroup *ec2.SecurityGroup
+	// ResearchAssociation ties the Research subnet to its route table: the
+	// path of Jupyter's notebook pushes to the S3 endpoint.
+	ResearchAssociation *ec2.RouteTableAssociation
 }
 
 func (n *network) tiers() []*tier { return []*tier{n.DMZ, n.Production, n.Research} }
 
-func (n *network) tier(name string) *tier {
+// group returns the security group of a tier, or the NAT instance's group;
+// nil for the NAT group when the lab has no NAT instance.
+func (n *network) group(name string) (*ec2.SecurityGroup, error) {
+	if name == groupNAT {
+		return n.NATGroup, nil
+	}
 	for _, t := range n.tiers() {
 		if t.Name == name {
-			return t
+			return t.SecurityGroup, nil
 		}
 	}
-	panic("no tier " + name)
+	return nil, fmt.Errorf("no security group %q", name)
 }
 
 // createNetwork declares the VPC, its three subnets with their routes, the S3
@@ -131,47 +156,29 @@ func createNetwork(ctx *pulumi.Context, c *labConfig, zone, region string) (*net
 			return nil, fmt.Errorf("declaring the %s subnet: %w", t.Name, err)
 		}
 	}
-	if c.ResearchEgress == egressNAT {
-		eip, err := ec2.NewEip(ctx, c.name("NAT-EIP"), &ec2.EipArgs{
-			Domain: pulumi.String("vpc"),
-			Tags:   c.tags("NAT-EIP"),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("declaring the NAT gateway's address: %w", err)
-		}
-		n.NAT, err = ec2.NewNatGateway(ctx, c.name("NAT"), &ec2.NatGatewayArgs{
-			AllocationId: eip.ID(),
-			SubnetId:     n.DMZ.Subnet.ID(),
-			Tags:         c.tags("NAT"),
-		}, pulumi.DependsOn([]pulumi.Resource{n.IGW}))
-		if err != nil {
-			return nil, fmt.Errorf("declaring the NAT gateway: %w", err)
-		}
-	}
 	for _, t := range n.tiers() {
-		// An explicit empty list, not nil: an omitted list would leave a stale
-		// default route behind when researchEgress changes to none.
-		routes := ec2.RouteTableRouteArray{}
-		switch {
-		case t.Name != tierResearch || c.ResearchEgress == egressIGW:
-			routes = append(routes, ec2.RouteTableRouteArgs{CidrBlock: pulumi.String(anywhereIPv4), GatewayId: n.IGW.ID()})
-		case c.ResearchEgress == egressNAT:
-			routes = append(routes, ec2.RouteTableRouteArgs{CidrBlock: pulumi.String(anywhereIPv4), NatGatewayId: n.NAT.ID()})
+		args := &ec2.RouteTableArgs{VpcId: n.VPC.ID(), Tags: c.tags(t.Name + "-RT")}
+		if t.Name != tierResearch {
+			// The public tiers list their one route inline. The Research
+			// table lists none: its default route is a resource of its own
+			// (egress.go), which an inline list would fight over.
+			args.Routes = ec2.RouteTableRouteArray{
+				ec2.RouteTableRouteArgs{CidrBlock: pulumi.String(anywhereIPv4), GatewayId: n.IGW.ID()},
+			}
 		}
-		t.RouteTable, err = ec2.NewRouteTable(ctx, c.name(t.Name+"-RT"), &ec2.RouteTableArgs{
-			VpcId:  n.VPC.ID(),
-			Routes: routes,
-			Tags:   c.tags(t.Name + "-RT"),
-		})
+		t.RouteTable, err = ec2.NewRouteTable(ctx, c.name(t.Name+"-RT"), args)
 		if err != nil {
 			return nil, fmt.Errorf("declaring the %s route table: %w", t.Name, err)
 		}
-		_, err = ec2.NewRouteTableAssociation(ctx, c.name(t.Name+"-RTA"), &ec2.RouteTableAssociationArgs{
+		rta, err := ec2.NewRouteTableAssociation(ctx, c.name(t.Name+"-RTA"), &ec2.RouteTableAssociationArgs{
 			SubnetId:     t.Subnet.ID(),
 			RouteTableId: t.RouteTable.ID(),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("associating the %s route table: %w", t.Name, err)
+		}
+		if t.Name == tierResearch {
+			n.ResearchAssociation = rta
 		}
 	}
 	n.S3Endpoint, err = ec2.NewVpcEndpoint(ctx, c.name("S3-Endpoint"), &ec2.VpcEndpointArgs{
@@ -197,36 +204,56 @@ func createSecurityGroups(ctx *pulumi.Context, c *labConfig, n *network) error {
 		tierDMZ:        "OpenVPN Access Server: VPN from anywhere, SSH from adminCidrs",
 		tierProduction: "Voila behind Nginx: web from anywhere, SSH from the DMZ group",
 		tierResearch:   "Jupyter: SSH and Jupyter from the DMZ group only",
+		groupNAT:       "NAT instance: forwards traffic from the Research subnet only",
 	}
+	groups := map[string]**ec2.SecurityGroup{}
+	order := []string{tierDMZ, tierProduction, tierResearch}
 	for _, t := range n.tiers() {
-		sg, err := ec2.NewSecurityGroup(ctx, c.name(t.Name+"-SG"), &ec2.SecurityGroupArgs{
+		groups[t.Name] = &t.SecurityGroup
+	}
+	if c.ResearchEgress == egressNATInstance {
+		groups[groupNAT] = &n.NATGroup
+		order = append(order, groupNAT)
+	}
+	for _, g := range order {
+		sg, err := ec2.NewSecurityGroup(ctx, c.name(g+"-SG"), &ec2.SecurityGroupArgs{
 			VpcId:       n.VPC.ID(),
-			Description: pulumi.String(descriptions[t.Name]),
-			Tags:        c.tags(t.Name + "-SG"),
+			Description: pulumi.String(descriptions[g]),
+			Tags:        c.tags(g + "-SG"),
 		})
 		if err != nil {
-			return fmt.Errorf("declaring the %s security group: %w", t.Name, err)
+			return fmt.Errorf("declaring the %s security group: %w", g, err)
 		}
-		t.SecurityGroup = sg
-		_, err = vpc.NewSecurityGroupEgressRule(ctx, c.name(t.Name+"-SG-egress-all"), &vpc.SecurityGroupEgressRuleArgs{
+		*groups[g] = sg
+		_, err = vpc.NewSecurityGroupEgressRule(ctx, c.name(g+"-SG-egress-all"), &vpc.SecurityGroupEgressRuleArgs{
 			SecurityGroupId: sg.ID(),
 			IpProtocol:      pulumi.String("-1"),
 			CidrIpv4:        pulumi.String(anywhereIPv4),
 			Description:     pulumi.String("all outbound traffic"),
-			Tags:            c.tags(t.Name + "-SG-egress-all"),
+			Tags:            c.tags(g + "-SG-egress-all"),
 		})
 		if err != nil {
-			return fmt.Errorf("declaring the %s egress rule: %w", t.Name, err)
+			return fmt.Errorf("declaring the %s egress rule: %w", g, err)
 		}
 	}
 	for _, r := range ingressRules {
+		sg, err := n.group(r.Tier)
+		if err != nil {
+			return err
+		}
+		if sg == nil {
+			continue // the NAT group's rules, in a lab without a NAT instance
+		}
 		args := vpc.SecurityGroupIngressRuleArgs{
-			SecurityGroupId: n.tier(r.Tier).SecurityGroup.ID(),
+			SecurityGroupId: sg.ID(),
 			IpProtocol:      pulumi.String(r.Port.Protocol),
-			FromPort:        pulumi.Int(r.Port.Number),
-			ToPort:          pulumi.Int(r.Port.Number),
 		}
 		base := fmt.Sprintf("%s-SG-in-%s-%d", r.Tier, r.Port.Protocol, r.Port.Number)
+		if r.Port == portAll {
+			base = r.Tier + "-SG-in-all" // AWS takes no port range with all protocols
+		} else {
+			args.FromPort, args.ToPort = pulumi.Int(r.Port.Number), pulumi.Int(r.Port.Number)
+		}
 		var sources []vpc.SecurityGroupIngressRuleArgs
 		switch r.Source {
 		case fromAnywhere:
@@ -241,6 +268,11 @@ func createSecurityGroups(ctx *pulumi.Context, c *labConfig, n *network) error {
 		case fromDMZGroup:
 			args.ReferencedSecurityGroupId = n.DMZ.SecurityGroup.ID()
 			sources = append(sources, args)
+		case fromResearch:
+			args.CidrIpv4 = pulumi.String(c.ResearchCidr.String())
+			sources = append(sources, args)
+		default:
+			return fmt.Errorf("ingress rule %s %s: unknown source %q", r.Tier, r.Port.Name, r.Source)
 		}
 		for i, a := range sources {
 			name := base

@@ -25,11 +25,15 @@ func runPlan(args []string, w io.Writer) error {
 	stack := fs.String("stack", "dev", "stack whose Pulumi.<stack>.yaml to read")
 	diagram := fs.Bool("diagram", false, "print only the Mermaid architecture diagram")
 	dir := fs.String("dir", ".", "folder of Pulumi.yaml")
+	weekly := fs.Float64("hours-per-week", 40, "hours a week the VPN, Jupyter and the NAT instance run, for the usage estimate (0 to 168)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if !(*weekly >= 0 && *weekly <= hoursInWeek) {
+		return fmt.Errorf("--hours-per-week %g: must be between 0 and %d", *weekly, hoursInWeek)
 	}
 	config, secrets, notes, err := readStackConfig(*dir, *stack)
 	if err != nil {
@@ -49,7 +53,11 @@ func runPlan(args []string, w io.Writer) error {
 	}
 	p.printResources(w)
 	p.printMatrix(w)
-	printCost(w, run.Infra.Cost)
+	b, region := billOfMaterials(run.Infra.Config), run.Infra.Region
+	printCost(w, "always on", run.Infra.Cost, fmt.Sprintf("Estimated monthly cost: %%s (%s, on-demand, %.0f h/month)", region, prices.HoursPerMonth))
+	printCost(w, "stopped (labState: stopped)", estimateCost(b, region, allStopped), "Estimated monthly cost stopped: %s")
+	printCost(w, fmt.Sprintf("VPN, Jupyter and NAT instance %g h a week, Voila always on", *weekly),
+		estimateCost(b, region, hoursPerWeek(*weekly)), fmt.Sprintf("Estimated monthly cost at %g h/week: %%s", *weekly))
 	return nil
 }
 
@@ -156,6 +164,14 @@ func propBool(m resource.PropertyMap, key string) bool {
 	return v.IsBool() && v.BoolValue()
 }
 
+// propArray reads a list property; absent or not a list reads as empty.
+func propArray(m resource.PropertyMap, key string) []resource.PropertyValue {
+	if v := prop(m, key); v.IsArray() {
+		return v.ArrayValue()
+	}
+	return nil
+}
+
 func propStrings(m resource.PropertyMap, key string) []string {
 	v := prop(m, key)
 	if !v.IsArray() {
@@ -170,11 +186,28 @@ func propStrings(m resource.PropertyMap, key string) []string {
 	return out
 }
 
+// name is the logical name of the resource with this ID; a network interface
+// is named after its instance.
 func (p *planView) name(id string) string {
 	if r, ok := p.run.Mocks.byID(id); ok {
 		return r.Name
 	}
+	for _, in := range p.instances {
+		if id != "" && propString(in.State, "primaryNetworkInterfaceId") == id {
+			return in.Name
+		}
+	}
 	return id
+}
+
+// routeTarget is where a route (inline or a resource of its own) sends traffic.
+func routeTarget(route resource.PropertyMap) string {
+	for _, k := range []string{"gatewayId", "natGatewayId", "networkInterfaceId"} {
+		if v := propString(route, k); v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // describe lists the properties a reader checks for one resource.
@@ -192,9 +225,9 @@ func (p *planView) describe(r recordedResource) string {
 		add("zone", propString(in, "availabilityZone"))
 	case "aws:ec2/routeTable:RouteTable":
 		routes := []string{"local"}
-		for _, rt := range prop(in, "routes").ArrayValue() {
+		for _, rt := range propArray(in, "routes") {
 			o := rt.ObjectValue()
-			routes = append(routes, propString(o, "cidrBlock")+"->"+p.name(propString(o, "gatewayId")+propString(o, "natGatewayId")))
+			routes = append(routes, propString(o, "cidrBlock")+"->"+p.name(routeTarget(o)))
 		}
 		add("routes", strings.Join(routes, ","))
 	case "aws:ec2/routeTableAssociation:RouteTableAssociation":
@@ -202,6 +235,14 @@ func (p *planView) describe(r recordedResource) string {
 		add("table", p.name(propString(in, "routeTableId")))
 	case "aws:ec2/natGateway:NatGateway":
 		add("subnet", p.name(propString(in, "subnetId")))
+	case "aws:ec2/route:Route":
+		add("table", p.name(propString(in, "routeTableId")))
+		add("route", propString(in, "destinationCidrBlock")+"->"+p.name(routeTarget(in)))
+	case "aws:ec2transitgateway/instanceState:InstanceState":
+		add("instance", p.name(propString(in, "instanceId")))
+		add("state", propString(in, "state"))
+	case "aws:budgets/budget:Budget":
+		add("limit", propString(in, "limitAmount")+" "+propString(in, "limitUnit"))
 	case "aws:ec2/vpcEndpoint:VpcEndpoint":
 		add("service", propString(in, "serviceName"))
 		add("type", propString(in, "vpcEndpointType"))
@@ -213,6 +254,9 @@ func (p *planView) describe(r recordedResource) string {
 		add("ami", propString(in, "ami"))
 		add("subnet", p.name(propString(in, "subnetId")))
 		add("publicIp", propString(in, "associatePublicIpAddress"))
+		if !propBool(in, "sourceDestCheck") {
+			add("forwards", "true")
+		}
 		add("rootGiB", propString(prop(in, "rootBlockDevice").ObjectValue(), "volumeSize"))
 		add("profile", propString(in, "iamInstanceProfile"))
 	case "aws:ec2/eipAssociation:EipAssociation":
@@ -228,11 +272,7 @@ func (p *planView) describe(r recordedResource) string {
 
 func ruleDescription(r recordedResource, name func(string) string) string {
 	in := r.Inputs
-	proto := propString(in, "ipProtocol")
-	port := "all"
-	if proto != "-1" {
-		port = propString(in, "fromPort") + "/" + proto
-	}
+	port := rulePort(in)
 	src := propString(in, "cidrIpv4")
 	if ref := propString(in, "referencedSecurityGroupId"); ref != "" {
 		src = name(ref)
@@ -242,6 +282,14 @@ func ruleDescription(r recordedResource, name func(string) string) string {
 		dir = "to"
 	}
 	return port + " " + dir + " " + src
+}
+
+// rulePort labels a rule's port as port.label does: "22/tcp", or "all".
+func rulePort(rule resource.PropertyMap) string {
+	if propString(rule, "ipProtocol") == portAll.Protocol {
+		return "all"
+	}
+	return propString(rule, "fromPort") + "/" + propString(rule, "ipProtocol")
 }
 
 // tierOf groups a resource by the tier its name belongs to.
@@ -311,17 +359,28 @@ func (p *planView) hosts() []host {
 }
 
 // internetRoute says whether a subnet's route table sends 0.0.0.0/0 to an
-// internet gateway, which inbound traffic from the internet needs.
+// internet gateway, which inbound traffic from the internet needs. Routes are
+// read inline and as resources of their own.
 func (p *planView) internetRoute(subnet string) bool {
 	for _, a := range p.run.Mocks.ofType("aws:ec2/routeTableAssociation:RouteTableAssociation") {
 		if propString(a.Inputs, "subnetId") != subnet {
 			continue
 		}
-		rt, _ := p.run.Mocks.byID(propString(a.Inputs, "routeTableId"))
-		for _, route := range prop(rt.Inputs, "routes").ArrayValue() {
-			o := route.ObjectValue()
-			gw, _ := p.run.Mocks.byID(propString(o, "gatewayId"))
-			if propString(o, "cidrBlock") == anywhereIPv4 && gw.Type == "aws:ec2/internetGateway:InternetGateway" {
+		table := propString(a.Inputs, "routeTableId")
+		rt, _ := p.run.Mocks.byID(table)
+		var targets []string // of the default routes
+		for _, route := range propArray(rt.Inputs, "routes") {
+			if o := route.ObjectValue(); propString(o, "cidrBlock") == anywhereIPv4 {
+				targets = append(targets, propString(o, "gatewayId"))
+			}
+		}
+		for _, r := range p.run.Mocks.ofType("aws:ec2/route:Route") {
+			if propString(r.Inputs, "routeTableId") == table && propString(r.Inputs, "destinationCidrBlock") == anywhereIPv4 {
+				targets = append(targets, propString(r.Inputs, "gatewayId"))
+			}
+		}
+		for _, gwID := range targets {
+			if gw, ok := p.run.Mocks.byID(gwID); ok && gw.Type == "aws:ec2/internetGateway:InternetGateway" {
 				return true
 			}
 		}
@@ -354,7 +413,7 @@ func (p *planView) openPorts(src source, dst host) []string {
 		if !contains(dst.Groups, propString(r.Inputs, "securityGroupId")) {
 			continue
 		}
-		port := propString(r.Inputs, "fromPort") + "/" + propString(r.Inputs, "ipProtocol")
+		port := rulePort(r.Inputs)
 		cidr := propString(r.Inputs, "cidrIpv4")
 		ref := propString(r.Inputs, "referencedSecurityGroupId")
 		var label string
@@ -365,6 +424,9 @@ func (p *planView) openPorts(src source, dst host) []string {
 			}
 			label = port
 		case src.Internet:
+			if pfx, err := netip.ParsePrefix(cidr); err == nil && pfx.Addr().IsPrivate() {
+				continue // private addresses do not come from the internet
+			}
 			if cidr == anywhereIPv4 {
 				label = port
 			} else {
@@ -425,10 +487,14 @@ func (p *planView) sources() []source {
 			out = append(out, source{Label: "VPN clients", Addr: h.Addr, Groups: h.Groups})
 		}
 	}
+	// A server of each subnet, in that tier's group (the DMZ's NAT instance
+	// has a group of its own and is no server).
 	for _, t := range p.run.Infra.Network.tiers() {
+		group := p.run.Mocks.ofName(p.run.Infra.Config.name(t.Name + "-SG"))
 		for _, h := range hosts {
-			if sub, ok := p.run.Mocks.byID(h.Subnet); ok && sub.Name == p.run.Infra.Config.name(t.Name) {
+			if contains(h.Groups, group.ID) {
 				out = append(out, source{Label: t.Name + " subnet", Addr: h.Addr, Groups: h.Groups})
+				break
 			}
 		}
 	}
@@ -458,20 +524,22 @@ func (p *planView) printMatrix(w io.Writer) {
 	}
 }
 
-func printCost(w io.Writer, e *costEstimate) {
-	fmt.Fprintf(w, "\nEstimated monthly cost (prices.json, %s)\n", prices.Date)
+// printCost prints one estimate line by line, then its total in the format
+// given, whose %s is the dollar amount.
+func printCost(w io.Writer, title string, e *costEstimate, total string) {
+	fmt.Fprintf(w, "\nMonthly cost, %s (prices.json, %s)\n", title, prices.Date)
 	for _, l := range e.Lines {
 		if l.Missing != "" {
-			fmt.Fprintf(w, "  %-40s %-12s %s\n", l.Item, l.Quantity, "unknown: "+l.Missing)
+			fmt.Fprintf(w, "  %-44s %-12s %s\n", l.Item, l.Quantity, "unknown: "+l.Missing)
 			continue
 		}
-		fmt.Fprintf(w, "  %-40s %-12s $%8.2f\n", l.Item, l.Quantity, l.Monthly)
+		fmt.Fprintf(w, "  %-44s %-12s $%8.2f\n", l.Item, l.Quantity, l.Monthly)
 	}
+	amount := fmt.Sprintf("$%.2f", e.Total())
 	if !e.Complete() {
-		fmt.Fprintf(w, "Estimated monthly cost: unknown (%s)\n", e.Missing())
-		return
+		amount = "unknown (" + e.Missing() + ")"
 	}
-	fmt.Fprintf(w, "Estimated monthly cost: $%.2f (%s, on-demand, %.0f h/month)\n", e.Total(), e.Region, prices.HoursPerMonth)
+	fmt.Fprintf(w, total+"\n", amount)
 }
 
 // diagram is the Mermaid architecture diagram of the recorded stack: subnets,
@@ -524,6 +592,9 @@ func (p *planView) diagram() string {
 	fmt.Fprintf(&b, "  clients -. \"tunnel\" .- %s\n", id(c.name("VPN")))
 	for _, nat := range p.run.Mocks.ofType("aws:ec2/natGateway:NatGateway") {
 		fmt.Fprintf(&b, "  %s -. \"egress\" .-> %s\n", id(c.name("Jupyter")), id(nat.Name))
+	}
+	if p.run.Infra.Egress.NATInstance != nil {
+		fmt.Fprintf(&b, "  %s -. \"egress\" .-> %s\n", id(c.name("Jupyter")), id(c.name("NAT")))
 	}
 	fmt.Fprintf(&b, "  %s -- \"push every %s, restore\" --> bucket\n", id(c.name("Jupyter")), c.SyncInterval)
 	fmt.Fprintf(&b, "  bucket -- \"pull every %s\" --> %s\n", c.SyncInterval, id(c.name("VoilaServer")))

@@ -1,10 +1,10 @@
 package main
 
 import (
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -62,24 +62,34 @@ func TestReachabilityMatrixIsComputedFromTheDeclaredRules(t *testing.T) {
 }
 
 func TestCostArithmeticOnHandCheckedCases(t *testing.T) {
+	const week40 = 40 * 730.0 / 168 // 173.81 h a month
 	cases := []struct {
-		name    string
-		changes map[string]string
-		want    float64
-		check   string
+		name                      string
+		changes                   map[string]string
+		always, stopped, at40h    float64
+		checkAlways, checkStopped string
 	}{
-		// 0.0208*730*2 + 0.0416*730 + 0.045*730 + 5*0.045 + 3*0.005*730 + 46*0.08 + 1*0.023
-		{"default", nil, 108.46, "15.184+15.184+30.368+32.85+0.225+10.95+3.68+0.023 = 108.464"},
-		{"lean", map[string]string{"researchEgress": "internet-gateway", "vpnInstanceType": "t3.micro", "jupyterInstanceType": "t3.small"},
-			52.61, "7.592+15.184+15.184+10.95+3.68+0.023 = 52.613"},
-		{"no egress", map[string]string{"researchEgress": "none"}, 71.74, "15.184+15.184+30.368+2*3.65+3.68+0.023 = 71.739"},
-		{"us-west-2", map[string]string{"aws:region": "us-west-2"}, 108.46, "same prices as us-east-1"},
+		{"default (nat-instance)", nil, 61.28, 11.64,
+			// 0.0084*173.81 + 12.264 + 0.0336*173.81 + 0.0042*173.81 + 0.005*173.81 + 7.3 + 4.32 + 0.023
+			32.81, "6.132+12.264+24.528+3.066 (NAT) + 2*3.65 (EIPs) + 3.65 (NAT address) + 54*0.08 + 0.023 = 61.283", "7.3+4.32+0.023 = 11.643"},
+		{"nat-gateway", map[string]string{"researchEgress": "nat-gateway"}, 90.65, 47.73,
+			1.460 + 12.264 + 5.840 + 32.85 + 0.225 + 10.95 + 3.68 + 0.023,
+			"6.132+12.264+24.528+32.85+0.225+3*3.65+46*0.08+0.023 = 90.652", "the NAT gateway bills while stopped: 32.85+0.225+10.95+3.68+0.023 = 47.728"},
+		{"lean", map[string]string{"researchEgress": "internet-gateway", "voilaInstanceType": "t4g.micro", "jupyterInstanceType": "t4g.small"}, 39.18, 11.00,
+			0.0084*week40 + 6.132 + 0.0168*week40 + 0.005*week40 + 7.3 + 3.68 + 0.023,
+			"6.132+6.132+12.264+7.3+3.65 (Jupyter's address) +3.68+0.023 = 39.181", "7.3+3.68+0.023 = 11.003"},
+		{"no egress", map[string]string{"researchEgress": "none"}, 53.93, 11.00,
+			1.460 + 12.264 + 5.840 + 7.3 + 3.68 + 0.023, "6.132+12.264+24.528+7.3+3.68+0.023 = 53.927", "7.3+3.68+0.023"},
+		{"us-west-2", map[string]string{"aws:region": "us-west-2"}, 61.28, 11.64, 32.81, "same prices as us-east-1", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			run := deploy(t, c.changes)
-			assert.InDelta(t, c.want, run.Infra.Cost.Total(), 0.001, c.check)
-			assert.InDelta(t, c.want, run.Outputs["estimatedMonthlyCostUsd"], 0.001, "the stack output is the plan's figure")
+			b, region := billOfMaterials(run.Infra.Config), run.Infra.Region
+			assert.InDelta(t, c.always, run.Infra.Cost.Total(), 0.001, c.checkAlways)
+			assert.InDelta(t, c.always, run.Outputs["estimatedMonthlyCostUsd"], 0.001, "the stack output is the always-on figure")
+			assert.InDelta(t, c.stopped, estimateCost(b, region, allStopped).Total(), 0.001, c.checkStopped)
+			assert.InDelta(t, c.at40h, estimateCost(b, region, hoursPerWeek(40)).Total(), 0.006, "40 h a week")
 		})
 	}
 }
@@ -95,28 +105,44 @@ func TestCostWithoutPricesIsReportedNotGuessed(t *testing.T) {
 }
 
 // TestCostMatchesTheDeclaredResources prices the recorded resources
-// independently of billOfMaterials: what is declared is what is billed.
+// independently of billOfMaterials, always on, stopped and at 40 h a week:
+// what is declared is what is billed.
 func TestCostMatchesTheDeclaredResources(t *testing.T) {
-	for _, mode := range []string{"nat-gateway", "internet-gateway", "none"} {
+	p := prices.Regions["us-east-1"]
+	h := prices.HoursPerMonth
+	for _, mode := range egressModes {
 		t.Run(mode, func(t *testing.T) {
 			run := deploy(t, map[string]string{"researchEgress": mode, "voilaInstanceType": "t3a.medium"})
-			p := prices.Regions["us-east-1"]
-			h := prices.HoursPerMonth
-			sum := 0.0
-			publicIPv4 := 0
-			for _, in := range run.Mocks.ofType(typeInstance) {
-				sum += p.InstanceHourly[propString(in.Inputs, "instanceType")] * h
-				sum += object(in.Inputs, "rootBlockDevice")["volumeSize"].NumberValue() * p.GP3PerGBMonth
-				if propBool(in.Inputs, "associatePublicIpAddress") {
-					publicIPv4++
+			b := billOfMaterials(run.Infra.Config)
+			for _, u := range []struct {
+				name  string
+				hours func(instance string) float64 // hours a month an instance runs
+				est   *costEstimate
+			}{
+				{"always on", func(string) float64 { return h }, estimateCost(b, "us-east-1", alwaysOn)},
+				{"stopped", func(string) float64 { return 0 }, estimateCost(b, "us-east-1", allStopped)},
+				{"40 h a week", func(name string) float64 {
+					if name == "HOL02-VoilaServer" { // the public site stays up
+						return h
+					}
+					return 40 * h / 168
+				}, estimateCost(b, "us-east-1", hoursPerWeek(40))},
+			} {
+				sum := 0.0
+				for _, in := range run.Mocks.ofType(typeInstance) {
+					run := u.hours(in.Name)
+					sum += p.InstanceHourly[propString(in.Inputs, "instanceType")] * run
+					sum += object(in.Inputs, "rootBlockDevice")["volumeSize"].NumberValue() * p.GP3PerGBMonth
+					if propBool(in.Inputs, "associatePublicIpAddress") {
+						sum += p.PublicIPv4Hourly * run // released while stopped
+					}
 				}
+				sum += float64(len(run.Mocks.ofType(typeEIP))) * p.PublicIPv4Hourly * h // billed, attached or not
+				nats := float64(len(run.Mocks.ofType(typeNAT)))
+				sum += nats * (p.NATGatewayHourly*h + prices.Assumptions.NATDataGB*p.NATGatewayPerGB)
+				sum += float64(len(run.Mocks.ofType(typeBucket))) * prices.Assumptions.S3StorageGB * p.S3StandardPerGBMonth
+				assert.InDelta(t, sum, u.est.Total(), 0.01+sum*0.0001, "%s: the estimate must price exactly what is declared", u.name)
 			}
-			publicIPv4 += len(run.Mocks.ofType(typeEIP))
-			nats := float64(len(run.Mocks.ofType(typeNAT)))
-			sum += nats * (p.NATGatewayHourly*h + prices.Assumptions.NATDataGB*p.NATGatewayPerGB)
-			sum += float64(publicIPv4) * p.PublicIPv4Hourly * h
-			sum += float64(len(run.Mocks.ofType(typeBucket))) * prices.Assumptions.S3StorageGB * p.S3StandardPerGBMonth
-			assert.InDelta(t, math.Round(sum*100)/100, run.Infra.Cost.Total(), 0.001)
 		})
 	}
 }
@@ -137,12 +163,55 @@ func TestPlanPrintsResourcesMatrixAndCost(t *testing.T) {
 	var out strings.Builder
 	require.NoError(t, runPlan([]string{"--stack", "dev"}, &out))
 	text := out.String()
-	for _, want := range []string{"HOL02-VPC", "cidr=10.0.0.0/16", "HOL02-Jupyter", "type=t3.medium", "Who can reach what", "8888/tcp"} {
+	for _, want := range []string{"HOL02-VPC", "cidr=10.0.0.0/16", "HOL02-Jupyter", "type=t4g.medium", "Who can reach what", "8888/tcp"} {
 		assert.Contains(t, text, want)
 	}
 	assert.NotContains(t, text, planPlaceholder, "the plan must not print the placeholder secrets")
-	lines := strings.Split(strings.TrimSpace(text), "\n")
-	assert.Regexp(t, `^Estimated monthly cost: \$\d+\.\d{2} \(us-east-1, on-demand, 730 h/month\)$`, lines[len(lines)-1])
+	for _, total := range []string{
+		`(?m)^Estimated monthly cost: \$\d+\.\d{2} \(us-east-1, on-demand, 730 h/month\)$`,
+		`(?m)^Estimated monthly cost stopped: \$\d+\.\d{2}$`,
+		`(?m)^Estimated monthly cost at 40 h/week: \$\d+\.\d{2}$`,
+	} {
+		assert.Len(t, regexp.MustCompile(total).FindAllString(text, -1), 1, "the plan must print exactly one line matching %s", total)
+	}
+	assert.Contains(t, text, "HOL02-Jupyter-State", "the plan shows the power state of each server")
+	assert.Contains(t, text, "state=running")
+
+	out.Reset()
+	require.NoError(t, runPlan([]string{"--hours-per-week", "10"}, &out))
+	assert.Contains(t, out.String(), "Estimated monthly cost at 10 h/week: $")
+	for _, bad := range []string{"-1", "169", "lots"} {
+		err := runPlan([]string{"--hours-per-week", bad}, &out)
+		assert.Error(t, err, "--hours-per-week %s must be refused", bad)
+	}
+}
+
+// planTotals runs the plan of a stack and returns its three totals, parsed
+// from the output as a reader would.
+func planTotals(t *testing.T, stack string) (always, stopped, at40h float64) {
+	t.Helper()
+	var out strings.Builder
+	require.NoError(t, runPlan([]string{"--stack", stack}, &out))
+	read := func(re string) float64 {
+		m := regexp.MustCompile(re).FindStringSubmatch(out.String())
+		require.NotNil(t, m, "no line %s in the plan of %s", re, stack)
+		f, err := strconv.ParseFloat(m[1], 64)
+		require.NoError(t, err)
+		return f
+	}
+	return read(`(?m)^Estimated monthly cost: \$(\d+\.\d\d) `), read(`(?m)^Estimated monthly cost stopped: \$(\d+\.\d\d)$`),
+		read(`(?m)^Estimated monthly cost at 40 h/week: \$(\d+\.\d\d)$`)
+}
+
+// TestLabCostsWhatItIsUsed holds the stacks to the figures the lab promises.
+func TestLabCostsWhatItIsUsed(t *testing.T) {
+	always, stopped, _ := planTotals(t, "dev")
+	assert.LessOrEqual(t, always, 65.0, "the default stack always on")
+	assert.LessOrEqual(t, stopped, 12.0, "the default stack stopped")
+	always, stopped, at40h := planTotals(t, "lean")
+	assert.LessOrEqual(t, always, 40.0, "the lean stack always on")
+	assert.LessOrEqual(t, stopped, 12.0, "the lean stack stopped")
+	assert.LessOrEqual(t, at40h, 25.0, "the lean stack 40 h a week")
 }
 
 func TestPlanRejectsBadConfigurationLikePulumiUp(t *testing.T) {

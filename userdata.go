@@ -40,6 +40,7 @@ var (
 	voilaUnits      = []string{"voila.service", "notebook-pull.service", "notebook-pull.timer", "os-update.service", "os-update.timer"}
 	jupyterUnits    = []string{"jupyter.service", "notebook-restore.service", "notebook-push.service", "notebook-push.timer",
 		"notebook-push-at-shutdown.service", "os-update.service", "os-update.timer"}
+	natUnits = []string{"research-lab-nat.service", "os-update.service", "os-update.timer"}
 )
 
 // Argon2id parameters of jupyter_server's own passwd(), so that its
@@ -73,6 +74,11 @@ type userDataValues struct {
 	Units            []string
 
 	JupyterPasswordHash string
+	// IdleStopSeconds is jupyterIdleStopMinutes in seconds; 0 means never.
+	IdleStopSeconds int
+
+	VPCCIDR      string
+	ResearchCIDR string
 
 	VPNPublicIP            string
 	PrivateNetworks        []string
@@ -169,7 +175,16 @@ func jupyterUserData(c *labConfig, bucket string) (string, error) {
 	v.Bucket, v.NotebookDir, v.NotebookUser = bucket, jupyterNotebookDir, al2023User
 	v.PackagesVar, v.Packages, v.Units = "JUPYTER_PACKAGES", jupyterPackages, jupyterUnits
 	v.JupyterPasswordHash = jupyterPasswordHash(c.JupyterPassword, projectName+"/"+c.Stack)
+	v.IdleStopSeconds = c.IdleStopMinutes * 60
 	return render("jupyter.yaml", v)
+}
+
+// natUserData is the NAT instance's cloud-config; it holds no secret.
+func natUserData(c *labConfig) (string, error) {
+	v := baseValues(c)
+	v.VPCCIDR, v.ResearchCIDR = c.VPCCidr.String(), c.ResearchCidr.String()
+	v.Units = natUnits
+	return render("nat.yaml", v)
 }
 
 // jupyterPasswordHash hashes the password the way jupyter_server's passwd()

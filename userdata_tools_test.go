@@ -52,13 +52,19 @@ type cloudConfig struct {
 func renderedUserData(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, mode := range []string{"nat-gateway", "internet-gateway", "none"} {
-		run := deploy(t, map[string]string{"researchEgress": mode})
+	variants := map[string]map[string]string{"idle-stop": {"jupyterIdleStopMinutes": "30"}}
+	for _, mode := range egressModes {
+		variants[mode] = map[string]string{"researchEgress": mode}
+	}
+	for name, changes := range variants {
+		run := deploy(t, changes)
 		for _, in := range run.Mocks.ofType(typeInstance) {
-			out[mode+"/"+in.Name] = propString(in.Inputs, "userData")
+			out[name+"/"+in.Name] = propString(in.Inputs, "userData")
 		}
 	}
-	require.Len(t, out, 9)
+	for _, want := range []string{"nat-instance/HOL02-NAT", "idle-stop/HOL02-Jupyter", "none/HOL02-VPN"} {
+		require.Contains(t, out, want)
+	}
 	return out
 }
 
@@ -154,7 +160,7 @@ func TestScriptsPassShellcheck(t *testing.T) {
 		assert.NoError(t, err, "shellcheck finds problems in %s userdata:\n%s", name, out)
 		checked += len(scripts)
 	}
-	assert.GreaterOrEqual(t, checked, 9*2, "every server has at least a setup script and runcmd")
+	assert.GreaterOrEqual(t, checked, 2*len(renderedUserData(t)), "every server has at least a setup script and runcmd")
 }
 
 // voilaServerBlock is the Nginx server block that Voila's userdata writes.
@@ -272,9 +278,14 @@ func unitFiles(c cloudConfig) map[string]string {
 func TestSystemdUnitsVerify(t *testing.T) {
 	tool := requireTool(t, "systemd-analyze")
 	run := deploy(t, nil)
+	idle := deploy(t, map[string]string{"jupyterIdleStopMinutes": "30"})
+	userdata := map[string]string{"HOL02-Jupyter (idle stop)": propString(one(t, idle, typeInstance, "HOL02-Jupyter").Inputs, "userData")}
+	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter", "HOL02-NAT"} {
+		userdata[name] = propString(one(t, run, typeInstance, name).Inputs, "userData")
+	}
 	verified := 0
-	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter"} {
-		c := parseCloudConfig(t, name, propString(one(t, run, typeInstance, name).Inputs, "userData"))
+	for name, ud := range userdata {
+		c := parseCloudConfig(t, name, ud)
 		units := unitFiles(c)
 		require.NotEmpty(t, units, "%s writes no units", name)
 
@@ -285,7 +296,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 		sys := filepath.Join(root, "etc/systemd/system")
 		require.NoError(t, os.MkdirAll(sys, 0o755))
 		require.NoError(t, os.CopyFS(filepath.Join(root, "usr/lib/systemd/system"), os.DirFS("/lib/systemd/system")))
-		execRe := regexp.MustCompile(`(?m)^Exec\w+=(\S+)`)
+		execRe := regexp.MustCompile(`(?m)^Exec\w+=[-+!@:]*(\S+)`) // after the prefixes
 		var names []string
 		for unit, content := range units {
 			require.NoError(t, os.WriteFile(filepath.Join(sys, unit), []byte(content), 0o644))
@@ -313,7 +324,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, len(voilaUnits)+len(jupyterUnits), verified)
+	assert.Equal(t, len(voilaUnits)+2*len(jupyterUnits)+len(natUnits), verified)
 }
 
 func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {
@@ -337,14 +348,46 @@ func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {
 	assert.NotContains(t, push, "--delete", "Jupyter's push must never delete in the bucket")
 }
 
-func TestJupyterServerVerifiesTheDeployTimeHash(t *testing.T) {
-	python := "/usr/bin/python3" // Debian's, which owns python3-jupyter-server
+// debianJupyterPython is Debian's Python, which owns python3-jupyter-server
+// (the python3 first on PATH may be another install).
+func debianJupyterPython(t *testing.T) string {
+	t.Helper()
+	python := "/usr/bin/python3"
 	if _, err := os.Stat(python); err != nil || exec.Command(python, "-c", "import jupyter_server.auth").Run() != nil {
 		if os.Getenv("RESEARCH_LAB_REQUIRE_TOOLS") == "1" {
 			t.Fatal("Debian's python3-jupyter-server is not installed: run .ci/install-tools")
 		}
 		t.Skip("Debian's python3-jupyter-server is not installed")
 	}
+	return python
+}
+
+// unitProperties reads a systemd unit as systemd does for the settings the
+// tests check: every Key=value of every section, in order; an empty
+// assignment resets the list, and a trailing backslash continues a line.
+func unitProperties(t *testing.T, unit string) map[string][]string {
+	t.Helper()
+	props := map[string][]string{}
+	unit = strings.ReplaceAll(unit, "\\\n", " ")
+	for _, line := range strings.Split(unit, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == ';' || line[0] == '[' {
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		require.True(t, ok, "not a unit file line: %q", line)
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		if value == "" {
+			props[key] = nil
+			continue
+		}
+		props[key] = append(props[key], value)
+	}
+	return props
+}
+
+func TestJupyterServerVerifiesTheDeployTimeHash(t *testing.T) {
+	python := debianJupyterPython(t)
 	run := deploy(t, nil)
 	ud := propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData")
 	assert.NotContains(t, ud, testJupyterPass, "the plain password must never reach the instance")

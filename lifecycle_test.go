@@ -1,0 +1,172 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLabStateStartsAndStopsEveryInstance(t *testing.T) {
+	for _, state := range []string{"running", "stopped"} {
+		for _, mode := range egressModes {
+			run := deploy(t, map[string]string{"labState": state, "researchEgress": mode})
+			managed := map[string]string{}
+			for _, s := range run.Mocks.ofType(typeState) {
+				managed[nameOf(run, propString(s.Inputs, "instanceId"))] = propString(s.Inputs, "state")
+			}
+			want := map[string]string{}
+			for _, in := range run.Mocks.ofType(typeInstance) {
+				want[in.Name] = state
+			}
+			assert.Equal(t, want, managed, "labState %s, %s mode: every instance of the lab, and only those, must be %s", state, mode, state)
+		}
+	}
+	// The default is running: a new lab is up.
+	run := deploy(t, nil)
+	for _, s := range run.Mocks.ofType(typeState) {
+		assert.Equal(t, "running", propString(s.Inputs, "state"), "%s", s.Name)
+	}
+}
+
+// TestPulumiRefreshesBeforeEveryUpdate: without a refresh, `pulumi up` would
+// believe instances stopped outside Pulumi (AWS Academy, the idle stop) still
+// run, and leave them stopped. The project file is read by the CLI's own
+// loader, which also validates it against the project schema.
+func TestPulumiRefreshesBeforeEveryUpdate(t *testing.T) {
+	project, err := workspace.LoadProject("Pulumi.yaml")
+	require.NoError(t, err, "Pulumi.yaml must be a valid project file")
+	require.NotNil(t, project.Options, "Pulumi.yaml must set options")
+	assert.Equal(t, "always", project.Options.Refresh, "Pulumi.yaml must set options.refresh: always")
+}
+
+func TestBudgetAlertsBeforeTheLimit(t *testing.T) {
+	run := deploy(t, nil)
+	assert.Empty(t, run.Mocks.ofType(typeBudget), "no budget is declared unless monthlyBudgetUsd is set")
+
+	run = deploy(t, map[string]string{"monthlyBudgetUsd": "45.5", "budgetEmail": "teacher@example.edu"})
+	budgets := run.Mocks.ofType(typeBudget)
+	require.Len(t, budgets, 1)
+	in := budgets[0].Inputs
+	assert.Equal(t, "COST", propString(in, "budgetType"))
+	assert.Equal(t, "MONTHLY", propString(in, "timeUnit"))
+	assert.Equal(t, "45.50", propString(in, "limitAmount"))
+	assert.Equal(t, "USD", propString(in, "limitUnit"))
+	filters := propArray(in, "costFilters")
+	require.Len(t, filters, 1, "the budget must count this lab only")
+	assert.Equal(t, "TagKeyValue", propString(filters[0].ObjectValue(), "name"))
+	assert.Equal(t, []string{"user:stack$dev"}, propStrings(filters[0].ObjectValue(), "values"), "the budget counts the resources tagged with this stack")
+
+	type alert struct {
+		Type, Operator, ThresholdType string
+		Threshold                     float64
+		Emails                        []string
+	}
+	var got []alert
+	for _, n := range propArray(in, "notifications") {
+		o := n.ObjectValue()
+		got = append(got, alert{propString(o, "notificationType"), propString(o, "comparisonOperator"), propString(o, "thresholdType"),
+			o["threshold"].NumberValue(), propStrings(o, "subscriberEmailAddresses")})
+	}
+	emails := []string{"teacher@example.edu"}
+	want := []alert{
+		{"ACTUAL", "GREATER_THAN", "PERCENTAGE", 80, emails},
+		{"ACTUAL", "GREATER_THAN", "PERCENTAGE", 100, emails},
+		{"FORECASTED", "GREATER_THAN", "PERCENTAGE", 100, emails},
+	}
+	b, _ := json.Marshal(got)
+	assert.ElementsMatch(t, want, got, "alerts at 80%% and 100%% actual and 100%% forecast, got %s", b)
+}
+
+// jupyterFiles renders Jupyter's userdata with the given changes and writes
+// the files it holds into dir.
+func jupyterFiles(t *testing.T, changes map[string]string, dir string) map[string]string {
+	t.Helper()
+	run := deploy(t, changes)
+	c := parseCloudConfig(t, "jupyter", propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData"))
+	return extracted(t, c, dir)
+}
+
+// TestIdleJupyterExitsByItself runs the real jupyter_server with the rendered
+// configuration on loopback. faketime runs its clock 30 times faster, so the
+// one-minute idle stop (checked once a minute) takes seconds, with no sleep.
+func TestIdleJupyterExitsByItself(t *testing.T) {
+	faketime := requireTool(t, "faketime")
+	python := debianJupyterPython(t)
+	dir := t.TempDir()
+	files := jupyterFiles(t, map[string]string{"jupyterIdleStopMinutes": "1"}, dir)
+	require.Contains(t, files, "jupyter_server_config.py")
+
+	root := t.TempDir()
+	cmd := exec.Command(faketime, "-f", "+0 x30", python, "-m", "jupyter_server",
+		"--config="+filepath.Join(dir, "jupyter_server_config.py"),
+		// Only where it listens and what it serves differ from the server.
+		"--ServerApp.ip=127.0.0.1", fmt.Sprintf("--ServerApp.port=%d", freePort(t)), "--ServerApp.root_dir="+root,
+		"--ServerApp.allow_root=True")
+	cmd.Env = append(os.Environ(), "JUPYTER_RUNTIME_DIR="+t.TempDir(), "JUPYTER_DATA_DIR="+t.TempDir())
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		assert.NoError(t, err, "an idle Jupyter must exit cleanly (status 0), so that systemd does not restart it:\n%s", logs.String())
+		assert.Contains(t, logs.String(), "shutting down", "Jupyter must say why it stopped")
+	case <-time.After(60 * time.Second): // 30 minutes of Jupyter's time
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("Jupyter with jupyterIdleStopMinutes=1 was still running after 30 idle minutes:\n%s", logs.String())
+	}
+}
+
+// TestOnlyAnIdleExitPowersOff reads jupyter.service as systemd would: a crash
+// always restarts Jupyter; with an idle stop, its clean exit does not, and the
+// stop hook powers the instance off only then.
+func TestOnlyAnIdleExitPowersOff(t *testing.T) {
+	never := unitProperties(t, jupyterFiles(t, nil, t.TempDir())["jupyter.service"])
+	assert.Equal(t, []string{"always"}, never["Restart"], "without an idle stop Jupyter always comes back")
+	assert.Empty(t, never["ExecStop"], "without an idle stop nothing powers the instance off")
+
+	files := jupyterFiles(t, map[string]string{"jupyterIdleStopMinutes": "45"}, t.TempDir())
+	idle := unitProperties(t, files["jupyter.service"])
+	assert.Equal(t, []string{"on-failure"}, idle["Restart"], "a crash must restart Jupyter, its clean idle exit must not")
+	require.Equal(t, []string{"+/usr/local/sbin/jupyter-idle-poweroff"}, idle["ExecStop"], "the stop hook runs as root (+) to power off")
+	assert.Contains(t, files["jupyter_server_config.py"], "c.ServerApp.shutdown_no_activity_timeout = 2700\n")
+
+	hook := files["jupyter-idle-poweroff"]
+	require.NotEmpty(t, hook, "the userdata must write the stop hook")
+	script := filepath.Join(t.TempDir(), "hook")
+	require.NoError(t, os.WriteFile(script, []byte(hook), 0o700))
+	// systemctl is a recording stand-in.
+	bin := t.TempDir()
+	record := filepath.Join(bin, "calls")
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "systemctl"), []byte("#!/bin/sh\necho \"$*\" >>"+record+"\n"), 0o755))
+	for _, c := range []struct {
+		name, code, status, want string
+	}{
+		{"systemd stops a running Jupyter (shutdown, systemctl stop)", "", "", ""},
+		{"Jupyter exited by itself after its idle timeout", "exited", "0", "poweroff --no-block\n"},
+		{"Jupyter failed", "exited", "1", ""},
+		{"Jupyter was killed", "killed", "KILL", ""},
+	} {
+		_ = os.Remove(record)
+		cmd := exec.Command("/bin/bash", script)
+		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "SERVICE_RESULT=success"}
+		if c.code != "" {
+			cmd.Env = append(cmd.Env, "EXIT_CODE="+c.code, "EXIT_STATUS="+c.status)
+		}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s: %s", c.name, out)
+		calls, _ := os.ReadFile(record)
+		assert.Equal(t, c.want, string(calls), "%s: systemctl calls", c.name)
+	}
+}
