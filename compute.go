@@ -178,9 +178,10 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, im
 		KeyName:  out.KeyName,
 		Profile:  s.JupyterProfile,
 		UserData: pulumi.ToSecret(bucket.ApplyT(func(b string) (string, error) { return jupyterUserData(c, b) })).(pulumi.StringOutput),
-		// What its pushes travel by: created before Jupyter, deleted after its
-		// last push at shutdown. Egress is not waited for: installs retry.
-		DependsOn: []pulumi.Resource{s.Sample, n.S3Endpoint, n.ResearchAssociation},
+		// What its pushes need (the endpoint and route, the way out of its
+		// group, its role): created before Jupyter, deleted after its last
+		// push at shutdown. Egress is not waited for: installs retry.
+		DependsOn: append([]pulumi.Resource{s.Sample, n.S3Endpoint, n.ResearchAssociation, n.Research.EgressRule}, s.JupyterAccess...),
 		// The old server pushes its notebooks at shutdown before the new one
 		// restores them: delete before create, never two at once.
 		ReplaceOpt: []pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)},

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -37,6 +38,10 @@ const (
 	labRunning = "running"
 	labStopped = "stopped"
 )
+
+// minPasswordLength is the shortest password accepted for the VPN admin and
+// for Jupyter, both reachable from wherever their ports are.
+const minPasswordLength = 12
 
 // maxIdleStopMinutes is a week: an idle stop longer than that is no idle stop.
 const maxIdleStopMinutes = 7 * 24 * 60
@@ -115,6 +120,7 @@ var (
 	profileNameRe   = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
 	keyNameRe       = regexp.MustCompile(`^[\x20-\x7e]{1,255}$`)
 	zoneRe          = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$`)
+	regionRe        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
 	bucketRe        = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	ipLikeRe        = regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`)
 	prefixSegmentRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -153,6 +159,10 @@ func parseConfig(get func(string) (string, bool), allJSON, region, stack string)
 	errs = append(errs, unknownKeys(allJSON)...)
 
 	c := &labConfig{Region: region, Stack: stack}
+	if region != "" && !regionRe.MatchString(region) {
+		// It is written into the servers' configuration: only a region name.
+		errs = append(errs, fmt.Errorf("aws:region = %q: not an AWS region name (for example us-east-1)", region))
+	}
 	c.SSHPublicKey = strings.TrimSpace(value("sshPublicKey"))
 	c.KeyName = value("keyName")
 	switch {
@@ -175,8 +185,12 @@ func parseConfig(get func(string) (string, bool), allJSON, region, stack string)
 		dst *string
 	}{{"vpnAdminPassword", &c.VPNAdminPassword}, {"jupyterPassword", &c.JupyterPassword}} {
 		*s.dst = value(s.key)
-		if strings.TrimSpace(*s.dst) == "" {
-			errs = append(errs, fmt.Errorf("%s:%s is missing or empty: set it with `pulumi config set --secret %s <password>`", projectName, s.key, s.key))
+		switch n := utf8.RuneCountInString(*s.dst); {
+		case strings.TrimSpace(*s.dst) == "":
+			errs = append(errs, fmt.Errorf("%s:%s is missing or empty: set it with `pulumi config set --secret %s` (at least %d characters)", projectName, s.key, s.key, minPasswordLength))
+		case n < minPasswordLength:
+			// The value is a secret: say how long it is, never what it is.
+			errs = append(errs, fmt.Errorf("%s:%s is %d characters long: a password needs at least %d", projectName, s.key, n, minPasswordLength))
 		}
 	}
 
@@ -328,6 +342,19 @@ func parseConfig(get func(string) (string, bool), allJSON, region, stack string)
 		return nil, fmt.Errorf("invalid configuration of stack %q, nothing was declared:\n%w", stack, errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// formerNames aliases a resource whose logical name is now fixed to the names
+// it had when they were built from namePrefix (with the default prefix and
+// with this stack's), so existing stacks keep it instead of replacing it.
+func (c *labConfig) formerNames(name func(prefix string) string) pulumi.ResourceOption {
+	var aliases []pulumi.Alias
+	for _, p := range []string{configDefault("namePrefix"), c.NamePrefix} {
+		if len(aliases) == 0 || name(p) != name(configDefault("namePrefix")) {
+			aliases = append(aliases, pulumi.Alias{Name: pulumi.String(name(p))})
+		}
+	}
+	return pulumi.Aliases(aliases)
 }
 
 func configDefault(key string) string {

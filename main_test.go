@@ -309,7 +309,7 @@ func TestPublicServersKeepTheirAddresses(t *testing.T) {
 	assert.Equal(t, voilaIP, run.Outputs["voilaPublicIp"], "voilaPublicIp is Voila's Elastic IP")
 	assert.Equal(t, "http://"+voilaIP+"/", run.Outputs["voilaUrl"], "voilaUrl names the Elastic IP, which survives a stop")
 	vpn := one(t, run, typeInstance, "HOL02-VPN")
-	assert.Contains(t, propString(vpn.Inputs, "userData"), "VPN_HOSTNAME="+run.Outputs["vpnPublicIp"].(string)+"\n",
+	assert.Equal(t, run.Outputs["vpnPublicIp"], sourcedEnv(t, writtenFile(t, propString(vpn.Inputs, "userData"), "/etc/research-lab/vpn.env"))["VPN_HOSTNAME"],
 		"the VPN's host name must be its Elastic IP (the manual's first troubleshooting item)")
 }
 
@@ -371,7 +371,7 @@ func TestJupyterReplacementLosesNothing(t *testing.T) {
 	assert.Contains(t, ud, "Before=jupyter.service", "the shutdown push must run after Jupyter has stopped")
 	assert.Contains(t, ud, "After=network-online.target notebook-restore.service", "Jupyter must start after the restore")
 
-	sample := one(t, run, typeObject, "HOL02-sample-notebook")
+	sample := one(t, run, typeObject, "sample-notebook")
 	assert.Equal(t, "hol02/hol02-app.ipynb", propString(sample.Inputs, "key"))
 	assert.Contains(t, sample.Options.GetIgnoreChanges(), "content", "a later `pulumi up` must never overwrite a researcher's edits of the sample")
 	assert.True(t, sample.Options.GetRetainOnDelete(), "the sample notebook is the researchers' once written")
@@ -380,12 +380,12 @@ func TestJupyterReplacementLosesNothing(t *testing.T) {
 	assert.Contains(t, propString(sample.Inputs, "content"), "ipywidgets")
 	for _, name := range []string{"HOL02-Jupyter", "HOL02-VoilaServer"} {
 		deps := one(t, run, typeInstance, name).Options.GetDependencies()
-		assert.Contains(t, strings.Join(deps, " "), "HOL02-sample-notebook", "%s must boot after the sample notebook is in the bucket", name)
+		assert.Contains(t, strings.Join(deps, " "), "::sample-notebook", "%s must boot after the sample notebook is in the bucket", name)
 	}
 	// What the shutdown push travels by is created before Jupyter and so
 	// deleted after it.
 	deps := strings.Join(jupyter.Options.GetDependencies(), " ")
-	for _, need := range []string{"HOL02-S3-Endpoint", "HOL02-Research-RTA"} {
+	for _, need := range []string{"HOL02-S3-Endpoint", "HOL02-Research-RTA", "HOL02-Research-SG-egress-all", "HOL02-Jupyter-Role", "HOL02-Jupyter-Notebooks", "HOL02-Jupyter-Profile"} {
 		assert.Contains(t, deps, "::"+need, "Jupyter must depend on %s, or its last push may find it gone", need)
 	}
 }
@@ -404,7 +404,7 @@ func TestJupyterDoesNotWaitForEgress(t *testing.T) {
 
 func TestBucketKeepsNotebooksSafe(t *testing.T) {
 	run := deploy(t, nil)
-	b := one(t, run, typeBucket, "hol02-notebooks")
+	b := one(t, run, typeBucket, "notebooks")
 	assert.False(t, propBool(b.Inputs, "forceDestroy"), "by default `pulumi destroy` must not delete notebooks")
 	assert.Equal(t, "Enabled", propString(object(run.Mocks.ofType("aws:s3/bucketVersioningV2:BucketVersioningV2")[0].Inputs, "versioningConfiguration"), "status"))
 	sse := run.Mocks.ofType("aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
@@ -421,7 +421,7 @@ func TestBucketKeepsNotebooksSafe(t *testing.T) {
 	assert.Contains(t, policy, `"Effect":"Deny"`)
 
 	run = deploy(t, map[string]string{"forceDestroyBucket": "true", "bucketName": "my-lab-notebooks"})
-	b = one(t, run, typeBucket, "hol02-notebooks")
+	b = one(t, run, typeBucket, "notebooks")
 	assert.True(t, propBool(b.Inputs, "forceDestroy"))
 	assert.Equal(t, "my-lab-notebooks", propString(b.Inputs, "bucket"))
 	assert.Equal(t, "s3://my-lab-notebooks/hol02/", run.Outputs["notebooksUri"])
@@ -438,7 +438,7 @@ type policyDoc struct {
 
 func TestIAMLeastPrivilege(t *testing.T) {
 	run := deploy(t, map[string]string{"notebookPrefix": "team/notebooks"})
-	bucketArn := "arn:aws:s3:::hol02-notebooks-1a2b3c4"
+	bucketArn := "arn:aws:s3:::notebooks-1a2b3c4"
 	policies := map[string]policyDoc{}
 	for _, p := range run.Mocks.ofType("aws:iam/rolePolicy:RolePolicy") {
 		var doc policyDoc
@@ -658,13 +658,20 @@ func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 		{"name prefix", map[string]string{"namePrefix": "HOL 02"}, "namePrefix", "letters"},
 		{"profile name", map[string]string{"instanceProfile": "Lab Profile"}, "instanceProfile", "instance profile"},
 		{"misspelt key", map[string]string{"namePrefx": "HOL03"}, "namePrefx", "unknown configuration key"},
+		{"region with a command", map[string]string{"aws:region": "us-east-1;touch /tmp/x"}, "aws:region", "not an AWS region name"},
+		{"short vpn password", map[string]string{"vpnAdminPassword": "Sh0rt-pass"}, "vpnAdminPassword", "at least 12"},
+		{"short jupyter password", map[string]string{"jupyterPassword": "elevenchars"}, "jupyterPassword", "11 characters long: a password needs at least 12"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			run, err := runUnderMocks("dev", stackConfig(tc.changes), secretKeys)
 			require.Error(t, err, "configuration %v must be rejected", tc.changes)
 			msg := err.Error()
-			assert.Contains(t, msg, "research-lab:"+tc.key, "the error must name the key")
+			if strings.Contains(tc.key, ":") {
+				assert.Contains(t, msg, tc.key, "the error must name the key")
+			} else {
+				assert.Contains(t, msg, "research-lab:"+tc.key, "the error must name the key")
+			}
 			assert.Contains(t, msg, tc.detail, "the error must say what is allowed")
 			assert.Empty(t, run.Mocks.all(), "a bad configuration must declare nothing")
 			for k, v := range tc.changes {

@@ -86,6 +86,8 @@ type tier struct {
 	Subnet        *ec2.Subnet
 	RouteTable    *ec2.RouteTable
 	SecurityGroup *ec2.SecurityGroup
+	// EgressRule lets the tier's servers out, S3 pushes included.
+	EgressRule *vpc.SecurityGroupEgressRule
 }
 
 type network struct {
@@ -225,7 +227,7 @@ func createSecurityGroups(ctx *pulumi.Context, c *labConfig, n *network) error {
 			return fmt.Errorf("declaring the %s security group: %w", g, err)
 		}
 		*groups[g] = sg
-		_, err = vpc.NewSecurityGroupEgressRule(ctx, c.name(g+"-SG-egress-all"), &vpc.SecurityGroupEgressRuleArgs{
+		rule, err := vpc.NewSecurityGroupEgressRule(ctx, c.name(g+"-SG-egress-all"), &vpc.SecurityGroupEgressRuleArgs{
 			SecurityGroupId: sg.ID(),
 			IpProtocol:      pulumi.String("-1"),
 			CidrIpv4:        pulumi.String(anywhereIPv4),
@@ -234,6 +236,11 @@ func createSecurityGroups(ctx *pulumi.Context, c *labConfig, n *network) error {
 		})
 		if err != nil {
 			return fmt.Errorf("declaring the %s egress rule: %w", g, err)
+		}
+		for _, t := range n.tiers() {
+			if t.Name == g {
+				t.EgressRule = rule
+			}
 		}
 	}
 	for _, r := range ingressRules {

@@ -221,12 +221,15 @@ func TestPlanRejectsBadConfigurationLikePulumiUp(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), project, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "Pulumi.bad.yaml"), []byte(
 		"config:\n  research-lab:keyName: vockey\n  research-lab:vpcCidr: 10.0.0.0/8\n  research-lab:adminCidrs:\n    - 1.2.3.4\n"+
+			"  research-lab:labState: paused\n  research-lab:jupyterIdleStopMinutes: 1.5\n  research-lab:budgetEmail: nobody\n"+
 			"  research-lab:vpnAdminPassword:\n    secure: AAABAEncrypted\n"), 0o644))
 	var out strings.Builder
 	err = runPlan([]string{"--dir", dir, "--stack", "bad"}, &out)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "research-lab:vpcCidr")
-	assert.Contains(t, err.Error(), "research-lab:adminCidrs")
+	for _, key := range []string{"adminCidrs", "labState", "jupyterIdleStopMinutes", "budgetEmail"} {
+		assert.Contains(t, err.Error(), "research-lab:"+key, "the plan must refuse what `pulumi up` refuses")
+	}
 	assert.Contains(t, err.Error(), "nothing was declared")
 
 	err = runPlan([]string{"--dir", dir, "--stack", "missing"}, &out)

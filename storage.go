@@ -27,6 +27,9 @@ type storage struct {
 	JupyterProfile pulumi.StringInput
 	VoilaProfile   pulumi.StringInput
 	VPNProfile     pulumi.StringInput
+	// JupyterAccess are the IAM resources behind Jupyter's profile: its
+	// shutdown push needs them until the very end.
+	JupyterAccess []pulumi.Resource
 }
 
 // createStorage declares the notebook bucket (versioned, encrypted, private,
@@ -39,22 +42,27 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 	if c.BucketName != "" {
 		bucketArgs.Bucket = pulumi.String(c.BucketName)
 	}
-	bucket, err := s3.NewBucketV2(ctx, strings.ToLower(c.name("notebooks")), bucketArgs)
+	// Without forceDestroyBucket, `pulumi destroy` leaves the bucket and its
+	// protections (versioning, encryption, public access block, TLS only) in
+	// place, with every notebook in it.
+	keep := pulumi.RetainOnDelete(!c.ForceDestroy)
+	bucket, err := s3.NewBucketV2(ctx, "notebooks", bucketArgs, keep,
+		c.formerNames(func(prefix string) string { return strings.ToLower(prefix) + "-notebooks" }))
 	if err != nil {
 		return nil, fmt.Errorf("declaring the notebook bucket: %w", err)
 	}
 	s := &storage{Bucket: bucket}
 
-	_, err = s3.NewBucketVersioningV2(ctx, c.name("notebooks-versioning"), &s3.BucketVersioningV2Args{
+	_, err = s3.NewBucketVersioningV2(ctx, "notebooks-versioning", &s3.BucketVersioningV2Args{
 		Bucket: bucket.ID(),
 		VersioningConfiguration: s3.BucketVersioningV2VersioningConfigurationArgs{
 			Status: pulumi.String("Enabled"),
 		},
-	})
+	}, keep, c.formerNames(func(prefix string) string { return prefix + "-notebooks-versioning" }))
 	if err != nil {
 		return nil, fmt.Errorf("declaring the bucket's versioning: %w", err)
 	}
-	_, err = s3.NewBucketServerSideEncryptionConfigurationV2(ctx, c.name("notebooks-encryption"), &s3.BucketServerSideEncryptionConfigurationV2Args{
+	_, err = s3.NewBucketServerSideEncryptionConfigurationV2(ctx, "notebooks-encryption", &s3.BucketServerSideEncryptionConfigurationV2Args{
 		Bucket: bucket.ID(),
 		Rules: s3.BucketServerSideEncryptionConfigurationV2RuleArray{
 			s3.BucketServerSideEncryptionConfigurationV2RuleArgs{
@@ -63,21 +71,21 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 				},
 			},
 		},
-	})
+	}, keep, c.formerNames(func(prefix string) string { return prefix + "-notebooks-encryption" }))
 	if err != nil {
 		return nil, fmt.Errorf("declaring the bucket's encryption: %w", err)
 	}
-	pab, err := s3.NewBucketPublicAccessBlock(ctx, c.name("notebooks-public-access-block"), &s3.BucketPublicAccessBlockArgs{
+	pab, err := s3.NewBucketPublicAccessBlock(ctx, "notebooks-public-access-block", &s3.BucketPublicAccessBlockArgs{
 		Bucket:                bucket.ID(),
 		BlockPublicAcls:       pulumi.Bool(true),
 		BlockPublicPolicy:     pulumi.Bool(true),
 		IgnorePublicAcls:      pulumi.Bool(true),
 		RestrictPublicBuckets: pulumi.Bool(true),
-	})
+	}, keep, c.formerNames(func(prefix string) string { return prefix + "-notebooks-public-access-block" }))
 	if err != nil {
 		return nil, fmt.Errorf("declaring the bucket's public access block: %w", err)
 	}
-	_, err = s3.NewBucketPolicy(ctx, c.name("notebooks-tls-only"), &s3.BucketPolicyArgs{
+	_, err = s3.NewBucketPolicy(ctx, "notebooks-tls-only", &s3.BucketPolicyArgs{
 		Bucket: bucket.ID(),
 		Policy: bucket.Arn.ApplyT(func(arn string) (string, error) {
 			return policyJSON(statement{
@@ -86,7 +94,7 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 				Condition: map[string]any{"Bool": map[string]string{"aws:SecureTransport": "false"}},
 			})
 		}).(pulumi.StringOutput),
-	}, pulumi.DependsOn([]pulumi.Resource{pab}))
+	}, pulumi.DependsOn([]pulumi.Resource{pab}), keep, c.formerNames(func(prefix string) string { return prefix + "-notebooks-tls-only" }))
 	if err != nil {
 		return nil, fmt.Errorf("declaring the bucket policy: %w", err)
 	}
@@ -94,13 +102,14 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 	// The sample is written once. Later edits by researchers are never undone by
 	// `pulumi up` (content changes are ignored), and it is not deleted with the
 	// stack: it is a notebook like any other.
-	s.Sample, err = s3.NewBucketObjectv2(ctx, c.name("sample-notebook"), &s3.BucketObjectv2Args{
+	s.Sample, err = s3.NewBucketObjectv2(ctx, "sample-notebook", &s3.BucketObjectv2Args{
 		Bucket:      bucket.ID(),
 		Key:         pulumi.String(c.NotebookPrefix + "/" + sampleNotebookName),
 		Content:     pulumi.String(sampleNotebook),
 		ContentType: pulumi.String("application/x-ipynb+json"),
 		Tags:        c.tags("sample-notebook"),
-	}, pulumi.IgnoreChanges([]string{"content", "contentType", "etag", "source", "sourceHash", "tags"}), pulumi.RetainOnDelete(true))
+	}, pulumi.IgnoreChanges([]string{"content", "contentType", "etag", "source", "sourceHash", "tags"}), pulumi.RetainOnDelete(true),
+		c.formerNames(func(prefix string) string { return prefix + "-sample-notebook" }))
 	if err != nil {
 		return nil, fmt.Errorf("declaring the sample notebook: %w", err)
 	}
@@ -110,11 +119,11 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 		s.JupyterProfile, s.VoilaProfile, s.VPNProfile = p, p, p
 		return s, nil
 	}
-	s.JupyterProfile, err = createServerProfile(ctx, c, "Jupyter", bucket, notebookAccessReadWrite)
+	s.JupyterProfile, s.JupyterAccess, err = createServerProfile(ctx, c, "Jupyter", bucket, notebookAccessReadWrite)
 	if err != nil {
 		return nil, err
 	}
-	s.VoilaProfile, err = createServerProfile(ctx, c, "Voila", bucket, notebookAccessReadOnly)
+	s.VoilaProfile, _, err = createServerProfile(ctx, c, "Voila", bucket, notebookAccessReadOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -146,14 +155,15 @@ func notebookPolicy(bucketArn, prefix string, access notebookAccess) (string, er
 }
 
 // createServerProfile declares a role that EC2 may assume, its inline notebook
-// policy and the instance profile, and returns the profile's name.
-func createServerProfile(ctx *pulumi.Context, c *labConfig, server string, bucket *s3.BucketV2, access notebookAccess) (pulumi.StringOutput, error) {
+// policy and the instance profile, and returns the profile's name and the
+// three resources.
+func createServerProfile(ctx *pulumi.Context, c *labConfig, server string, bucket *s3.BucketV2, access notebookAccess) (pulumi.StringOutput, []pulumi.Resource, error) {
 	assume, err := policyJSON(statement{
 		Effect: "Allow", Action: []string{"sts:AssumeRole"},
 		Principal: map[string]string{"Service": "ec2.amazonaws.com"},
 	})
 	if err != nil {
-		return pulumi.StringOutput{}, err
+		return pulumi.StringOutput{}, nil, err
 	}
 	role, err := iam.NewRole(ctx, c.name(server+"-Role"), &iam.RoleArgs{
 		Description:      pulumi.Sprintf("%s server of %s: notebook bucket access", server, c.NamePrefix),
@@ -161,25 +171,25 @@ func createServerProfile(ctx *pulumi.Context, c *labConfig, server string, bucke
 		Tags:             c.tags(server + "-Role"),
 	})
 	if err != nil {
-		return pulumi.StringOutput{}, fmt.Errorf("declaring the %s role: %w", server, err)
+		return pulumi.StringOutput{}, nil, fmt.Errorf("declaring the %s role: %w", server, err)
 	}
-	_, err = iam.NewRolePolicy(ctx, c.name(server+"-Notebooks"), &iam.RolePolicyArgs{
+	policy, err := iam.NewRolePolicy(ctx, c.name(server+"-Notebooks"), &iam.RolePolicyArgs{
 		Role: role.ID(),
 		Policy: bucket.Arn.ApplyT(func(arn string) (string, error) {
 			return notebookPolicy(arn, c.NotebookPrefix, access)
 		}).(pulumi.StringOutput),
 	})
 	if err != nil {
-		return pulumi.StringOutput{}, fmt.Errorf("declaring the %s role policy: %w", server, err)
+		return pulumi.StringOutput{}, nil, fmt.Errorf("declaring the %s role policy: %w", server, err)
 	}
 	profile, err := iam.NewInstanceProfile(ctx, c.name(server+"-Profile"), &iam.InstanceProfileArgs{
 		Role: role.Name,
 		Tags: c.tags(server + "-Profile"),
 	})
 	if err != nil {
-		return pulumi.StringOutput{}, fmt.Errorf("declaring the %s instance profile: %w", server, err)
+		return pulumi.StringOutput{}, nil, fmt.Errorf("declaring the %s instance profile: %w", server, err)
 	}
-	return profile.Name, nil
+	return profile.Name, []pulumi.Resource{role, policy, profile}, nil
 }
 
 type statement struct {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -97,6 +96,7 @@ func mustParseUserdata() *template.Template {
 		},
 		"indent": indent,
 		"join":   strings.Join,
+		"shq":    shellQuote,
 	})
 	err := fs.WalkDir(userdataFS, "userdata", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -113,6 +113,12 @@ func mustParseUserdata() *template.Template {
 		panic(fmt.Sprintf("parsing the userdata templates: %v", err))
 	}
 	return t
+}
+
+// shellQuote quotes a value for a POSIX shell (the env files are sourced by
+// bash): whatever it holds stays one literal word, never code.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // indent prefixes every non-empty line with n spaces, for YAML block scalars.
@@ -174,7 +180,10 @@ func jupyterUserData(c *labConfig, bucket string) (string, error) {
 	v := baseValues(c)
 	v.Bucket, v.NotebookDir, v.NotebookUser = bucket, jupyterNotebookDir, al2023User
 	v.PackagesVar, v.Packages, v.Units = "JUPYTER_PACKAGES", jupyterPackages, jupyterUnits
-	v.JupyterPasswordHash = jupyterPasswordHash(c.JupyterPassword, projectName+"/"+c.Stack)
+	// The bucket's name carries Pulumi's random suffix (kept in state): with
+	// the stack it makes the salt differ from lab to lab, and stay the same
+	// from run to run.
+	v.JupyterPasswordHash = jupyterPasswordHash(c.JupyterPassword, projectName+"/"+c.Stack+"/"+bucket)
 	v.IdleStopSeconds = c.IdleStopMinutes * 60
 	return render("jupyter.yaml", v)
 }
@@ -189,12 +198,13 @@ func natUserData(c *labConfig) (string, error) {
 
 // jupyterPasswordHash hashes the password the way jupyter_server's passwd()
 // does ("argon2:" and an argon2-cffi PHC string). The salt is derived from the
-// password and the stack instead of drawn at random, so the same configuration
-// renders the same userdata and `pulumi up` does not replace Jupyter each time.
-func jupyterPasswordHash(password, context string) string {
-	mac := hmac.New(sha256.New, []byte(password))
-	mac.Write([]byte("research-lab jupyter salt\x00" + context))
-	salt := mac.Sum(nil)[:argon2SaltLen]
+// lab's identity, never from the password (a salt computed from the password
+// would let a reader of the userdata test guesses without argon2), instead of
+// drawn at random, so the same configuration renders the same userdata and
+// `pulumi up` does not replace Jupyter each time.
+func jupyterPasswordHash(password, lab string) string {
+	sum := sha256.Sum256([]byte("research-lab jupyter salt\x00" + lab))
+	salt := sum[:argon2SaltLen]
 	key := argon2.IDKey([]byte(password), salt, argon2Time, argon2Memory, argon2Threads, argon2KeyLen)
 	b64 := base64.RawStdEncoding.EncodeToString
 	return fmt.Sprintf("argon2:$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+)
+
+// writtenFile is the content a cloud-config writes to path.
+func writtenFile(t *testing.T, userData, path string) string {
+	t.Helper()
+	for _, f := range parseCloudConfig(t, path, userData).WriteFiles {
+		if f.Path == path {
+			return f.Content
+		}
+	}
+	t.Fatalf("the userdata writes no %s", path)
+	return ""
+}
+
+// sourcedEnv sources an env file with bash, as the servers' scripts do, and
+// returns the variables it sets.
+func sourcedEnv(t *testing.T, content string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file.env")
+	require.NoError(t, os.WriteFile(file, []byte(content), 0o600))
+	cmd := exec.Command("/bin/bash", "-c", `set -euo pipefail; before=$(compgen -v); . "$1"; for v in $(compgen -v); do grep -qx "$v" <<<"$before" || printf '%s=%s\0' "$v" "${!v}"; done`, "bash", file)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	require.NoError(t, err, "bash cannot source:\n%s", content)
+	vars := map[string]string{}
+	for _, kv := range strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00") {
+		k, v, _ := strings.Cut(kv, "=")
+		if k != "before" && k != "v" {
+			vars[k] = v
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "sourcing the env file ran a command that made a file")
+	return vars
+}
+
+// TestNoValueTurnsIntoCode renders the env files with hostile values, which
+// validation refuses today but quoting must stop on its own.
+func TestNoValueTurnsIntoCode(t *testing.T) {
+	hostile := `us-east-1;touch pwned $(touch pwned2) 'quoted' "double" \`
+	v := baseValues(&labConfig{NamePrefix: "HOL02", NotebookPrefix: hostile, SyncInterval: "5min", Region: hostile})
+	v.Bucket, v.NotebookDir, v.NotebookUser = hostile, hostile, hostile
+	v.PackagesVar, v.Packages = "JUPYTER_PACKAGES", []string{"notebook>=7,<8", hostile}
+	v.VPNPublicIP, v.PrivateNetworks, v.VPNRepoURL, v.VPNRepoKeyURL = hostile, []string{hostile}, hostile, hostile
+	env, err := render("config/notebooks.env", v)
+	require.NoError(t, err)
+	got := sourcedEnv(t, env)
+	for _, k := range []string{"BUCKET", "NOTEBOOK_PREFIX", "NOTEBOOK_DIR", "NOTEBOOK_USER", "AWS_DEFAULT_REGION"} {
+		assert.Equal(t, hostile, got[k], "notebooks.env must keep %s literal", k)
+	}
+	assert.Equal(t, "notebook>=7,<8 "+hostile, got["JUPYTER_PACKAGES"])
+	env, err = render("config/vpn.env", v)
+	require.NoError(t, err)
+	got = sourcedEnv(t, env)
+	for _, k := range []string{"VPN_HOSTNAME", "VPN_PRIVATE_NETWORKS", "VPN_REPO_URL", "VPN_REPO_KEY_URL"} {
+		assert.Equal(t, hostile, got[k], "vpn.env must keep %s literal", k)
+	}
+}
+
+// TestWrittenFilesAreAlwaysStrings: a password whose base64 is all digits
+// (Ӎ4 encodes as 0400) must not turn into a YAML number, which cloud-init
+// cannot write.
+func TestWrittenFilesAreAlwaysStrings(t *testing.T) {
+	run := deploy(t, map[string]string{"vpnAdminPassword": strings.Repeat("Ӎ4", 6)})
+	for _, in := range run.Mocks.ofType(typeInstance) {
+		var doc yaml.Node
+		require.NoError(t, yaml.Unmarshal([]byte(propString(in.Inputs, "userData")), &doc))
+		var files []struct {
+			Path    string    `yaml:"path"`
+			Content yaml.Node `yaml:"content"`
+		}
+		var top struct {
+			WriteFiles yaml.Node `yaml:"write_files"`
+		}
+		require.NoError(t, doc.Decode(&top))
+		require.NoError(t, top.WriteFiles.Decode(&files))
+		for _, f := range files {
+			assert.Equal(t, "!!str", f.Content.Tag, "%s: the content of %s is a YAML %s, not a string", in.Name, f.Path, f.Content.Tag)
+		}
+	}
+}
+
+// TestJupyterSaltDoesNotDependOnThePassword: with a salt computed from the
+// password, whoever reads the userdata checks a guess without argon2.
+func TestJupyterSaltDoesNotDependOnThePassword(t *testing.T) {
+	salt := func(changes map[string]string, stack string) string {
+		run, err := runUnderMocks(stack, stackConfig(changes), secretKeys)
+		require.NoError(t, err)
+		m := regexp.MustCompile(`hashed_password = "argon2:\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$([^$]+)\$`).
+			FindStringSubmatch(propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData"))
+		require.NotNil(t, m, "no argon2id hash in Jupyter's userdata")
+		return m[1]
+	}
+	first := salt(nil, "dev")
+	assert.Equal(t, first, salt(map[string]string{"jupyterPassword": "a-different-password"}, "dev"),
+		"the salt must not change with the password: it must not be computed from it")
+	assert.NotEqual(t, first, salt(nil, "course-2"), "two labs must not share a salt")
+	assert.NotEqual(t, first, salt(map[string]string{"bucketName": "another-lab-bucket"}, "dev"), "two labs must not share a salt")
+}
+
+// bucketResources are the bucket and the settings that protect it.
+var bucketResources = map[string]string{
+	typeBucket: "notebooks",
+	"aws:s3/bucketVersioningV2:BucketVersioningV2":                                               "notebooks-versioning",
+	"aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2": "notebooks-encryption",
+	"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":                                     "notebooks-public-access-block",
+	"aws:s3/bucketPolicy:BucketPolicy":                                                           "notebooks-tls-only",
+}
+
+// TestNotebooksSurviveRenamesAndDestroy: the bucket's identity in the state
+// does not follow namePrefix (a new prefix once replaced the bucket, and the
+// next Jupyter restored from an empty one), and destroy leaves it protected.
+func TestNotebooksSurviveRenamesAndDestroy(t *testing.T) {
+	for _, prefix := range []string{"HOL02", "Lab7"} {
+		run := deploy(t, map[string]string{"namePrefix": prefix})
+		for typ, name := range bucketResources {
+			r := one(t, run, typ, name) // the same logical name whatever the prefix
+			var aliases []string
+			for _, a := range r.Options.GetAliases() {
+				aliases = append(aliases, a.GetSpec().GetName())
+			}
+			assert.Contains(t, aliases, map[bool]string{true: "hol02-notebooks", false: "HOL02-" + name}[typ == typeBucket],
+				"%s must keep the name existing stacks gave it, or they replace it", name)
+			assert.True(t, r.Options.GetRetainOnDelete(), "without forceDestroyBucket, `pulumi destroy` must leave %s in force", name)
+		}
+	}
+	run := deploy(t, map[string]string{"forceDestroyBucket": "true"})
+	for typ, name := range bucketResources {
+		assert.False(t, one(t, run, typ, name).Options.GetRetainOnDelete(), "with forceDestroyBucket, destroy deletes %s", name)
+	}
+}
