@@ -144,3 +144,27 @@ func TestNotebooksSurviveRenamesAndDestroy(t *testing.T) {
 		assert.False(t, one(t, run, typ, name).Options.GetRetainOnDelete(), "with forceDestroyBucket, destroy deletes %s", name)
 	}
 }
+
+// TestUpdatesReallyUpdate: dnf on Amazon Linux 2023 stays on the image's
+// release unless told otherwise; the VPN's unattended-upgrades must include
+// OpenVPN's own repository. The apt configuration is read by apt-config.
+func TestUpdatesReallyUpdate(t *testing.T) {
+	run := deploy(t, nil)
+	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter", "HOL02-NAT"} {
+		unit := writtenFile(t, propString(one(t, run, typeInstance, name).Inputs, "userData"), "/etc/systemd/system/os-update.service")
+		start := unitProperties(t, unit)["ExecStart"]
+		require.Len(t, start, 1, "%s: os-update runs one command", name)
+		assert.Contains(t, strings.Fields(start[0]), "--releasever=latest", "%s: dnf must move to the latest release", name)
+		assert.Contains(t, strings.Fields(start[0]), "upgrade", "%s", name)
+	}
+
+	tool := requireTool(t, "apt-config")
+	conf := writtenFile(t, propString(one(t, run, typeInstance, "HOL02-VPN").Inputs, "userData"), "/etc/apt/apt.conf.d/52research-lab-upgrades")
+	file := filepath.Join(t.TempDir(), "upgrades.conf")
+	require.NoError(t, os.WriteFile(file, []byte(conf), 0o644))
+	out, err := exec.Command(tool, "-c", file, "dump").CombinedOutput()
+	require.NoError(t, err, "apt-config rejects the VPN's upgrade configuration:\n%s", out)
+	assert.Contains(t, string(out), `Unattended-Upgrade::Origins-Pattern:: "site=as-repository.openvpn.net";`,
+		"unattended-upgrades must take OpenVPN AS's updates from %s", openVPNRepoURL)
+	assert.Contains(t, string(out), `APT::Periodic::Unattended-Upgrade "1";`)
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"strings"
 	"text/template"
 
@@ -29,8 +30,13 @@ const (
 	voilaNotebookDir   = "/srv/notebooks"
 	voilaUser          = "voila"
 	osUpdateCalendar   = "Sun *-*-* 00:00:00"
-	openVPNRepoURL     = "https://as-repository.openvpn.net/as/debian"
-	openVPNRepoKeyURL  = "https://as-repository.openvpn.net/as-repo-public.asc"
+	// The public site's limits: a crowd of visitors cannot exhaust the server.
+	voilaMaxKernels     = 10  // live kernel connections at once, all visitors together
+	voilaKernelIdleCull = 600 // seconds before an idle visitor's kernel is shut down
+	voilaPagesPerMinute = 30  // notebook pages (each starts a kernel) per visitor address
+	voilaMemoryMaxPct   = 75  // of the server's memory, for Voila and its kernels
+	openVPNRepoURL      = "https://as-repository.openvpn.net/as/debian"
+	openVPNRepoKeyURL   = "https://as-repository.openvpn.net/as-repo-public.asc"
 )
 
 var (
@@ -52,6 +58,10 @@ const (
 	argon2SaltLen = 16
 )
 
+type voilaLimits struct {
+	MaxKernels, KernelIdleCull, PagesPerMinute, MemoryMaxPct int
+}
+
 type userDataPorts struct {
 	HTTP, Voila, Jupyter, OpenVPN, OpenVPNTCP, VPNWeb int
 }
@@ -68,6 +78,7 @@ type userDataValues struct {
 	NotebookUser     string
 	SyncInterval     string
 	OSUpdateCalendar string
+	Voila            voilaLimits
 	PackagesVar      string
 	Packages         []string
 	Units            []string
@@ -84,6 +95,7 @@ type userDataValues struct {
 	VPNAdminPasswordBase64 string
 	VPNRepoURL             string
 	VPNRepoKeyURL          string
+	VPNRepoHost            string
 }
 
 func mustParseUserdata() *template.Template {
@@ -152,6 +164,7 @@ func baseValues(c *labConfig) *userDataValues {
 		Prefix:           c.NotebookPrefix,
 		SyncInterval:     c.SyncInterval,
 		OSUpdateCalendar: osUpdateCalendar,
+		Voila:            voilaLimits{voilaMaxKernels, voilaKernelIdleCull, voilaPagesPerMinute, voilaMemoryMaxPct},
 	}
 }
 
@@ -163,6 +176,11 @@ func vpnUserData(c *labConfig, publicIP string) (string, error) {
 	v.PrivateNetworks = []string{c.ProductionCidr.String(), c.ResearchCidr.String()}
 	v.VPNAdminPasswordBase64 = base64.StdEncoding.EncodeToString([]byte(c.VPNAdminPassword))
 	v.VPNRepoURL, v.VPNRepoKeyURL = openVPNRepoURL, openVPNRepoKeyURL
+	repo, err := url.Parse(openVPNRepoURL)
+	if err != nil {
+		return "", fmt.Errorf("the OpenVPN repository address: %w", err)
+	}
+	v.VPNRepoHost = repo.Host
 	return render("vpn.yaml", v)
 }
 

@@ -207,7 +207,7 @@ func freePort(t *testing.T) int {
 // server block on loopback, in front of a stub Voila, and sends the websocket
 // upgrade a Voila kernel connection makes.
 func TestNginxPassesWebsocketUpgradeToVoila(t *testing.T) {
-	tool := requireTool(t, "nginx")
+	requireTool(t, "nginx")
 	seen := make(chan http.Header, 1)
 	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Clone()
@@ -222,33 +222,14 @@ func TestNginxPassesWebsocketUpgradeToVoila(t *testing.T) {
 
 	block := voilaServerBlock(t)
 	port := freePort(t)
-	local := strings.Replace(block, fmt.Sprintf("listen %d;", portHTTP.Number), fmt.Sprintf("listen 127.0.0.1:%d;", port), 1)
-	local = strings.Replace(local, fmt.Sprintf("127.0.0.1:%d;", portVoila.Number), fmt.Sprintf("127.0.0.1:%d;", stubPort), 1)
-	require.NotEqual(t, block, local, "the server block must listen on port 80 and proxy to Voila's port")
-
-	dir, conf := nginxPrefix(t, local)
-	nginx := exec.Command(tool, "-e", "stderr", "-p", dir, "-c", conf, "-g", "daemon off; master_process off;")
-	logs := &strings.Builder{}
-	nginx.Stdout, nginx.Stderr = logs, logs
-	require.NoError(t, nginx.Start())
-	defer func() { _ = nginx.Process.Kill(); _ = nginx.Wait() }()
+	logs := startNginx(t, localServerBlock(t, block, port, stubPort))
 
 	var conn net.Conn
 	var err error
-	for i := 0; i < 50; i++ { // Nginx needs a moment to bind
-		if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	require.NoError(t, err, "nginx did not listen:\n%s", logs)
 	defer conn.Close()
-	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
-	fmt.Fprintf(conn, "GET /api/kernels/1/channels HTTP/1.1\r\nHost: lab.example.org\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	status, err := bufio.NewReader(conn).ReadString('\n')
-	require.NoError(t, err)
-	assert.Contains(t, status, "101", "the upgrade must pass through Nginx")
+	assert.Contains(t, upgrade(t, conn, "/api/kernels/1/channels"), "101", "the upgrade must pass through Nginx")
 
 	select {
 	case h := <-seen:
@@ -262,6 +243,88 @@ func TestNginxPassesWebsocketUpgradeToVoila(t *testing.T) {
 		t.Fatalf("the request never reached the stub Voila:\n%s", logs)
 	}
 	assert.Regexp(t, regexp.MustCompile(`proxy_read_timeout\s+(\d{4,})`), block, "kernels need a long read timeout")
+}
+
+// localServerBlock moves a server block to loopback: it listens on port and
+// proxies to a stand-in for Voila on stubPort.
+func localServerBlock(t *testing.T, block string, port, stubPort int) string {
+	t.Helper()
+	listen := fmt.Sprintf("listen %d default_server;", portHTTP.Number)
+	require.Contains(t, block, listen, "the Voila server block must be the default server on port %d", portHTTP.Number)
+	voila := fmt.Sprintf("http://127.0.0.1:%d;", portVoila.Number)
+	require.Contains(t, block, voila, "the server block must proxy to Voila on loopback")
+	local := strings.Replace(block, listen, fmt.Sprintf("listen 127.0.0.1:%d default_server;", port), 1)
+	return strings.ReplaceAll(local, voila, fmt.Sprintf("http://127.0.0.1:%d;", stubPort))
+}
+
+// startNginx runs the real Nginx with a server block until the test ends,
+// and waits until it accepts connections.
+func startNginx(t *testing.T, block string) *strings.Builder {
+	t.Helper()
+	tool := requireTool(t, "nginx")
+	dir, conf := nginxPrefix(t, block)
+	nginx := exec.Command(tool, "-e", "stderr", "-p", dir, "-c", conf, "-g", "daemon off; master_process off;")
+	logs := &strings.Builder{}
+	nginx.Stdout, nginx.Stderr = logs, logs
+	require.NoError(t, nginx.Start())
+	t.Cleanup(func() { _ = nginx.Process.Kill(); _ = nginx.Wait() })
+	port := regexp.MustCompile(`listen 127\.0\.0\.1:(\d+)`).FindStringSubmatch(block)
+	require.NotNil(t, port, "the block does not listen on loopback")
+	for i := 0; i < 50; i++ { // Nginx needs a moment to bind
+		if c, err := net.Dial("tcp", "127.0.0.1:"+port[1]); err == nil {
+			c.Close()
+			return logs
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("nginx did not listen:\n%s", logs)
+	return logs
+}
+
+// upgrade sends the websocket upgrade a Voila kernel connection makes and
+// returns the status line.
+func upgrade(t *testing.T, conn net.Conn, path string) string {
+	t.Helper()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: lab.example.org\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path)
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	require.NoError(t, err)
+	return status
+}
+
+// TestNginxCapsKernelsAtOnce: every Voila kernel holds a websocket; past the
+// cap a visitor gets 503 instead of a kernel that exhausts the server.
+func TestNginxCapsKernelsAtOnce(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		buf.Flush()
+		<-hold // a kernel connection stays open
+		conn.Close()
+	}))
+	defer stub.Close()
+	port := freePort(t)
+	startNginx(t, localServerBlock(t, voilaServerBlock(t), port, stub.Listener.Addr().(*net.TCPAddr).Port))
+
+	for i := 1; i <= voilaMaxKernels+1; i++ {
+		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		require.NoError(t, err)
+		defer conn.Close()
+		status := upgrade(t, conn, fmt.Sprintf("/api/kernels/%d/channels", i))
+		if i <= voilaMaxKernels {
+			require.Contains(t, status, "101", "kernel connection %d of %d must pass", i, voilaMaxKernels)
+		} else {
+			assert.Contains(t, status, "503", "kernel connection %d, past the cap of %d, must be refused", i, voilaMaxKernels)
+		}
+	}
+	block := voilaServerBlock(t)
+	assert.Regexp(t, `(?m)^\s*proxy_buffering off;`, block, "Voila's deployment guide turns proxy buffering off")
 }
 
 // unitFiles returns the systemd units a server's cloud-config writes.

@@ -18,7 +18,7 @@ if ! dpkg-query -W -f='${Status}' openvpn-as 2>/dev/null | grep -q "install ok i
 	echo "deb [arch=$(dpkg --print-architecture) signed-by=/etc/apt/keyrings/openvpn-as.asc] $VPN_REPO_URL $(. /etc/os-release && echo "$VERSION_CODENAME") main" \
 		>/etc/apt/sources.list.d/openvpn-as.list
 	retry apt-get update -q
-	retry apt-get install -y -q openvpn-as
+	retry apt-get install -y -q openvpn-as unattended-upgrades
 fi
 
 sacli=/usr/local/openvpn_as/scripts/sacli
