@@ -80,6 +80,7 @@ var configKeys = []configKey{
 	{Name: "instanceProfile", Type: "string", Description: "existing instance profile for all three instances; then no IAM resources"},
 	{Name: "bucketName", Type: "string", Description: "notebook bucket name; default auto-named"},
 	{Name: "notebookPrefix", Type: "string", Default: "hol02", Description: "folder of the notebooks in the bucket"},
+	{Name: "publishFolder", Type: "string", Default: "published", Description: "folder under notebookPrefix that Voila publishes; empty publishes every notebook"},
 	{Name: "syncInterval", Type: "string", Default: "5min", Description: "how often Jupyter pushes and Voila pulls (30s to 24h, units s, min, h)"},
 	{Name: "forceDestroyBucket", Type: "boolean", Default: "false", Description: "only then may pulumi destroy delete a bucket that holds notebooks"},
 }
@@ -104,6 +105,7 @@ type labConfig struct {
 	InstanceProfile  string
 	BucketName       string // "" means auto-named
 	NotebookPrefix   string
+	PublishFolder    string // "" publishes the whole prefix
 	SyncInterval     string // systemd time span, e.g. 5min
 	ForceDestroy     bool
 	LabState         string  // labRunning or labStopped
@@ -324,6 +326,11 @@ func parseConfig(get func(string) (string, bool), allJSON, region, stack string)
 		}
 	}
 
+	c.PublishFolder = value("publishFolder")
+	if f := c.PublishFolder; f != "" && (!prefixSegmentRe.MatchString(f) || len(f) > 100) {
+		bad("publishFolder", f, `one folder name of letters, digits and ._- (up to 100), or "" to publish every notebook`)
+	}
+
 	c.SyncInterval = value("syncInterval")
 	if d, err := parseSyncInterval(c.SyncInterval); err != nil {
 		bad("syncInterval", c.SyncInterval, "%v", err)
@@ -342,6 +349,15 @@ func parseConfig(get func(string) (string, bool), allJSON, region, stack string)
 		return nil, fmt.Errorf("invalid configuration of stack %q, nothing was declared:\n%w", stack, errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// publishedPrefix is the bucket folder Voila serves: "<prefix>/<publishFolder>"
+// or the whole "<prefix>".
+func (c *labConfig) publishedPrefix() string {
+	if c.PublishFolder == "" {
+		return c.NotebookPrefix
+	}
+	return c.NotebookPrefix + "/" + c.PublishFolder
 }
 
 // formerNames aliases a resource whose logical name is now fixed to the names

@@ -372,7 +372,7 @@ func TestJupyterReplacementLosesNothing(t *testing.T) {
 	assert.Contains(t, ud, "After=network-online.target notebook-restore.service", "Jupyter must start after the restore")
 
 	sample := one(t, run, typeObject, "sample-notebook")
-	assert.Equal(t, "hol02/hol02-app.ipynb", propString(sample.Inputs, "key"))
+	assert.Equal(t, "hol02/published/hol02-app.ipynb", propString(sample.Inputs, "key"), "the sample is published")
 	assert.Contains(t, sample.Options.GetIgnoreChanges(), "content", "a later `pulumi up` must never overwrite a researcher's edits of the sample")
 	assert.True(t, sample.Options.GetRetainOnDelete(), "the sample notebook is the researchers' once written")
 	var nb map[string]any
@@ -437,37 +437,53 @@ type policyDoc struct {
 }
 
 func TestIAMLeastPrivilege(t *testing.T) {
-	run := deploy(t, map[string]string{"notebookPrefix": "team/notebooks"})
 	bucketArn := "arn:aws:s3:::notebooks-1a2b3c4"
-	policies := map[string]policyDoc{}
-	for _, p := range run.Mocks.ofType("aws:iam/rolePolicy:RolePolicy") {
+	// grants reads a role's inline policy as action -> resources, and the
+	// prefixes it may list.
+	grants := func(t *testing.T, run *mockRun, role string) (map[string][]string, []string) {
 		var doc policyDoc
-		require.NoError(t, json.Unmarshal([]byte(propString(p.Inputs, "policy")), &doc))
-		policies[nameOf(run, propString(p.Inputs, "role"))] = doc
-	}
-	require.Len(t, policies, 2, "one role per server role that reads the bucket")
-	grants := func(role string) map[string][]string {
-		g := map[string][]string{}
-		for _, s := range policies[role].Statement {
+		found := false
+		for _, p := range run.Mocks.ofType("aws:iam/rolePolicy:RolePolicy") {
+			if nameOf(run, propString(p.Inputs, "role")) == role {
+				require.NoError(t, json.Unmarshal([]byte(propString(p.Inputs, "policy")), &doc))
+				found = true
+			}
+		}
+		require.True(t, found, "no policy for %s", role)
+		g, listed := map[string][]string{}, []string(nil)
+		for _, s := range doc.Statement {
 			require.Equal(t, "Allow", s.Effect)
 			for _, a := range s.Action {
 				assert.NotContains(t, a, "*", "role %s has a wildcard action %s", role, a)
 				g[a] = append(g[a], s.Resource...)
 				if a == "s3:ListBucket" {
-					assert.Equal(t, []string{"team/notebooks/", "team/notebooks/*"}, s.Condition["StringLike"]["s3:prefix"],
-						"role %s may list only the notebook prefix", role)
+					listed = s.Condition["StringLike"]["s3:prefix"]
 				}
 			}
 		}
-		return g
+		return g, listed
 	}
+
+	run := deploy(t, map[string]string{"notebookPrefix": "team/notebooks"})
+	require.Len(t, run.Mocks.ofType("aws:iam/rolePolicy:RolePolicy"), 2, "one role per server that reads the bucket")
 	prefixArn := bucketArn + "/team/notebooks/*"
+	publishedArn := bucketArn + "/team/notebooks/published/*"
+	g, listed := grants(t, run, "HOL02-Jupyter-Role")
 	assert.Equal(t, map[string][]string{
-		"s3:ListBucket": {bucketArn}, "s3:GetObject": {prefixArn}, "s3:PutObject": {prefixArn}, "s3:DeleteObject": {prefixArn},
-	}, grants("HOL02-Jupyter-Role"), "Jupyter reads and writes the prefix, nothing else")
-	assert.Equal(t, map[string][]string{
-		"s3:ListBucket": {bucketArn}, "s3:GetObject": {prefixArn},
-	}, grants("HOL02-Voila-Role"), "Voila only reads")
+		"s3:ListBucket": {bucketArn}, "s3:GetObject": {prefixArn}, "s3:PutObject": {prefixArn}, "s3:DeleteObject": {publishedArn},
+	}, g, "Jupyter reads and writes the prefix, and deletes only in the publish folder (unpublishing)")
+	assert.Equal(t, []string{"team/notebooks/", "team/notebooks/*"}, listed, "Jupyter may list only the notebook prefix")
+	g, listed = grants(t, run, "HOL02-Voila-Role")
+	assert.Equal(t, map[string][]string{"s3:ListBucket": {bucketArn}, "s3:GetObject": {publishedArn}}, g,
+		"Voila only reads, and only what is published")
+	assert.Equal(t, []string{"team/notebooks/published/", "team/notebooks/published/*"}, listed, "Voila may list only the publish folder")
+
+	// Publishing everything, as the manual does: nothing is ever deleted.
+	all := deploy(t, map[string]string{"publishFolder": ""})
+	g, _ = grants(t, all, "HOL02-Jupyter-Role")
+	assert.NotContains(t, g, "s3:DeleteObject", "with publishFolder empty the push never deletes, so Jupyter may not")
+	g, _ = grants(t, all, "HOL02-Voila-Role")
+	assert.Equal(t, []string{bucketArn + "/hol02/*"}, g["s3:GetObject"], "with publishFolder empty Voila reads the whole prefix")
 
 	profile := func(name string) string {
 		return propString(one(t, run, typeInstance, name).Inputs, "iamInstanceProfile")
@@ -658,6 +674,8 @@ func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 		{"name prefix", map[string]string{"namePrefix": "HOL 02"}, "namePrefix", "letters"},
 		{"profile name", map[string]string{"instanceProfile": "Lab Profile"}, "instanceProfile", "instance profile"},
 		{"misspelt key", map[string]string{"namePrefx": "HOL03"}, "namePrefx", "unknown configuration key"},
+		{"publish folder with slash", map[string]string{"publishFolder": "pub/lished"}, "publishFolder", "one folder name"},
+		{"publish folder dot-dot", map[string]string{"publishFolder": ".."}, "publishFolder", "one folder name"},
 		{"region with a command", map[string]string{"aws:region": "us-east-1;touch /tmp/x"}, "aws:region", "not an AWS region name"},
 		{"short vpn password", map[string]string{"vpnAdminPassword": "Sh0rt-pass"}, "vpnAdminPassword", "at least 12"},
 		{"short jupyter password", map[string]string{"jupyterPassword": "elevenchars"}, "jupyterPassword", "11 characters long: a password needs at least 12"},

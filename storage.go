@@ -104,7 +104,7 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 	// stack: it is a notebook like any other.
 	s.Sample, err = s3.NewBucketObjectv2(ctx, "sample-notebook", &s3.BucketObjectv2Args{
 		Bucket:      bucket.ID(),
-		Key:         pulumi.String(c.NotebookPrefix + "/" + sampleNotebookName),
+		Key:         pulumi.String(c.publishedPrefix() + "/" + sampleNotebookName),
 		Content:     pulumi.String(sampleNotebook),
 		ContentType: pulumi.String("application/x-ipynb+json"),
 		Tags:        c.tags("sample-notebook"),
@@ -137,21 +137,33 @@ const (
 	notebookAccessReadWrite
 )
 
-// notebookPolicy is the least privilege a server needs on the notebook prefix:
-// listing only under it, and reading (Voila) or reading and writing (Jupyter).
-func notebookPolicy(bucketArn, prefix string, access notebookAccess) (string, error) {
+// notebookPolicy is the least privilege a server needs in the bucket. Jupyter
+// lists, reads and writes the notebook prefix and deletes only in the publish
+// folder (unpublishing); Voila lists and reads the publish folder only.
+func notebookPolicy(bucketArn string, c *labConfig, access notebookAccess) (string, error) {
+	prefix := c.NotebookPrefix
+	if access == notebookAccessReadOnly {
+		prefix = c.publishedPrefix()
+	}
 	actions := []string{"s3:GetObject"}
 	if access == notebookAccessReadWrite {
-		actions = append(actions, "s3:PutObject", "s3:DeleteObject")
+		actions = append(actions, "s3:PutObject")
 	}
-	return policyJSON(
-		statement{
-			Sid: "ListNotebookPrefix", Effect: "Allow", Action: []string{"s3:ListBucket"},
+	statements := []statement{
+		{
+			Sid: "ListNotebooks", Effect: "Allow", Action: []string{"s3:ListBucket"},
 			Resource:  []string{bucketArn},
 			Condition: map[string]any{"StringLike": map[string][]string{"s3:prefix": {prefix + "/", prefix + "/*"}}},
 		},
-		statement{Sid: "Notebooks", Effect: "Allow", Action: actions, Resource: []string{bucketArn + "/" + prefix + "/*"}},
-	)
+		{Sid: "Notebooks", Effect: "Allow", Action: actions, Resource: []string{bucketArn + "/" + prefix + "/*"}},
+	}
+	if access == notebookAccessReadWrite && c.PublishFolder != "" {
+		statements = append(statements, statement{
+			Sid: "Unpublish", Effect: "Allow", Action: []string{"s3:DeleteObject"},
+			Resource: []string{bucketArn + "/" + c.publishedPrefix() + "/*"},
+		})
+	}
+	return policyJSON(statements...)
 }
 
 // createServerProfile declares a role that EC2 may assume, its inline notebook
@@ -176,7 +188,7 @@ func createServerProfile(ctx *pulumi.Context, c *labConfig, server string, bucke
 	policy, err := iam.NewRolePolicy(ctx, c.name(server+"-Notebooks"), &iam.RolePolicyArgs{
 		Role: role.ID(),
 		Policy: bucket.Arn.ApplyT(func(arn string) (string, error) {
-			return notebookPolicy(arn, c.NotebookPrefix, access)
+			return notebookPolicy(arn, c, access)
 		}).(pulumi.StringOutput),
 	})
 	if err != nil {

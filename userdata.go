@@ -26,7 +26,9 @@ const userDataLimit = 16 * 1024
 
 // Where things live on the servers, and what they install.
 const (
-	jupyterNotebookDir = "/home/ec2-user/notebooks"
+	jupyterHome        = "/srv/jupyter" // the jupyter user's, holding its notebooks
+	jupyterNotebookDir = jupyterHome + "/notebooks"
+	jupyterUser        = "jupyter"
 	voilaNotebookDir   = "/srv/notebooks"
 	voilaUser          = "voila"
 	osUpdateCalendar   = "Sun *-*-* 00:00:00"
@@ -74,8 +76,10 @@ type userDataValues struct {
 	Region           string
 	Bucket           string
 	Prefix           string
+	PublishFolder    string // "" publishes the whole prefix
 	NotebookDir      string
 	NotebookUser     string
+	JupyterHome      string
 	SyncInterval     string
 	OSUpdateCalendar string
 	Voila            voilaLimits
@@ -162,6 +166,7 @@ func baseValues(c *labConfig) *userDataValues {
 		},
 		Region:           c.Region,
 		Prefix:           c.NotebookPrefix,
+		PublishFolder:    c.PublishFolder,
 		SyncInterval:     c.SyncInterval,
 		OSUpdateCalendar: osUpdateCalendar,
 		Voila:            voilaLimits{voilaMaxKernels, voilaKernelIdleCull, voilaPagesPerMinute, voilaMemoryMaxPct},
@@ -196,7 +201,7 @@ func voilaUserData(c *labConfig, bucket string) (string, error) {
 // hash, never the password; the caller still marks it secret.
 func jupyterUserData(c *labConfig, bucket string) (string, error) {
 	v := baseValues(c)
-	v.Bucket, v.NotebookDir, v.NotebookUser = bucket, jupyterNotebookDir, al2023User
+	v.Bucket, v.NotebookDir, v.NotebookUser, v.JupyterHome = bucket, jupyterNotebookDir, jupyterUser, jupyterHome
 	v.PackagesVar, v.Packages, v.Units = "JUPYTER_PACKAGES", jupyterPackages, jupyterUnits
 	// The bucket's name carries Pulumi's random suffix (kept in state): with
 	// the stack it makes the salt differ from lab to lab, and stay the same

@@ -1,8 +1,11 @@
 #!/bin/bash
 # research-lab: carries the notebooks between this server and the bucket.
-#   push     Jupyter -> bucket; never deletes in the bucket (versioning keeps history)
-#   restore  bucket -> Jupyter, once, on a new server's first boot
-#   pull     bucket -> Voila; the bucket is the truth, deletions included
+#   restore  bucket -> Jupyter, once per server, before Jupyter starts; never
+#            overwrites a file already on the server
+#   push     Jupyter -> bucket, only after the restore; deletes nothing, except
+#            inside the publish folder, where removing a notebook unpublishes
+#            it (versioning keeps every version)
+#   pull     the bucket's publish folder -> Voila, deletions included
 set -euo pipefail
 # shellcheck source=common.sh
 . /usr/local/lib/research-lab/common.sh
@@ -11,27 +14,43 @@ set -euo pipefail
 export AWS_DEFAULT_REGION AWS_REGION="$AWS_DEFAULT_REGION"
 
 uri="s3://$BUCKET/$NOTEBOOK_PREFIX/"
-skip=(--exclude '*.ipynb_checkpoints/*' --exclude '.*')
-marker="${STATE_DIRECTORY:-/var/lib/research-lab}/notebooks-restored"
+published="${PUBLISH_FOLDER:+$PUBLISH_FOLDER/}" # "" publishes everything
+skip=(--exclude '*.ipynb_checkpoints/*' --exclude '.*' --exclude '*/.*')
+state="${STATE_DIRECTORY:-/var/lib/research-lab}"
+marker="$state/notebooks-restored"
 
-# One transfer at a time: the timer and the shutdown push may meet.
+# One transfer at a time: the timer, the restore and the shutdown push may meet.
 exec 9<"$NOTEBOOK_DIR"
 flock 9
 
 case "${1:-}" in
 push)
-	retry aws s3 sync --only-show-errors "${skip[@]}" "$NOTEBOOK_DIR/" "$uri"
+	if [ ! -e "$marker" ]; then
+		# Before the restore a push could unpublish what is not here yet.
+		echo "research-lab: the notebooks are not restored yet; nothing pushed"
+		exit 0
+	fi
+	if [ -z "$published" ]; then
+		retry aws s3 sync --only-show-errors "${skip[@]}" "$NOTEBOOK_DIR/" "$uri"
+		exit 0
+	fi
+	retry aws s3 sync --only-show-errors "${skip[@]}" --exclude "$published*" "$NOTEBOOK_DIR/" "$uri"
+	mkdir -p "$NOTEBOOK_DIR/$published"
+	retry aws s3 sync --only-show-errors --delete "${skip[@]}" "$NOTEBOOK_DIR/$published" "$uri$published"
 	;;
 restore)
 	if [ -e "$marker" ]; then
 		echo "research-lab: notebooks already restored on this server"
 		exit 0
 	fi
-	retry aws s3 sync --only-show-errors "${skip[@]}" "$uri" "$NOTEBOOK_DIR/"
+	staging=$(mktemp -d "$state/restore.XXXXXX")
+	retry aws s3 sync --only-show-errors "${skip[@]}" "$uri" "$staging/"
+	cp -a --no-clobber "$staging/." "$NOTEBOOK_DIR/"
+	rm -rf "$staging"
 	touch "$marker"
 	;;
 pull)
-	retry aws s3 sync --only-show-errors --delete "${skip[@]}" "$uri" "$NOTEBOOK_DIR/"
+	retry aws s3 sync --only-show-errors --delete "${skip[@]}" "$uri$published" "$NOTEBOOK_DIR/"
 	;;
 *)
 	echo "usage: $0 push|restore|pull" >&2
