@@ -98,7 +98,7 @@ func (img *images) al2023(instanceType string) (string, error) {
 
 // createCompute declares the key pair, the Elastic IPs of the VPN and Voila,
 // and the three servers with their userdata.
-func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, img *images) (*compute, error) {
+func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, secret *vpnSecret, img *images) (*compute, error) {
 	out := &compute{}
 	if c.KeyName != "" {
 		out.KeyName = pulumi.String(c.KeyName).ToStringOutput()
@@ -144,9 +144,13 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, im
 	bucket := s.Bucket.Bucket
 	out.VPN, err = createInstance(ctx, c, instanceSpec{
 		Role: "VPN", Type: c.VPNInstanceType, AMI: ubuntu.Id, Tier: n.DMZ, RootGB: vpnRootGB,
-		KeyName:  out.KeyName,
-		Profile:  s.VPNProfile,
-		UserData: pulumi.ToSecret(out.VPNIP.PublicIp.ApplyT(func(ip string) (string, error) { return vpnUserData(c, ip) })).(pulumi.StringOutput),
+		KeyName: out.KeyName,
+		Profile: secret.Profile,
+		// No secret: the password is read from the parameter at first boot.
+		UserData: pulumi.All(out.VPNIP.PublicIp, secret.Parameter.Name).ApplyT(func(v []any) (string, error) {
+			return vpnUserData(c, v[0].(string), v[1].(string))
+		}).(pulumi.StringOutput),
+		DependsOn: secret.Access,
 		// A new VPN server has new keys: client profiles must be downloaded
 		// again. Replacing it frees the address for its successor first.
 		ReplaceOpt: []pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)},

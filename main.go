@@ -71,11 +71,15 @@ func createInfrastructure(ctx *pulumi.Context) (*infrastructure, error) {
 	if infra.Storage, err = createStorage(ctx, c); err != nil {
 		return nil, err
 	}
+	secret, err := createVPNSecret(ctx, c)
+	if err != nil {
+		return nil, err
+	}
 	img := newImages(ctx)
 	if infra.Egress, err = createEgress(ctx, c, infra.Network, img); err != nil {
 		return nil, err
 	}
-	if infra.Compute, err = createCompute(ctx, c, infra.Network, infra.Storage, img); err != nil {
+	if infra.Compute, err = createCompute(ctx, c, infra.Network, infra.Storage, secret, img); err != nil {
 		return nil, err
 	}
 	if err := createLifecycle(ctx, c, infra.servers()); err != nil {

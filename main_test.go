@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -465,7 +466,10 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	}
 
 	run := deploy(t, map[string]string{"notebookPrefix": "team/notebooks"})
-	require.Len(t, run.Mocks.ofType("aws:iam/rolePolicy:RolePolicy"), 2, "one role per server that reads the bucket")
+	require.Len(t, run.Mocks.ofType("aws:iam/rolePolicy:RolePolicy"), 3, "one role per server: Jupyter, Voila and the VPN")
+	g, _ := grants(t, run, "HOL02-VPN-Role")
+	assert.Equal(t, map[string][]string{"ssm:GetParameter": {"arn:aws:ssm:us-east-1:123456789012:parameter/vpn-admin-password-1a2b3c4"}}, g,
+		"the VPN may read its own password parameter and nothing else")
 	prefixArn := bucketArn + "/team/notebooks/*"
 	publishedArn := bucketArn + "/team/notebooks/published/*"
 	g, listed := grants(t, run, "HOL02-Jupyter-Role")
@@ -490,7 +494,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	}
 	assert.Equal(t, "HOL02-Jupyter-Profile-1a2b3c4", profile("HOL02-Jupyter"))
 	assert.Equal(t, "HOL02-Voila-Profile-1a2b3c4", profile("HOL02-VoilaServer"))
-	assert.Empty(t, profile("HOL02-VPN"), "the VPN needs no AWS access")
+	assert.Equal(t, "HOL02-VPN-Profile-1a2b3c4", profile("HOL02-VPN"), "the VPN reads its password parameter with its own profile")
 	for _, r := range run.Mocks.ofType("aws:iam/role:Role") {
 		assert.Contains(t, propString(r.Inputs, "assumeRolePolicy"), `"Service":"ec2.amazonaws.com"`)
 	}
@@ -581,14 +585,12 @@ func TestOutputsArePresentAndHoldNoSecret(t *testing.T) {
 func TestUserDataWithSecretsIsSecret(t *testing.T) {
 	run := deploy(t, nil)
 	for _, in := range run.Mocks.ofType(typeInstance) {
-		ud := in.Inputs["userData"]
 		plain := propString(in.Inputs, "userData")
-		assert.NotContains(t, plain, testJupyterPass, "%s userdata holds the Jupyter password in plain text", in.Name)
-		if in.Name == "HOL02-VoilaServer" || in.Name == "HOL02-NAT" {
-			continue
+		for _, secret := range []string{testJupyterPass, testVPNPassword, base64.StdEncoding.EncodeToString([]byte(testVPNPassword))} {
+			assert.NotContains(t, plain, secret, "%s userdata holds a password", in.Name)
 		}
-		assert.True(t, ud.IsSecret(), "%s userdata holds a password or its hash and must be a Pulumi secret", in.Name)
 	}
+	assert.True(t, one(t, run, typeInstance, "HOL02-Jupyter").Inputs["userData"].IsSecret(), "Jupyter's userdata holds the password hash and must be a Pulumi secret")
 	assert.Contains(t, propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData"), "hashed_password = \"argon2:$argon2id$")
 }
 

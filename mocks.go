@@ -90,6 +90,12 @@ func (m *recordingMocks) NewResource(args pulumi.MockResourceArgs) (string, reso
 		set("name", args.Name+"-1a2b3c4")
 		set("arn", "arn:aws:iam::123456789012:role/"+args.Name)
 		id = args.Name + "-1a2b3c4"
+	case "aws:ssm/parameter:Parameter":
+		if v, ok := args.Inputs["name"]; !ok || !v.IsString() || v.StringValue() == "" {
+			set("name", args.Name+"-1a2b3c4")
+		}
+		set("arn", fmt.Sprintf("arn:aws:ssm:%s:123456789012:parameter/%s", m.region, state["name"].StringValue()))
+		id = state["name"].StringValue()
 	case "aws:ec2/keyPair:KeyPair":
 		set("keyName", args.Name+"-1a2b3c4")
 		id = args.Name + "-1a2b3c4"

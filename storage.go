@@ -23,10 +23,9 @@ type storage struct {
 	Bucket *s3.BucketV2
 	Sample *s3.BucketObjectv2
 	// JupyterProfile and VoilaProfile are the instance profile names each
-	// server uses; VPNProfile is empty unless instanceProfile is set.
+	// server uses.
 	JupyterProfile pulumi.StringInput
 	VoilaProfile   pulumi.StringInput
-	VPNProfile     pulumi.StringInput
 	// JupyterAccess are the IAM resources behind Jupyter's profile: its
 	// shutdown push needs them until the very end.
 	JupyterAccess []pulumi.Resource
@@ -116,14 +115,14 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 
 	if c.InstanceProfile != "" {
 		p := pulumi.String(c.InstanceProfile)
-		s.JupyterProfile, s.VoilaProfile, s.VPNProfile = p, p, p
+		s.JupyterProfile, s.VoilaProfile = p, p
 		return s, nil
 	}
-	s.JupyterProfile, s.JupyterAccess, err = createServerProfile(ctx, c, "Jupyter", bucket, notebookAccessReadWrite)
+	s.JupyterProfile, s.JupyterAccess, err = createServerProfile(ctx, c, "Jupyter", "Notebooks", notebookPolicyOf(c, bucket, notebookAccessReadWrite))
 	if err != nil {
 		return nil, err
 	}
-	s.VoilaProfile, _, err = createServerProfile(ctx, c, "Voila", bucket, notebookAccessReadOnly)
+	s.VoilaProfile, _, err = createServerProfile(ctx, c, "Voila", "Notebooks", notebookPolicyOf(c, bucket, notebookAccessReadOnly))
 	if err != nil {
 		return nil, err
 	}
@@ -166,10 +165,14 @@ func notebookPolicy(bucketArn string, c *labConfig, access notebookAccess) (stri
 	return policyJSON(statements...)
 }
 
-// createServerProfile declares a role that EC2 may assume, its inline notebook
+func notebookPolicyOf(c *labConfig, bucket *s3.BucketV2, access notebookAccess) pulumi.StringOutput {
+	return bucket.Arn.ApplyT(func(arn string) (string, error) { return notebookPolicy(arn, c, access) }).(pulumi.StringOutput)
+}
+
+// createServerProfile declares a role that EC2 may assume, its one inline
 // policy and the instance profile, and returns the profile's name and the
 // three resources.
-func createServerProfile(ctx *pulumi.Context, c *labConfig, server string, bucket *s3.BucketV2, access notebookAccess) (pulumi.StringOutput, []pulumi.Resource, error) {
+func createServerProfile(ctx *pulumi.Context, c *labConfig, server, policyName string, policyDoc pulumi.StringOutput) (pulumi.StringOutput, []pulumi.Resource, error) {
 	assume, err := policyJSON(statement{
 		Effect: "Allow", Action: []string{"sts:AssumeRole"},
 		Principal: map[string]string{"Service": "ec2.amazonaws.com"},
@@ -178,18 +181,16 @@ func createServerProfile(ctx *pulumi.Context, c *labConfig, server string, bucke
 		return pulumi.StringOutput{}, nil, err
 	}
 	role, err := iam.NewRole(ctx, c.name(server+"-Role"), &iam.RoleArgs{
-		Description:      pulumi.Sprintf("%s server of %s: notebook bucket access", server, c.NamePrefix),
+		Description:      pulumi.Sprintf("%s server of %s: %s", server, c.NamePrefix, policyName),
 		AssumeRolePolicy: pulumi.String(assume),
 		Tags:             c.tags(server + "-Role"),
 	})
 	if err != nil {
 		return pulumi.StringOutput{}, nil, fmt.Errorf("declaring the %s role: %w", server, err)
 	}
-	policy, err := iam.NewRolePolicy(ctx, c.name(server+"-Notebooks"), &iam.RolePolicyArgs{
-		Role: role.ID(),
-		Policy: bucket.Arn.ApplyT(func(arn string) (string, error) {
-			return notebookPolicy(arn, c, access)
-		}).(pulumi.StringOutput),
+	policy, err := iam.NewRolePolicy(ctx, c.name(server+"-"+policyName), &iam.RolePolicyArgs{
+		Role:   role.ID(),
+		Policy: policyDoc,
 	})
 	if err != nil {
 		return pulumi.StringOutput{}, nil, fmt.Errorf("declaring the %s role policy: %w", server, err)

@@ -94,12 +94,12 @@ type userDataValues struct {
 	VPCCIDR      string
 	ResearchCIDR string
 
-	VPNPublicIP            string
-	PrivateNetworks        []string
-	VPNAdminPasswordBase64 string
-	VPNRepoURL             string
-	VPNRepoKeyURL          string
-	VPNRepoHost            string
+	VPNPublicIP          string
+	PrivateNetworks      []string
+	VPNPasswordParameter string
+	VPNRepoURL           string
+	VPNRepoKeyURL        string
+	VPNRepoHost          string
 }
 
 func mustParseUserdata() *template.Template {
@@ -173,13 +173,13 @@ func baseValues(c *labConfig) *userDataValues {
 	}
 }
 
-// vpnUserData is the VPN server's cloud-config. It holds the admin password,
-// so the caller marks it secret.
-func vpnUserData(c *labConfig, publicIP string) (string, error) {
+// vpnUserData is the VPN server's cloud-config. It holds no secret: only the
+// name of the parameter that holds the admin password.
+func vpnUserData(c *labConfig, publicIP, passwordParameter string) (string, error) {
 	v := baseValues(c)
 	v.VPNPublicIP = publicIP
 	v.PrivateNetworks = []string{c.ProductionCidr.String(), c.ResearchCidr.String()}
-	v.VPNAdminPasswordBase64 = base64.StdEncoding.EncodeToString([]byte(c.VPNAdminPassword))
+	v.VPNPasswordParameter = passwordParameter
 	v.VPNRepoURL, v.VPNRepoKeyURL = openVPNRepoURL, openVPNRepoKeyURL
 	repo, err := url.Parse(openVPNRepoURL)
 	if err != nil {
