@@ -119,14 +119,14 @@ func TestVPNSetupAsAccessServerReceivesIt(t *testing.T) {
 	}
 	eip := propString(one(t, deploy(t, nil), typeEIP, "HOL02-VPN-EIP").State, "publicIp")
 	assert.Equal(t, map[string]string{
-		"host.name":                             eip,
-		"cs.https.port":                         "943",
-		"admin_ui.https.port":                   "943",
-		"vpn.server.daemon.tcp.port":            "443",
-		"vpn.server.daemon.udp.port":            "1194",
-		"vpn.server.routing.private_access":     "nat",
-		"vpn.client.routing.reroute_gw":         "false",
-		"vpn.client.routing.reroute_dns":        "false",
+		"host.name":                            eip,
+		"cs.https.port":                        "943",
+		"admin_ui.https.port":                  "943",
+		"vpn.server.daemon.tcp.port":           "443",
+		"vpn.server.daemon.udp.port":           "1194",
+		"vpn.server.routing.private_access":    "nat",
+		"vpn.client.routing.reroute_gw":        "false",
+		"vpn.client.routing.reroute_dns":       "false",
 		"vpn.server.routing.private_network.0": "10.0.2.0/24",
 		"vpn.server.routing.private_network.1": "10.0.3.0/24",
 	}, config, "Access Server's configuration: host name = the Elastic IP, NAT mode, the two private networks only, client internet and DNS not rerouted")
