@@ -250,13 +250,18 @@ func parseConfig(get func(string) (string, bool), allJSON, region, stack string)
 	if err := json.Unmarshal([]byte(adminRaw), &admin); err != nil {
 		bad("adminCidrs", adminRaw, `must be a list of IPv4 CIDRs, for example ["203.0.113.7/32"]`)
 	}
+	seen := map[netip.Prefix]bool{}
 	for _, a := range admin {
 		p, err := parseCIDR(a)
-		if err != nil {
+		switch {
+		case err != nil:
 			bad("adminCidrs", a, "%v", err)
-			continue
+		case seen[p]:
+			bad("adminCidrs", a, "listed twice: each CIDR once (it would declare the same rule twice)")
+		default:
+			seen[p] = true
+			c.AdminCidrs = append(c.AdminCidrs, p)
 		}
-		c.AdminCidrs = append(c.AdminCidrs, p)
 	}
 
 	c.ResearchEgress = value("researchEgress")
@@ -346,7 +351,7 @@ func parseConfig(get func(string) (string, bool), allJSON, region, stack string)
 	}
 
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("invalid configuration of stack %q, nothing was declared:\n%w", stack, errors.Join(errs...))
+		return nil, &configError{Stack: stack, Errs: errs}
 	}
 	return c, nil
 }
@@ -372,6 +377,22 @@ func (c *labConfig) formerNames(name func(prefix string) string) pulumi.Resource
 	}
 	return pulumi.Aliases(aliases)
 }
+
+// configError is every bad value of a stack's configuration, counted.
+type configError struct {
+	Stack string
+	Errs  []error
+}
+
+func (e *configError) Error() string {
+	n := fmt.Sprintf("%d errors", len(e.Errs))
+	if len(e.Errs) == 1 {
+		n = "1 error"
+	}
+	return fmt.Sprintf("invalid configuration of stack %q (%s), nothing was declared:\n%v", e.Stack, n, errors.Join(e.Errs...))
+}
+
+func (e *configError) Unwrap() []error { return e.Errs }
 
 func configDefault(key string) string {
 	for _, k := range configKeys {

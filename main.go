@@ -133,13 +133,30 @@ func stackOutputs(infra *infrastructure) map[string]pulumi.Output {
 	return out
 }
 
+// programUsage is what `go run .` says outside the Pulumi engine.
+const programUsage = `research-lab: a Pulumi program; run it with the Pulumi CLI:
+  pulumi up                     deploy or update the lab (see README.md)
+or offline, with Go only:
+  go run . plan [--stack NAME] [--hours-per-week N] [--diagram] [--dir DIR]
+                                what a stack creates, who can reach what, what it costs
+`
+
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "plan" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "plan":
 		if err := runPlan(os.Args[2:], os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "research-lab plan:", err)
 			os.Exit(1)
 		}
 		return
+	case len(os.Args) > 1 || os.Getenv(pulumi.EnvMonitor) == "":
+		// Not started by the engine (it sets the monitor's address), or asked
+		// for something else: say how to use the program.
+		fmt.Fprint(os.Stderr, programUsage)
+		if len(os.Args) > 1 && (os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help") {
+			return
+		}
+		os.Exit(2)
 	}
 	pulumi.Run(func(ctx *pulumi.Context) error {
 		_, err := createInfrastructure(ctx)

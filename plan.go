@@ -1,21 +1,17 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"sort"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	"gopkg.in/yaml.v3"
 )
-
-// planPlaceholder stands in for secrets in the offline plan: they are never
-// read from disk in clear, and the plan does not need them.
-const planPlaceholder = "plan-placeholder-secret"
 
 // runPlan is `go run . plan [--stack NAME] [--diagram]`: the stack declared
 // under the recording mock, without the Pulumi CLI, credentials or network.
@@ -27,6 +23,9 @@ func runPlan(args []string, w io.Writer) error {
 	dir := fs.String("dir", ".", "folder of Pulumi.yaml")
 	weekly := fs.Float64("hours-per-week", 40, "hours a week the VPN, Jupyter and the NAT instance run, for the usage estimate (0 to 168)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the usage asked for was printed
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -39,9 +38,21 @@ func runPlan(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The configuration alone first: its errors, not the engine's wrapping.
+	all, err := json.Marshal(config)
+	if err != nil {
+		return err
+	}
+	if _, err := parseConfig(func(k string) (string, bool) { v, ok := config[k]; return v, ok }, string(all), config["aws:region"], *stack); err != nil {
+		return err
+	}
 	run, err := runUnderMocks(*stack, config, secrets)
 	if err != nil {
 		return err
+	}
+	var warnings []string
+	if run.Infra.Config.ResearchEgress == egressNone {
+		warnings = append(warnings, "researchEgress is none: Jupyter cannot install its Python packages, so it will not start (see the README)")
 	}
 	p := newPlanView(run)
 	if *diagram {
@@ -51,6 +62,9 @@ func runPlan(args []string, w io.Writer) error {
 	for _, n := range notes {
 		fmt.Fprintln(w, "note:", n)
 	}
+	for _, n := range warnings {
+		fmt.Fprintln(w, "warning:", n)
+	}
 	p.printResources(w)
 	p.printMatrix(w)
 	b, region := billOfMaterials(run.Infra.Config), run.Infra.Region
@@ -58,71 +72,6 @@ func runPlan(args []string, w io.Writer) error {
 	printCost(w, "stopped (labState: stopped)", estimateCost(b, region, allStopped), "Estimated monthly cost stopped: %s")
 	printCost(w, fmt.Sprintf("VPN, Jupyter and NAT instance %g h a week, Voila always on", *weekly),
 		estimateCost(b, region, hoursPerWeek(*weekly)), fmt.Sprintf("Estimated monthly cost at %g h/week: %%s", *weekly))
-	return nil
-}
-
-// readStackConfig reads Pulumi.yaml and Pulumi.<stack>.yaml as the Pulumi CLI
-// would hand them to the program. Secure values, and secrets not set yet, are
-// replaced by a placeholder.
-func readStackConfig(dir, stack string) (config map[string]string, secrets []string, notes []string, err error) {
-	var project struct {
-		Name string `yaml:"name"`
-	}
-	if err := readYAML(dir+"/Pulumi.yaml", &project); err != nil {
-		return nil, nil, nil, err
-	}
-	if project.Name != projectName {
-		return nil, nil, nil, fmt.Errorf("Pulumi.yaml names project %q, not %s", project.Name, projectName)
-	}
-	var stackFile struct {
-		Config map[string]any `yaml:"config"`
-	}
-	file := fmt.Sprintf("%s/Pulumi.%s.yaml", dir, stack)
-	if err := readYAML(file, &stackFile); err != nil {
-		return nil, nil, nil, err
-	}
-	config = map[string]string{}
-	for k, v := range stackFile.Config {
-		if !strings.Contains(k, ":") {
-			k = projectName + ":" + k
-		}
-		switch val := v.(type) {
-		case map[string]any:
-			if _, ok := val["secure"]; !ok {
-				return nil, nil, nil, fmt.Errorf("%s: %s: structured values other than secrets are not used by this project", file, k)
-			}
-			config[k] = planPlaceholder
-			secrets = append(secrets, k)
-		case []any:
-			items := make([]string, len(val))
-			for i, e := range val {
-				items[i] = fmt.Sprintf("%q", fmt.Sprint(e))
-			}
-			config[k] = "[" + strings.Join(items, ",") + "]"
-		default:
-			config[k] = fmt.Sprint(val)
-		}
-	}
-	for _, k := range configKeys {
-		key := projectName + ":" + k.Name
-		if _, ok := config[key]; k.Secret && !ok {
-			config[key] = planPlaceholder
-			secrets = append(secrets, key)
-			notes = append(notes, fmt.Sprintf("%s is not set: set it with `pulumi config set --secret %s` before `pulumi up`", key, k.Name))
-		}
-	}
-	sort.Strings(secrets)
-	return config, secrets, notes, nil
-}
-
-func readYAML(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", path, err)
-	}
-	if err := yaml.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("parsing %s: %w", path, err)
-	}
 	return nil
 }
 

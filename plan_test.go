@@ -214,26 +214,67 @@ func TestLabCostsWhatItIsUsed(t *testing.T) {
 	assert.LessOrEqual(t, at40h, 25.0, "the lean stack 40 h a week")
 }
 
-func TestPlanRejectsBadConfigurationLikePulumiUp(t *testing.T) {
+// planOfStackFile runs the plan on a stack file of its own.
+func planOfStackFile(t *testing.T, stackFile string) (string, error) {
+	t.Helper()
 	dir := t.TempDir()
 	project, err := os.ReadFile("Pulumi.yaml")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), project, 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "Pulumi.bad.yaml"), []byte(
-		"config:\n  research-lab:keyName: vockey\n  research-lab:vpcCidr: 10.0.0.0/8\n  research-lab:adminCidrs:\n    - 1.2.3.4\n"+
-			"  research-lab:labState: paused\n  research-lab:jupyterIdleStopMinutes: 1.5\n  research-lab:budgetEmail: nobody\n"+
-			"  research-lab:vpnAdminPassword:\n    secure: AAABAEncrypted\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Pulumi.test.yaml"), []byte(stackFile), 0o644))
 	var out strings.Builder
-	err = runPlan([]string{"--dir", dir, "--stack", "bad"}, &out)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "research-lab:vpcCidr")
-	for _, key := range []string{"adminCidrs", "labState", "jupyterIdleStopMinutes", "budgetEmail"} {
-		assert.Contains(t, err.Error(), "research-lab:"+key, "the plan must refuse what `pulumi up` refuses")
-	}
-	assert.Contains(t, err.Error(), "nothing was declared")
+	err = runPlan([]string{"--dir", dir, "--stack", "test"}, &out)
+	return out.String(), err
+}
 
-	err = runPlan([]string{"--dir", dir, "--stack", "missing"}, &out)
+func TestPlanRejectsBadConfigurationLikePulumiUp(t *testing.T) {
+	const secret = "  research-lab:vpnAdminPassword:\n    secure: AAABAEncrypted\n"
+	cases := []struct {
+		name, file string
+		want       []string
+	}{
+		{"every bad value at once, counted",
+			"config:\n  research-lab:keyName: vockey\n  research-lab:vpcCidr: 10.0.0.0/8\n  research-lab:adminCidrs:\n    - 1.2.3.4\n" +
+				"  research-lab:labState: paused\n  research-lab:budgetEmail: nobody\n" + secret,
+			[]string{"(4 errors)", "research-lab:vpcCidr", "research-lab:adminCidrs", "research-lab:labState", "research-lab:budgetEmail", "nothing was declared"}},
+		{"duplicate adminCidrs", "config:\n  research-lab:keyName: vockey\n  research-lab:adminCidrs:\n    - 1.2.3.4/32\n    - 1.2.3.4/32\n",
+			[]string{"(1 error)", "research-lab:adminCidrs", "listed twice"}},
+		{"a type the project file refuses", "config:\n  research-lab:keyName: vockey\n  research-lab:jupyterIdleStopMinutes: 1.5\n",
+			[]string{"jupyterIdleStopMinutes", "must be of type 'integer'"}},
+		{"a secret in plain text", "config:\n  research-lab:keyName: vockey\n  research-lab:jupyterPassword: in-clear-text-123\n",
+			[]string{"jupyterPassword", "must be encrypted"}},
+		// The CLI's loader reads a key without a namespace as the project's.
+		{"a key without a namespace", "config:\n  keyName: vockey\n  vpcCidr: 10.0.0.0/8\n", []string{"(1 error)", "research-lab:vpcCidr"}},
+		{"a misspelt key", "config:\n  research-lab:keyName: vockey\n  research-lab:labstate: stopped\n", []string{"research-lab:labstate", "unknown configuration key"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := planOfStackFile(t, c.file)
+			require.Error(t, err, "the plan must refuse what `pulumi up` refuses")
+			for _, want := range c.want {
+				assert.Contains(t, err.Error(), want)
+			}
+			assert.NotContains(t, err.Error(), "error occurred", "the plan's error is the program's own, not the engine's wrapping")
+		})
+	}
+
+	var out strings.Builder
+	err := runPlan([]string{"--stack", "missing"}, &out)
 	assert.ErrorContains(t, err, "Pulumi.missing.yaml")
+	assert.NoError(t, runPlan([]string{"--help"}, &out), "plan --help is not an error")
+	assert.Contains(t, out.String(), "-hours-per-week")
+}
+
+func TestPlanNotesWhatItAssumes(t *testing.T) {
+	out, err := planOfStackFile(t, "config:\n  research-lab:keyName: vockey\n  research-lab:researchEgress: none\n")
+	require.NoError(t, err)
+	assert.Contains(t, out, "note: aws:region is not set: the plan assumes us-east-1")
+	assert.Contains(t, out, "warning: researchEgress is none: Jupyter cannot install")
+	assert.Contains(t, out, "note: research-lab:jupyterPassword is not set")
+	out, err = planOfStackFile(t, "config:\n  aws:region: us-west-2\n  research-lab:keyName: vockey\n")
+	require.NoError(t, err)
+	assert.NotContains(t, out, "aws:region is not set")
+	assert.NotContains(t, out, "warning:")
 }
 
 func TestLeanStackIsDocumented(t *testing.T) {
