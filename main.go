@@ -139,6 +139,8 @@ const programUsage = `research-lab: a Pulumi program; run it with the Pulumi CLI
 or offline, with Go only:
   go run . plan [--stack NAME] [--hours-per-week N] [--diagram] [--dir DIR]
                                 what a stack creates, who can reach what, what it costs
+  go run . check [--stack NAME | --outputs FILE] [--via-vpn]
+                                probe the deployed lab from here, rule by rule
 `
 
 func main() {
@@ -149,6 +151,8 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	case len(os.Args) > 1 && os.Args[1] == "check":
+		os.Exit(runCheck(os.Args[2:], os.Stdout, os.Stderr))
 	case len(os.Args) > 1 || os.Getenv(pulumi.EnvMonitor) == "":
 		// Not started by the engine (it sets the monitor's address), or asked
 		// for something else: say how to use the program.

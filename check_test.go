@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The stand-in lab: loopback addresses in a network namespace of the test's
+// own, so the real ports are free and nothing else answers on them.
+const (
+	standInVPN     = "127.0.0.2"
+	standInVoila   = "127.0.0.3"
+	standInJupyter = "127.0.0.4" // a private address, reached through the VPN
+)
+
+func writeOutputs(t *testing.T, outputs map[string]string) string {
+	t.Helper()
+	b, err := json.Marshal(outputs)
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "outputs.json")
+	require.NoError(t, os.WriteFile(file, b, 0o600))
+	return file
+}
+
+func TestCheckRefusesBadUsage(t *testing.T) {
+	var out, errOut bytes.Buffer
+	missing := writeOutputs(t, map[string]string{"vpnPublicIp": "203.0.113.5"})
+	assert.Equal(t, checkUsage, runCheck([]string{"--outputs", missing}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "voilaPublicIp, voilaUrl", "the message must name every missing output")
+
+	errOut.Reset()
+	full := writeOutputs(t, map[string]string{"vpnPublicIp": "203.0.113.5", "voilaPublicIp": "203.0.113.6", "voilaUrl": "https://203.0.113.6/"})
+	assert.Equal(t, checkUsage, runCheck([]string{"--outputs", full, "--via-vpn"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "jupyterUrl", "--via-vpn needs jupyterUrl")
+
+	errOut.Reset()
+	junk := filepath.Join(t.TempDir(), "junk.json")
+	require.NoError(t, os.WriteFile(junk, []byte("Current stack is dev:\n"), 0o600))
+	assert.Equal(t, checkUsage, runCheck([]string{"--outputs", junk}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "not the JSON")
+
+	assert.Equal(t, checkUsage, runCheck([]string{"--outputs", filepath.Join(t.TempDir(), "none.json")}, &out, &errOut))
+	assert.Equal(t, checkUsage, runCheck([]string{"--no-such-flag"}, &out, &errOut))
+	assert.Equal(t, checkUsage, runCheck([]string{"--outputs", full, "extra"}, &out, &errOut))
+	assert.Equal(t, checkPassed, runCheck([]string{"--help"}, &out, &errOut), "check --help is not an error")
+}
+
+// TestCheckCatchesWhatTheLabExposes runs the check against stand-in labs,
+// each in a network namespace: a healthy one, one that wrongly exposes
+// Jupyter's port and SSH on the public site, one whose site has no
+// certificate yet, and one whose VPN is down.
+func TestCheckCatchesWhatTheLabExposes(t *testing.T) {
+	requireTool(t, "ip")
+	cases := []struct {
+		scenario string
+		status   int
+		want     []string
+	}{
+		{"healthy", checkPassed, []string{
+			"PASS  the VPN web UI answers TLS on 127.0.0.2:943",
+			"PASS  Voila publishes the sample notebook at https://127.0.0.3/",
+			"PASS  8888/tcp (Jupyter) is closed on VPN's public address 127.0.0.2",
+			"PASS  8888/tcp (Jupyter) is closed on Voila's public address 127.0.0.3",
+			"PASS  22/tcp (SSH) is closed on Voila's public address 127.0.0.3",
+			"PASS  Jupyter's login page answers at http://127.0.0.4:8888 through the VPN",
+		}},
+		{"exposed", checkViolated, []string{
+			"FAIL  8888/tcp (Jupyter) is closed on Voila's public address 127.0.0.3: it answers",
+			"FAIL  22/tcp (SSH) is closed on Voila's public address 127.0.0.3: it answers",
+			"PASS  the VPN web UI answers TLS",
+		}},
+		{"http-only", checkPassed, []string{"WARN  Voila publishes the sample notebook at https://127.0.0.3/: HTTPS fails"}},
+		{"vpn-down", checkViolated, []string{"FAIL  the VPN web UI answers TLS on 127.0.0.2:943"}},
+	}
+	for _, c := range cases {
+		t.Run(c.scenario, func(t *testing.T) {
+			ns := newNetns(t, "chk")
+			cmd := ns.cmd(os.Args[0], "-test.run=^TestCheckStandInLab$", "-test.v")
+			cmd.Env = append(os.Environ(), "RESEARCH_LAB_CHECK_SCENARIO="+c.scenario)
+			out, _ := cmd.CombinedOutput()
+			text := string(out)
+			require.Contains(t, text, "--- PASS: TestCheckStandInLab", "the stand-in lab did not run:\n%s", text)
+			assert.Contains(t, text, fmt.Sprintf("check exit status %d\n", c.status), "exit status of the check:\n%s", text)
+			for _, line := range c.want {
+				assert.Contains(t, text, line, "the check must report it:\n%s", text)
+			}
+		})
+	}
+}
+
+// TestCheckStandInLab is run by TestCheckCatchesWhatTheLabExposes inside a
+// network namespace; on its own it does nothing.
+func TestCheckStandInLab(t *testing.T) {
+	scenario := os.Getenv("RESEARCH_LAB_CHECK_SCENARIO")
+	if scenario == "" {
+		t.Skip("runs inside TestCheckCatchesWhatTheLabExposes's network namespace")
+	}
+	cert, caFile := testCertificate(t, standInVPN, standInVoila)
+	site := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<ul><li><a href="/voila/render/%s">%s</a></li></ul>`, sampleNotebookName, sampleNotebookName)
+	})
+	login := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<form action="/login"><input type="password" name="password"></form>`)
+	})
+	serve := func(addr string, h http.Handler, tlsOn bool) {
+		l, err := net.Listen("tcp", addr)
+		require.NoError(t, err)
+		if tlsOn {
+			l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}})
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		t.Cleanup(func() { _ = srv.Close() })
+	}
+	listen := func(addr string) { // a port that accepts and says nothing
+		l, err := net.Listen("tcp", addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { l.Close() })
+	}
+	if scenario != "vpn-down" {
+		serve(standInVPN+":943", site, true)
+	}
+	listen(standInVPN + ":22") // SSH on the VPN is allowed
+	if scenario != "http-only" {
+		serve(standInVoila+":443", site, true)
+	}
+	serve(standInVoila+":80", site, false)
+	serve(standInJupyter+":8888", login, false)
+	if scenario == "exposed" {
+		listen(standInVoila + ":8888")
+		listen(standInVoila + ":22")
+	}
+	outputs := writeOutputs(t, map[string]string{"vpnPublicIp": standInVPN, "voilaPublicIp": standInVoila,
+		"voilaUrl": "https://" + standInVoila + "/", "jupyterUrl": "http://" + standInJupyter + ":8888"})
+	var out bytes.Buffer
+	status := runCheck([]string{"--outputs", outputs, "--ca", caFile, "--via-vpn", "--timeout", "2s"}, &out, &out)
+	fmt.Printf("%scheck exit status %d\n", out.String(), status)
+}
+
+// testCertificate makes a self-signed certificate for IP addresses and writes
+// it as a CA file the check is told to trust.
+func testCertificate(t *testing.T, ips ...string) (tls.Certificate, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "stand-in lab"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	for _, ip := range ips {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	cert, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(file, certPEM, 0o600))
+	return cert, file
+}
