@@ -165,8 +165,10 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, se
 		Role: "VoilaServer", Type: c.VoilaType, AMI: voilaAMI, Tier: n.Production, RootGB: voilaRootGB,
 		KeyName:   out.KeyName,
 		Profile:   s.VoilaProfile,
-		UserData:  bucket.ApplyT(func(b string) (string, error) { return voilaUserData(c, b) }).(pulumi.StringOutput),
-		DependsOn: []pulumi.Resource{s.Sample},
+		UserData: pulumi.All(bucket, out.VoilaIP.PublicIp).ApplyT(func(v []any) (string, error) {
+			return voilaUserData(c, v[0].(string), v[1].(string))
+		}).(pulumi.StringOutput),
+		DependsOn: append([]pulumi.Resource{s.Sample}, s.ACMESource...),
 	})
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/mail"
 	"net/netip"
 	"os"
@@ -80,6 +81,7 @@ var configKeys = []configKey{
 	{Name: "instanceProfile", Type: "string", Description: "existing instance profile for all three instances; then no IAM resources"},
 	{Name: "bucketName", Type: "string", Description: "notebook bucket name; default auto-named"},
 	{Name: "notebookPrefix", Type: "string", Default: "hol02", Description: "folder of the notebooks in the bucket"},
+	{Name: "voilaDomain", Type: "string", Description: "DNS name for the Voila site's certificate and voilaUrl (point its A record at voilaPublicIp); default the Elastic IP"},
 	{Name: "publishFolder", Type: "string", Default: "published", Description: "folder under notebookPrefix that Voila publishes; empty publishes every notebook"},
 	{Name: "syncInterval", Type: "string", Default: "5min", Description: "how often Jupyter pushes and Voila pulls (30s to 24h, units s, min, h)"},
 	{Name: "forceDestroyBucket", Type: "boolean", Default: "false", Description: "only then may pulumi destroy delete a bucket that holds notebooks"},
@@ -106,6 +108,7 @@ type labConfig struct {
 	BucketName       string // "" means auto-named
 	NotebookPrefix   string
 	PublishFolder    string // "" publishes the whole prefix
+	VoilaDomain      string // "" certifies the Voila Elastic IP
 	SyncInterval     string // systemd time span, e.g. 5min
 	ForceDestroy     bool
 	LabState         string  // labRunning or labStopped
@@ -123,6 +126,7 @@ var (
 	keyNameRe       = regexp.MustCompile(`^[\x20-\x7e]{1,255}$`)
 	zoneRe          = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$`)
 	regionRe        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+	dnsNameRe       = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	bucketRe        = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	ipLikeRe        = regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`)
 	prefixSegmentRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -334,6 +338,11 @@ func parseConfig(get func(string) (string, bool), allJSON, region, stack string)
 	c.PublishFolder = value("publishFolder")
 	if f := c.PublishFolder; f != "" && (!prefixSegmentRe.MatchString(f) || len(f) > 100) {
 		bad("publishFolder", f, `one folder name of letters, digits and ._- (up to 100), or "" to publish every notebook`)
+	}
+
+	c.VoilaDomain = strings.ToLower(value("voilaDomain"))
+	if d := c.VoilaDomain; d != "" && (!dnsNameRe.MatchString(d) || len(d) > 253 || net.ParseIP(d) != nil) {
+		bad("voilaDomain", d, "a DNS name such as lab.example.edu (not an IP address: the Elastic IP is certified by default)")
 	}
 
 	c.SyncInterval = value("syncInterval")

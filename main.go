@@ -115,7 +115,7 @@ func stackOutputs(infra *infrastructure) map[string]pulumi.Output {
 		"vpnPublicIp":      vpnIP,
 		"vpnAdminUrl":      pulumi.Sprintf("https://%s:%d/admin", vpnIP, portVPNWeb.Number),
 		"vpnClientUrl":     pulumi.Sprintf("https://%s:%d/", vpnIP, portVPNWeb.Number),
-		"voilaUrl":         pulumi.Sprintf("http://%s/", comp.VoilaIP.PublicIp),
+		"voilaUrl":         voilaURL(c, comp.VoilaIP.PublicIp),
 		"voilaPublicIp":    comp.VoilaIP.PublicIp,
 		"jupyterUrl":       pulumi.Sprintf("http://%s:%d", comp.Jupyter.PrivateIp, portJupyter.Number),
 		"jupyterPrivateIp": comp.Jupyter.PrivateIp,
@@ -142,6 +142,15 @@ or offline, with Go only:
   go run . check [--stack NAME | --outputs FILE] [--via-vpn]
                                 probe the deployed lab from here, rule by rule
 `
+
+// voilaURL is the public site over HTTPS: on voilaDomain, or the Elastic IP
+// its certificate is issued for.
+func voilaURL(c *labConfig, ip pulumi.StringOutput) pulumi.StringOutput {
+	if c.VoilaDomain != "" {
+		return pulumi.String("https://" + c.VoilaDomain + "/").ToStringOutput()
+	}
+	return pulumi.Sprintf("https://%s/", ip)
+}
 
 func main() {
 	switch {

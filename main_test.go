@@ -308,7 +308,7 @@ func TestPublicServersKeepTheirAddresses(t *testing.T) {
 	}
 	voilaIP := propString(one(t, run, typeEIP, "HOL02-VoilaServer-EIP").State, "publicIp")
 	assert.Equal(t, voilaIP, run.Outputs["voilaPublicIp"], "voilaPublicIp is Voila's Elastic IP")
-	assert.Equal(t, "http://"+voilaIP+"/", run.Outputs["voilaUrl"], "voilaUrl names the Elastic IP, which survives a stop")
+	assert.Equal(t, "https://"+voilaIP+"/", run.Outputs["voilaUrl"], "voilaUrl names the Elastic IP, which survives a stop and holds the certificate")
 	vpn := one(t, run, typeInstance, "HOL02-VPN")
 	assert.Equal(t, run.Outputs["vpnPublicIp"], sourcedEnv(t, writtenFile(t, propString(vpn.Inputs, "userData"), "/etc/research-lab/vpn.env"))["VPN_HOSTNAME"],
 		"the VPN's host name must be its Elastic IP (the manual's first troubleshooting item)")
@@ -478,8 +478,8 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	}, g, "Jupyter reads and writes the prefix, and deletes only in the publish folder (unpublishing)")
 	assert.Equal(t, []string{"team/notebooks/", "team/notebooks/*"}, listed, "Jupyter may list only the notebook prefix")
 	g, listed = grants(t, run, "HOL02-Voila-Role")
-	assert.Equal(t, map[string][]string{"s3:ListBucket": {bucketArn}, "s3:GetObject": {publishedArn}}, g,
-		"Voila only reads, and only what is published")
+	assert.Equal(t, map[string][]string{"s3:ListBucket": {bucketArn}, "s3:GetObject": {publishedArn, bucketArn + "/research-lab/acme/*"}}, g,
+		"Voila only reads, and only what is published and the source of its certificate client")
 	assert.Equal(t, []string{"team/notebooks/published/", "team/notebooks/published/*"}, listed, "Voila may list only the publish folder")
 
 	// Publishing everything, as the manual does: nothing is ever deleted.
@@ -487,7 +487,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	g, _ = grants(t, all, "HOL02-Jupyter-Role")
 	assert.NotContains(t, g, "s3:DeleteObject", "with publishFolder empty the push never deletes, so Jupyter may not")
 	g, _ = grants(t, all, "HOL02-Voila-Role")
-	assert.Equal(t, []string{bucketArn + "/hol02/*"}, g["s3:GetObject"], "with publishFolder empty Voila reads the whole prefix")
+	assert.Equal(t, []string{bucketArn + "/hol02/*", bucketArn + "/research-lab/acme/*"}, g["s3:GetObject"], "with publishFolder empty Voila reads the whole prefix")
 
 	profile := func(name string) string {
 		return propString(one(t, run, typeInstance, name).Inputs, "iamInstanceProfile")
@@ -572,7 +572,7 @@ func TestOutputsArePresentAndHoldNoSecret(t *testing.T) {
 	assert.Equal(t, "http://"+jupyterIP+":8888", run.Outputs["jupyterUrl"])
 	assert.Equal(t, "ssh -J ubuntu@"+ip+" ec2-user@"+jupyterIP, run.Outputs["sshJupyter"])
 	assert.Equal(t, "ssh ubuntu@"+ip, run.Outputs["sshVpn"])
-	assert.Regexp(t, `^http://203\.0\.113\.\d+/$`, run.Outputs["voilaUrl"])
+	assert.Regexp(t, `^https://203\.0\.113\.\d+/$`, run.Outputs["voilaUrl"])
 	for k, v := range run.Outputs {
 		s := fmt.Sprint(v)
 		assert.NotContains(t, s, testVPNPassword, "output %s holds the VPN password", k)
@@ -618,6 +618,7 @@ func TestUserDataFitsEC2Limit(t *testing.T) {
 		"vpnAdminPassword": strings.Repeat("v", 256),
 		"jupyterPassword":  strings.Repeat("j", 256),
 		"syncInterval":     "86400s",
+		"voilaDomain":      strings.Repeat(strings.Repeat("d", 62)+".", 4)[:249] + ".edu",
 	}
 	run, err := runUnderMocks("a-rather-long-stack-name-for-a-course", stackConfig(longest), secretKeys)
 	require.NoError(t, err)

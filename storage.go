@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
@@ -29,6 +30,8 @@ type storage struct {
 	// JupyterAccess are the IAM resources behind Jupyter's profile: its
 	// shutdown push needs them until the very end.
 	JupyterAccess []pulumi.Resource
+	// ACMESource is lab-acme's source in the bucket, which Voila builds.
+	ACMESource []pulumi.Resource
 }
 
 // createStorage declares the notebook bucket (versioned, encrypted, private,
@@ -113,6 +116,22 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 		return nil, fmt.Errorf("declaring the sample notebook: %w", err)
 	}
 
+	// lab-acme's source, uploaded from the project folder as it is: Voila
+	// builds it with the module checksums of its go.sum.
+	for _, f := range acmeSourceFiles {
+		obj, err := s3.NewBucketObjectv2(ctx, "acme-"+f, &s3.BucketObjectv2Args{
+			Bucket:      bucket.ID(),
+			Key:         pulumi.String(acmeSourceKey + "/" + f),
+			Source:      pulumi.NewFileAsset(filepath.Join("acme", f)),
+			ContentType: pulumi.String("text/plain"),
+			Tags:        c.tags("acme-source"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("declaring the ACME client's source %s: %w", f, err)
+		}
+		s.ACMESource = append(s.ACMESource, obj)
+	}
+
 	if c.InstanceProfile != "" {
 		p := pulumi.String(c.InstanceProfile)
 		s.JupyterProfile, s.VoilaProfile = p, p
@@ -155,6 +174,12 @@ func notebookPolicy(bucketArn string, c *labConfig, access notebookAccess) (stri
 			Condition: map[string]any{"StringLike": map[string][]string{"s3:prefix": {prefix + "/", prefix + "/*"}}},
 		},
 		{Sid: "Notebooks", Effect: "Allow", Action: actions, Resource: []string{bucketArn + "/" + prefix + "/*"}},
+	}
+	if access == notebookAccessReadOnly {
+		statements = append(statements, statement{
+			Sid: "CertificateClientSource", Effect: "Allow", Action: []string{"s3:GetObject"},
+			Resource: []string{bucketArn + "/" + acmeSourceKey + "/*"},
+		})
 	}
 	if access == notebookAccessReadWrite && c.PublishFolder != "" {
 		statements = append(statements, statement{

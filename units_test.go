@@ -37,7 +37,9 @@ func words(values []string) []string { return strings.Fields(strings.Join(values
 // root; only the OS update and the NAT rules' loader do.
 func TestServersRunAsTheirOwnUsers(t *testing.T) {
 	run := deploy(t, nil)
-	asRoot := map[string]bool{"os-update.service": true, "research-lab-nat.service": true}
+	// The OS update, the NAT rules' loader, and the certificate client, which
+	// switches and reloads Nginx.
+	asRoot := map[string]bool{"os-update.service": true, "research-lab-nat.service": true, "voila-certificate.service": true}
 	want := map[string]string{"HOL02-VoilaServer": "voila", "HOL02-Jupyter": "jupyter", "HOL02-NAT": ""}
 	for server, user := range want {
 		units, _ := serverUnits(t, run, server)

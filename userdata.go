@@ -44,11 +44,29 @@ const (
 var (
 	voilaPackages   = []string{"voila>=0.5,<0.6", "ipywidgets>=8,<9", "numpy", "pandas", "matplotlib"}
 	jupyterPackages = []string{"notebook>=7,<8", "ipywidgets>=8,<9", "numpy", "pandas", "matplotlib"}
-	voilaUnits      = []string{"voila.service", "notebook-pull.service", "notebook-pull.timer", "os-update.service", "os-update.timer"}
-	jupyterUnits    = []string{"jupyter.service", "notebook-restore.service", "notebook-push.service", "notebook-push.timer",
+	voilaUnits      = []string{"voila.service", "notebook-pull.service", "notebook-pull.timer", "os-update.service", "os-update.timer",
+		"voila-certificate.service", "voila-certificate.timer"}
+	jupyterUnits = []string{"jupyter.service", "notebook-restore.service", "notebook-push.service", "notebook-push.timer",
 		"notebook-push-at-shutdown.service", "os-update.service", "os-update.timer"}
 	natUnits = []string{"research-lab-nat.service", "os-update.service", "os-update.timer"}
 )
+
+// The Voila site's certificate: Let's Encrypt through lab-acme (the acme/
+// module, built on the server from the source the stack puts in the bucket).
+const (
+	acmeDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+	acmeWebroot   = "/var/lib/research-lab/acme-webroot" // Nginx serves the HTTP-01 answers from here
+	acmeStateDir  = "/var/lib/research-lab/acme"         // account, certificate and key
+	acmeSourceKey = "research-lab/acme"                  // bucket folder of lab-acme's source
+	// An IP address is certified with the six-day shortlived profile, renewed
+	// at half-life; a domain with the default 90 days, renewed 30 days ahead.
+	acmeIPProfile       = "shortlived"
+	acmeIPRenewWithin   = "72h"
+	acmeNameRenewWithin = "720h"
+)
+
+// acmeSourceFiles are the files of the acme/ module, uploaded as they are.
+var acmeSourceFiles = []string{"main.go", "go.mod", "go.sum"}
 
 // Argon2id parameters of jupyter_server's own passwd(), so that its
 // passwd_check verifies our hash exactly as one it made itself.
@@ -65,7 +83,7 @@ type voilaLimits struct {
 }
 
 type userDataPorts struct {
-	HTTP, Voila, Jupyter, OpenVPN, OpenVPNTCP, VPNWeb int
+	HTTP, HTTPS, Voila, Jupyter, OpenVPN, OpenVPNTCP, VPNWeb int
 }
 
 // userDataValues is everything a template may use; every value comes from the
@@ -94,6 +112,17 @@ type userDataValues struct {
 	VPCCIDR      string
 	ResearchCIDR string
 
+	// The Voila site's certificate; TLS renders Nginx's HTTPS variant.
+	TLS            bool
+	TLSIdentifier  string // the Elastic IP or voilaDomain
+	TLSProfile     string
+	TLSRenewWithin string
+	HSTS           bool // only for a domain: an IP certificate lives six days
+	ACMEServer     string
+	ACMEWebroot    string
+	ACMEStateDir   string
+	ACMESource     string // s3:// folder of lab-acme's source
+
 	VPNPublicIP          string
 	PrivateNetworks      []string
 	VPNPasswordParameter string
@@ -113,6 +142,11 @@ func mustParseUserdata() *template.Template {
 		"indent": indent,
 		"join":   strings.Join,
 		"shq":    shellQuote,
+		"withTLS": func(v *userDataValues) *userDataValues {
+			tls := *v
+			tls.TLS = true
+			return &tls
+		},
 	})
 	err := fs.WalkDir(userdataFS, "userdata", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -161,7 +195,7 @@ func baseValues(c *labConfig) *userDataValues {
 	return &userDataValues{
 		NamePrefix: c.NamePrefix,
 		Ports: userDataPorts{
-			HTTP: portHTTP.Number, Voila: portVoila.Number, Jupyter: portJupyter.Number,
+			HTTP: portHTTP.Number, HTTPS: portHTTPS.Number, Voila: portVoila.Number, Jupyter: portJupyter.Number,
 			OpenVPN: portOpenVPN.Number, OpenVPNTCP: portOpenVPNTCP.Number, VPNWeb: portVPNWeb.Number,
 		},
 		Region:           c.Region,
@@ -190,10 +224,16 @@ func vpnUserData(c *labConfig, publicIP, passwordParameter string) (string, erro
 }
 
 // voilaUserData is the Voila server's cloud-config; it holds no secret.
-func voilaUserData(c *labConfig, bucket string) (string, error) {
+func voilaUserData(c *labConfig, bucket, publicIP string) (string, error) {
 	v := baseValues(c)
 	v.Bucket, v.NotebookDir, v.NotebookUser = bucket, voilaNotebookDir, voilaUser
 	v.PackagesVar, v.Packages, v.Units = "VOILA_PACKAGES", voilaPackages, voilaUnits
+	v.TLSIdentifier, v.TLSProfile, v.TLSRenewWithin = publicIP, acmeIPProfile, acmeIPRenewWithin
+	if c.VoilaDomain != "" {
+		v.TLSIdentifier, v.TLSProfile, v.TLSRenewWithin, v.HSTS = c.VoilaDomain, "", acmeNameRenewWithin, true
+	}
+	v.ACMEServer, v.ACMEWebroot, v.ACMEStateDir = acmeDirectory, acmeWebroot, acmeStateDir
+	v.ACMESource = "s3://" + bucket + "/" + acmeSourceKey + "/"
 	return render("voila.yaml", v)
 }
 

@@ -166,15 +166,15 @@ func TestScriptsPassShellcheck(t *testing.T) {
 // voilaServerBlock is the Nginx server block that Voila's userdata writes.
 func voilaServerBlock(t *testing.T) string {
 	t.Helper()
-	run := deploy(t, nil)
-	c := parseCloudConfig(t, "voila", propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData"))
-	for _, f := range c.WriteFiles {
-		if f.Path == "/etc/nginx/conf.d/voila.conf" {
-			return f.Content
-		}
-	}
-	t.Fatal("Voila's userdata writes no /etc/nginx/conf.d/voila.conf")
-	return ""
+	return voilaNginxConf(t, deploy(t, nil), "/etc/nginx/conf.d/voila.conf")
+}
+
+// voilaNginxConf is what Nginx reads of Voila's configuration with the
+// server block at path in place: conf.d's common file, then the block.
+func voilaNginxConf(t *testing.T, run *mockRun, path string) string {
+	t.Helper()
+	ud := propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
+	return writtenFile(t, ud, "/etc/nginx/conf.d/00-voila-common.conf") + "\n" + writtenFile(t, ud, path)
 }
 
 // nginxPrefix lays out a minimal Nginx around a server block, as the http{}

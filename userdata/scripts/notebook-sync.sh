@@ -1,11 +1,9 @@
 #!/bin/bash
 # research-lab: carries the notebooks between this server and the bucket.
-#   restore  bucket -> Jupyter, once per server, before Jupyter starts; never
-#            overwrites a file already on the server
-#   push     Jupyter -> bucket, only after the restore; deletes nothing, except
-#            inside the publish folder, where removing a notebook unpublishes
-#            it (versioning keeps every version)
-#   pull     the bucket's publish folder -> Voila, deletions included
+#   restore  bucket -> Jupyter, once per server; never overwrites a local file
+#   push     Jupyter -> bucket after the restore; deletes only in the publish
+#            folder (unpublishing; versioning keeps every version)
+#   pull     the publish folder -> Voila, deletions included
 set -euo pipefail
 # shellcheck source=common.sh
 . /usr/local/lib/research-lab/common.sh

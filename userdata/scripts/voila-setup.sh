@@ -17,4 +17,7 @@ retry /opt/voila/bin/pip install -q --upgrade pip
 read -ra packages <<<"$VOILA_PACKAGES"
 retry /opt/voila/bin/pip install -q "${packages[@]}"
 install -d -o "$NOTEBOOK_USER" -g "$NOTEBOOK_USER" -m 0755 "$NOTEBOOK_DIR"
+# Where Nginx serves the ACME challenges from, and where the certificate lives.
+install -d -m 0755 {{.ACMEWebroot}}
+install -d -m 0700 {{.ACMEStateDir}}
 nginx -t
