@@ -163,8 +163,8 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, se
 	}
 	out.Voila, err = createInstance(ctx, c, instanceSpec{
 		Role: "VoilaServer", Type: c.VoilaType, AMI: voilaAMI, Tier: n.Production, RootGB: voilaRootGB,
-		KeyName:   out.KeyName,
-		Profile:   s.VoilaProfile,
+		KeyName: out.KeyName,
+		Profile: s.VoilaProfile,
 		UserData: pulumi.All(bucket, out.VoilaIP.PublicIp).ApplyT(func(v []any) (string, error) {
 			return voilaUserData(c, v[0].(string), v[1].(string))
 		}).(pulumi.StringOutput),
