@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/go-acme/lego/v5/acme"
+	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/certificate"
 	"github.com/go-acme/lego/v5/lego"
 	"github.com/go-acme/lego/v5/providers/http/webroot"
@@ -72,17 +73,8 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	config := lego.NewConfig(u)
-	config.CADirURL = o.Server
-	client, err := lego.NewClient(config)
+	client, err := newClient(u, o)
 	if err != nil {
-		return fmt.Errorf("ACME client for %s: %w", o.Server, err)
-	}
-	provider, err := webroot.NewHTTPProvider(o.Webroot)
-	if err != nil {
-		return fmt.Errorf("webroot %s: %w", o.Webroot, err)
-	}
-	if err := client.Challenge.SetHTTP01Provider(provider); err != nil {
 		return err
 	}
 	if u.Registration == nil {
@@ -92,8 +84,13 @@ func run(ctx context.Context, o options) error {
 		if err := u.save(o.Dir); err != nil {
 			return err
 		}
+		log.Printf("lab-acme: registered account %s", u.Registration.Location)
+		// The client signs with the account it was made with: make it again.
+		if client, err = newClient(u, o); err != nil {
+			return err
+		}
 	}
-	res, err := client.Certificate.Obtain(ctx, certificate.ObtainRequest{Domains: []string{o.Identifier}, Bundle: true, Profile: o.Profile})
+	res, err := client.Certificate.Obtain(ctx, certificate.ObtainRequest{Domains: []string{o.Identifier}, KeyType: certcrypto.EC256, Bundle: true, Profile: o.Profile})
 	if err != nil {
 		return fmt.Errorf("obtaining a certificate for %s: %w", o.Identifier, err)
 	}
@@ -114,6 +111,23 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("deploy hook %s: %w", o.DeployHook, err)
 	}
 	return nil
+}
+
+func newClient(u *user, o options) (*lego.Client, error) {
+	config := lego.NewConfig(u)
+	config.CADirURL = o.Server
+	client, err := lego.NewClient(config)
+	if err != nil {
+		return nil, fmt.Errorf("ACME client for %s: %w", o.Server, err)
+	}
+	provider, err := webroot.NewHTTPProvider(o.Webroot)
+	if err != nil {
+		return nil, fmt.Errorf("webroot %s: %w", o.Webroot, err)
+	}
+	if err := client.Challenge.SetHTTP01Provider(provider); err != nil {
+		return nil, err
+	}
+	return client, nil
 }
 
 // stillValid says whether the certificate in file covers the identifier and

@@ -1,0 +1,397 @@
+package main
+
+// The Voila site's certificate end to end, on loopback: Pebble (Let's
+// Encrypt's test server) issues, lab-acme built from acme/ exactly as the
+// server builds it runs with the rendered unit's flags, the rendered deploy
+// hook switches the real Nginx to the rendered HTTPS variant, and renewal
+// swaps the certificate Nginx serves.
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Pebble, Let's Encrypt's ACME test server, at a pinned version.
+const (
+	pebbleModule  = "github.com/letsencrypt/pebble/v2"
+	pebbleVersion = "v2.10.1"
+)
+
+// goCommand runs the go command for a test with the module checksums
+// enforced, as the server builds lab-acme.
+func goCommand(t *testing.T, dir string, env []string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "GOFLAGS=-mod=readonly"), env...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go %s:\n%s", strings.Join(args, " "), out)
+}
+
+// startPebble runs Pebble on loopback; it validates HTTP-01 on httpPort.
+// It returns the ACME directory, the CA file that its own TLS chains to, and
+// the root it signs certificates with.
+func startPebble(t *testing.T, httpPort int) (directory, caFile string, roots *x509.CertPool) {
+	t.Helper()
+	bin := t.TempDir()
+	goCommand(t, ".", []string{"GOBIN=" + bin}, "install", pebbleModule+"/cmd/pebble@"+pebbleVersion)
+	modcache, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	require.NoError(t, err)
+	certs := filepath.Join(strings.TrimSpace(string(modcache)), pebbleModule+"@"+pebbleVersion, "test/certs")
+	listen, mgmt := freePort(t), freePort(t)
+	config := map[string]any{"pebble": map[string]any{
+		"listenAddress": fmt.Sprintf("127.0.0.1:%d", listen), "managementListenAddress": fmt.Sprintf("127.0.0.1:%d", mgmt),
+		"certificate": filepath.Join(certs, "localhost/cert.pem"), "privateKey": filepath.Join(certs, "localhost/key.pem"),
+		"httpPort": httpPort, "tlsPort": freePort(t), "ocspResponderURL": "", "externalAccountBindingRequired": false,
+		"profiles": map[string]any{
+			"default":    map[string]any{"description": "90 days", "validityPeriod": 7776000},
+			"shortlived": map[string]any{"description": "six days", "validityPeriod": 518400},
+		},
+	}}
+	b, err := json.Marshal(config)
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "pebble.json")
+	require.NoError(t, os.WriteFile(file, b, 0o600))
+	cmd := exec.Command(filepath.Join(bin, "pebble"), "-config", file, "-strict")
+	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
+	logs := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitListening(t, fmt.Sprintf("127.0.0.1:%d", listen), logs)
+	caFile = filepath.Join(certs, "pebble.minica.pem")
+
+	// The root Pebble issues under, from its management API.
+	caPEM, err := os.ReadFile(caFile)
+	require.NoError(t, err)
+	trust := x509.NewCertPool()
+	require.True(t, trust.AppendCertsFromPEM(caPEM))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: trust}}}
+	resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/roots/0", mgmt))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	rootPEM, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	roots = x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(rootPEM), "Pebble's root: %s", rootPEM)
+	return fmt.Sprintf("https://127.0.0.1:%d/dir", listen), caFile, roots
+}
+
+func waitListening(t *testing.T, addr string, logs *strings.Builder) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s:\n%s", addr, logs)
+}
+
+// tlsSite is the Voila server's Nginx and certificate client laid out in a
+// folder, with the rendered files moved to loopback ports.
+type tlsSite struct {
+	t                     *testing.T
+	dir, nginxConf, state string
+	httpPort, httpsPort   int
+	acmeArgs              []string
+	env                   []string
+	httpsVariant          string
+}
+
+func newTLSSite(t *testing.T, changes map[string]string, stubPort int) *tlsSite {
+	t.Helper()
+	s := &tlsSite{t: t, dir: t.TempDir(), httpPort: freePort(t), httpsPort: freePort(t)}
+	s.state = filepath.Join(s.dir, "acme")
+	webroot := filepath.Join(s.dir, "webroot")
+	confd := filepath.Join(s.dir, "conf.d")
+	bin := filepath.Join(s.dir, "bin")
+	for _, d := range []string{s.state, webroot, confd, bin} {
+		require.NoError(t, os.MkdirAll(d, 0o755))
+	}
+	// Nginx's workers drop root, as on the server: let them into the webroot.
+	require.NoError(t, os.Chmod(s.dir, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(s.dir), 0o755))
+	run := deploy(t, changes)
+	ud := propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
+	local := func(content string) string {
+		// In order: the webroot's path begins with the state folder's.
+		for _, r := range [][2]string{
+			{fmt.Sprintf("listen %d default_server;", portHTTP.Number), fmt.Sprintf("listen 127.0.0.1:%d default_server;", s.httpPort)},
+			{fmt.Sprintf("listen %d ssl default_server;", portHTTPS.Number), fmt.Sprintf("listen 127.0.0.1:%d ssl default_server;", s.httpsPort)},
+			{fmt.Sprintf("127.0.0.1:%d;", portVoila.Number), fmt.Sprintf("127.0.0.1:%d;", stubPort)},
+			{acmeWebroot, webroot},
+			{acmeStateDir, s.state},
+			{"/etc/nginx/conf.d/voila.conf", filepath.Join(confd, "voila.conf")},
+			{"/etc/research-lab/nginx/voila-https.conf", filepath.Join(s.dir, "voila-https.conf")},
+		} {
+			content = strings.ReplaceAll(content, r[0], r[1])
+		}
+		require.NotContains(t, content, "/var/lib/research-lab", "a server path was left in the test's copy")
+		return content
+	}
+	write := func(path, content string, mode os.FileMode) {
+		require.NoError(t, os.WriteFile(path, []byte(local(content)), mode))
+	}
+	write(filepath.Join(confd, "00-voila-common.conf"), writtenFile(t, ud, "/etc/nginx/conf.d/00-voila-common.conf"), 0o644)
+	write(filepath.Join(confd, "voila.conf"), writtenFile(t, ud, "/etc/nginx/conf.d/voila.conf"), 0o644)
+	s.httpsVariant = writtenFile(t, ud, "/etc/research-lab/nginx/voila-https.conf")
+	write(filepath.Join(s.dir, "voila-https.conf"), s.httpsVariant, 0o644)
+	hook := filepath.Join(bin, "voila-tls-enable")
+	write(hook, writtenFile(t, ud, "/usr/local/sbin/voila-tls-enable"), 0o755)
+
+	s.nginxConf = filepath.Join(s.dir, "nginx.conf")
+	require.NoError(t, os.WriteFile(s.nginxConf, []byte(fmt.Sprintf(
+		"pid %s/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  access_log off;\n  include %s/*.conf;\n}\n", s.dir, confd)), 0o644))
+	// The hook calls nginx and systemctl: the real Nginx of this folder.
+	nginx := requireTool(t, "nginx")
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "nginx"), []byte(fmt.Sprintf("#!/bin/sh\nexec %s -e stderr -p %s -c %s \"$@\"\n", nginx, s.dir, s.nginxConf)), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "systemctl"), []byte(fmt.Sprintf(
+		"#!/bin/sh\n[ \"$*\" = \"reload nginx\" ] || exit 1\necho reloaded >>%s/reloads\nexec %s -e stderr -p %s -c %s -s reload\n", s.dir, nginx, s.dir, s.nginxConf)), 0o755))
+
+	// lab-acme with the unit's own flags; only the CA, the folders and the
+	// address it certifies (loopback, where Pebble validates) differ.
+	unit := writtenFile(t, ud, "/etc/systemd/system/voila-certificate.service")
+	start := unitProperties(t, unit)["ExecStart"]
+	require.Len(t, start, 1)
+	args := strings.Fields(local(start[0]))
+	require.Equal(t, "/usr/local/bin/lab-acme", args[0])
+	s.acmeArgs = args[1:]
+	for i, a := range s.acmeArgs {
+		switch a {
+		case "--identifier":
+			s.acmeArgs[i+1] = "127.0.0.1"
+		case "--deploy-hook":
+			require.Equal(t, "/usr/local/sbin/voila-tls-enable", s.acmeArgs[i+1])
+			s.acmeArgs[i+1] = hook
+		}
+	}
+	s.env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	return s
+}
+
+func (s *tlsSite) startNginx() {
+	s.t.Helper()
+	cmd := exec.Command(filepath.Join(s.dir, "bin", "nginx"), "-g", "daemon off;")
+	logs := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	// The master and its workers: a group of their own, stopped whole.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 2 * time.Second
+	require.NoError(s.t, cmd.Start())
+	s.t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
+	waitListening(s.t, fmt.Sprintf("127.0.0.1:%d", s.httpPort), logs)
+}
+
+// acme runs lab-acme as voila-certificate.service does, with extra flags.
+func (s *tlsSite) acme(bin, server, ca string, extra ...string) (string, error) {
+	args := append([]string(nil), s.acmeArgs...)
+	for i, a := range args {
+		if a == "--server" {
+			args[i+1] = server
+		}
+	}
+	cmd := exec.Command(bin, append(args, extra...)...)
+	cmd.Env = append(s.env, "LEGO_CA_CERTIFICATES="+ca)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (s *tlsSite) servedCertificate(roots *x509.CertPool) (*x509.Certificate, error) {
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.httpsPort), &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0], nil
+}
+
+func TestVoilaCertificateFromPebble(t *testing.T) {
+	requireTool(t, "nginx")
+	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "websocket" {
+			w.Header().Set("Upgrade", "websocket")
+			w.Header().Set("Connection", "Upgrade")
+			w.WriteHeader(http.StatusSwitchingProtocols)
+			return
+		}
+		fmt.Fprint(w, "voila: "+sampleNotebookName)
+	}))
+	defer stub.Close()
+	site := newTLSSite(t, nil, stub.Listener.Addr().(*net.TCPAddr).Port)
+	acmeBin := filepath.Join(t.TempDir(), "lab-acme")
+	goCommand(t, "acme", nil, "build", "-trimpath", "-o", acmeBin, ".")
+	directory, ca, roots := startPebble(t, site.httpPort)
+	site.startNginx()
+	// Fresh connections: an old worker keeps serving its own after a reload.
+	noRedirect := &http.Client{Transport: &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(url string) (int, string, http.Header) {
+		resp, err := noRedirect.Get(url)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	plain := fmt.Sprintf("http://127.0.0.1:%d", site.httpPort)
+
+	// Until a certificate is issued the site answers on HTTP, even when
+	// issuance fails.
+	// Validation fails: the CA is asked for an address nothing answers for.
+	out, err := site.acme(acmeBin, directory, ca, "--identifier", "127.0.0.2")
+	require.Error(t, err, "issuance whose validation fails must fail:\n%s", out)
+	t.Logf("issuance refused as it should be:\n%s", out)
+	status, body, _ := get(plain + "/")
+	assert.Equal(t, http.StatusOK, status, "without a certificate the site must keep answering on HTTP")
+	assert.Contains(t, body, sampleNotebookName)
+
+	// A hook that Nginx refuses (no certificate yet) restores the HTTP site.
+	hook := exec.Command(filepath.Join(site.dir, "bin", "voila-tls-enable"))
+	hook.Env = site.env
+	hookOut, err := hook.CombinedOutput()
+	require.Error(t, err, "the hook must fail when Nginx refuses the HTTPS variant:\n%s", hookOut)
+	status, body, _ = get(plain + "/")
+	assert.Equal(t, http.StatusOK, status, "after a refused switch the site must keep answering on HTTP")
+	assert.Contains(t, body, sampleNotebookName)
+
+	out, err = site.acme(acmeBin, directory, ca)
+	require.NoError(t, err, "lab-acme against Pebble:\n%s", out)
+	cert := readCertificate(t, filepath.Join(site.state, "cert.pem"))
+	require.Len(t, cert.IPAddresses, 1)
+	assert.Equal(t, "127.0.0.1", cert.IPAddresses[0].String(), "the certificate is for the site's address")
+	assert.InDelta(t, (6 * 24 * time.Hour).Hours(), cert.NotAfter.Sub(cert.NotBefore).Hours(), 1, "an IP address gets the six-day shortlived profile")
+	info, err := os.Stat(filepath.Join(site.state, "key.pem"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "the private key is readable by root only")
+
+	assert.Contains(t, out, "Nginx serves the new certificate", "the deploy hook must switch Nginx to HTTPS")
+	waitListening(t, fmt.Sprintf("127.0.0.1:%d", site.httpsPort), &strings.Builder{}) // a reload is asynchronous
+	served, err := site.servedCertificate(roots)
+	require.NoError(t, err, "Nginx must serve HTTPS with a certificate that chains to the CA's root:\n%s", out)
+	assert.Equal(t, cert.SerialNumber, served.SerialNumber, "Nginx serves the certificate just issued")
+	_, err = tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", site.httpsPort), &tls.Config{RootCAs: roots, MaxVersion: tls.VersionTLS11})
+	assert.Error(t, err, "TLS 1.1 and older must be refused")
+	// Old workers answer until the reload has finished: ask until it has.
+	var header http.Header
+	for i := 0; i < 100; i++ {
+		if status, _, header = get(plain + "/voila/render/" + sampleNotebookName); status != http.StatusOK {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	assert.Equal(t, http.StatusMovedPermanently, status, "HTTP redirects to HTTPS once a certificate is served")
+	assert.Equal(t, fmt.Sprintf("https://127.0.0.1/voila/render/%s", sampleNotebookName), header.Get("Location"))
+	require.NoError(t, os.MkdirAll(filepath.Join(site.dir, "webroot/.well-known/acme-challenge"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(site.dir, "webroot/.well-known/acme-challenge/token"), []byte("answer"), 0o644))
+	status, body, _ = get(plain + "/.well-known/acme-challenge/token")
+	assert.Equal(t, http.StatusOK, status, "the ACME challenge path is not redirected, so renewals validate")
+	assert.Equal(t, "answer", body)
+
+	httpsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	resp, err := httpsClient.Get(fmt.Sprintf("https://127.0.0.1:%d/", site.httpsPort))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Empty(t, resp.Header.Get("Strict-Transport-Security"), "no HSTS for a six-day IP certificate")
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", site.httpsPort), &tls.Config{RootCAs: roots})
+	require.NoError(t, err)
+	fmt.Fprintf(conn, "GET /api/kernels/1/channels HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	conn.Close()
+	require.NoError(t, err)
+	assert.Contains(t, line, "101", "kernels' websockets pass over HTTPS")
+
+	// A timer run with the certificate still fresh changes nothing.
+	out, err = site.acme(acmeBin, directory, ca)
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, out, "nothing to do")
+	assert.Equal(t, cert.SerialNumber, readCertificate(t, filepath.Join(site.state, "cert.pem")).SerialNumber)
+	reloads, _ := os.ReadFile(filepath.Join(site.dir, "reloads"))
+	assert.Equal(t, 1, strings.Count(string(reloads), "reloaded"), "Nginx is reloaded only for a new certificate")
+
+	// Renewal: with less left than --renew-within, a new certificate is
+	// issued and Nginx serves it.
+	out, err = site.acme(acmeBin, directory, ca, "--renew-within", "200h")
+	require.NoError(t, err, "renewal:\n%s", out)
+	renewed := readCertificate(t, filepath.Join(site.state, "cert.pem"))
+	assert.NotEqual(t, cert.SerialNumber, renewed.SerialNumber, "renewal issues a new certificate")
+	// The reload replaces Nginx's workers: wait until the new ones serve.
+	for i := 0; i < 100; i++ {
+		if served, err = site.servedCertificate(roots); err == nil && served.SerialNumber.Cmp(renewed.SerialNumber) == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.NoError(t, err)
+	assert.Equal(t, renewed.SerialNumber, served.SerialNumber, "after renewal Nginx serves the new certificate")
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func readCertificate(t *testing.T, file string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	block, _ := pem.Decode(b)
+	require.NotNil(t, block, "%s holds no certificate", file)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	require.NoError(t, err)
+	return cert
+}
+
+// TestVoilaCertificateForADomain: with voilaDomain the certificate, the URL
+// and HSTS are the domain's; the default profile, renewed a month ahead.
+func TestVoilaCertificateForADomain(t *testing.T) {
+	run := deploy(t, map[string]string{"voilaDomain": "Lab.Example.EDU"})
+	assert.Equal(t, "https://lab.example.edu/", run.Outputs["voilaUrl"])
+	ud := propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
+	start := words(unitProperties(t, writtenFile(t, ud, "/etc/systemd/system/voila-certificate.service"))["ExecStart"])
+	assert.Subset(t, start, []string{"--identifier", "lab.example.edu", "--renew-within", "720h"})
+	assert.NotContains(t, start, "--profile", "a domain gets the CA's default profile")
+	assert.Contains(t, writtenFile(t, ud, "/etc/research-lab/nginx/voila-https.conf"), `add_header Strict-Transport-Security "max-age=31536000" always;`,
+		"a domain's site asks browsers for HTTPS only")
+
+	ipRun := deploy(t, nil)
+	ipUD := propString(one(t, ipRun, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
+	assert.NotContains(t, writtenFile(t, ipUD, "/etc/research-lab/nginx/voila-https.conf"), "Strict-Transport-Security")
+	ipStart := words(unitProperties(t, writtenFile(t, ipUD, "/etc/systemd/system/voila-certificate.service"))["ExecStart"])
+	assert.Subset(t, ipStart, []string{"--identifier", run.Outputs["voilaPublicIp"].(string), "--profile", "shortlived", "--renew-within", "72h"})
+
+	// Both variants for a domain pass nginx -t, with a certificate in place.
+	tool := requireTool(t, "nginx")
+	cert, _ := testCertificate(t, "127.0.0.1")
+	dir := t.TempDir()
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
+	for _, path := range []string{"/etc/nginx/conf.d/voila.conf", "/etc/research-lab/nginx/voila-https.conf"} {
+		conf := strings.ReplaceAll(voilaNginxConf(t, run, path), acmeStateDir, dir)
+		prefix, main := nginxPrefix(t, conf)
+		out, err := exec.Command(tool, "-e", "stderr", "-p", prefix, "-c", main, "-t").CombinedOutput()
+		assert.NoError(t, err, "nginx -t rejects %s:\n%s", path, out)
+	}
+}
