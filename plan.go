@@ -192,6 +192,8 @@ func (p *planView) describe(r recordedResource) string {
 		add("state", propString(in, "state"))
 	case "aws:budgets/budget:Budget":
 		add("limit", propString(in, "limitAmount")+" "+propString(in, "limitUnit"))
+	case "aws:ssm/parameter:Parameter":
+		add("type", propString(in, "type"))
 	case "aws:ec2/vpcEndpoint:VpcEndpoint":
 		add("service", propString(in, "serviceName"))
 		add("type", propString(in, "vpcEndpointType"))
@@ -249,6 +251,10 @@ func tierOf(c *labConfig, r recordedResource) string {
 		return "IAM"
 	case strings.HasPrefix(r.Type, "aws:s3/"):
 		return "Storage"
+	case strings.HasPrefix(r.Type, "aws:ssm/"):
+		return tierDMZ // the VPN's admin password
+	case strings.HasPrefix(r.Type, "aws:budgets/"):
+		return "Account"
 	case strings.HasPrefix(name, tierDMZ), strings.HasPrefix(name, "VPN"), strings.HasPrefix(name, "NAT"):
 		return tierDMZ
 	case strings.HasPrefix(name, tierProduction), strings.HasPrefix(name, "Voila"):
@@ -267,7 +273,7 @@ func (p *planView) printResources(w io.Writer) {
 		groups[tierOf(c, r)] = append(groups[tierOf(c, r)], r)
 	}
 	fmt.Fprintf(w, "Stack %s: %d resources in %s (%s)\n", c.Stack, len(all), p.run.Infra.Region, p.run.Infra.Zone)
-	for _, g := range []string{"Network", tierDMZ, tierProduction, tierResearch, "Storage", "IAM"} {
+	for _, g := range []string{"Network", tierDMZ, tierProduction, tierResearch, "Storage", "IAM", "Account"} {
 		if len(groups[g]) == 0 {
 			continue
 		}
