@@ -11,7 +11,7 @@ export AWS_DEFAULT_REGION
 src=/usr/local/src/lab-acme
 bin=/usr/local/bin/lab-acme
 
-command -v go >/dev/null || retry dnf -y -q install golang
+command -v go >/dev/null || retry dnf -y -q install golang git # git: for a GOPROXY=direct default
 fetched=$(mktemp -d)
 trap 'rm -rf "$fetched"' EXIT
 for f in main.go go.mod go.sum; do
