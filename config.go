@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,43 +49,244 @@ const minPasswordLength = 12
 const maxIdleStopMinutes = 7 * 24 * 60
 
 // configKey describes one configuration key. This table is the single source of
-// truth for names, types, defaults and descriptions: Pulumi.yaml and the README's
-// table are checked against it by TestConfigKeysAgreeEverywhere.
+// truth for names, types, defaults, descriptions and the check of each value:
+// Pulumi.yaml and the README's table are checked against it by
+// TestConfigKeysAgreeEverywhere.
 type configKey struct {
 	Name        string
 	Type        string // string, integer, boolean or array (of strings), as in Pulumi.yaml
 	Default     string // the value in configuration syntax; "" means none
 	Secret      bool
 	Description string
+	// Parse checks the key's value on its own and stores it; its error says
+	// what is allowed (a badValue names the part of the value at fault).
+	// Rules that span several keys are in parseConfig.
+	Parse func(c *labConfig, v string) error
 }
 
 var configKeys = []configKey{
-	{Name: "sshPublicKey", Type: "string", Description: "OpenSSH public key imported as the lab key pair; or set keyName"},
-	{Name: "keyName", Type: "string", Description: "existing EC2 key pair instead (for example vockey); exactly one of the two"},
-	{Name: "vpnAdminPassword", Type: "string", Secret: true, Description: "password of the OpenVPN AS admin user openvpn"},
-	{Name: "jupyterPassword", Type: "string", Secret: true, Description: "Jupyter login password (stored only hashed on the instance)"},
-	{Name: "namePrefix", Type: "string", Default: "HOL02", Description: "prefix of every Name tag"},
-	{Name: "vpcCidr", Type: "string", Default: "10.0.0.0/16", Description: "VPC address range (/16 to /28)"},
-	{Name: "dmzCidr", Type: "string", Default: "10.0.1.0/24", Description: "DMZ subnet (VPN); inside vpcCidr, no overlap"},
-	{Name: "productionCidr", Type: "string", Default: "10.0.2.0/24", Description: "Production subnet (Voila); inside vpcCidr, no overlap"},
-	{Name: "researchCidr", Type: "string", Default: "10.0.3.0/24", Description: "Research subnet (Jupyter); inside vpcCidr, no overlap"},
-	{Name: "availabilityZone", Type: "string", Description: "zone of the three subnets; default the region's first"},
-	{Name: "adminCidrs", Type: "array", Default: `["0.0.0.0/0"]`, Description: "IPv4 CIDRs that may SSH to the VPN instance"},
-	{Name: "researchEgress", Type: "string", Default: egressDefault, Description: "internet egress of the Research subnet: nat-instance, nat-gateway, internet-gateway or none"},
-	{Name: "vpnInstanceType", Type: "string", Default: "t4g.micro", Description: "VPN instance type"},
-	{Name: "voilaInstanceType", Type: "string", Default: "t4g.small", Description: "Voila instance type"},
-	{Name: "jupyterInstanceType", Type: "string", Default: "t4g.medium", Description: "Jupyter instance type"},
-	{Name: "labState", Type: "string", Default: labRunning, Description: "running or stopped: pulumi up starts or stops every instance of the lab"},
-	{Name: "jupyterIdleStopMinutes", Type: "integer", Default: "0", Description: "Jupyter powers its instance off after this many idle minutes (0 = never, at most a week)"},
-	{Name: "monthlyBudgetUsd", Type: "string", Description: "optional AWS Budgets monthly cost budget for the lab, in US dollars"},
-	{Name: "budgetEmail", Type: "string", Description: "address that the budget alerts at 80% and 100% actual and 100% forecast; needs monthlyBudgetUsd"},
-	{Name: "instanceProfile", Type: "string", Description: "existing instance profile for all three instances; then no IAM resources"},
-	{Name: "bucketName", Type: "string", Description: "notebook bucket name; default auto-named"},
-	{Name: "notebookPrefix", Type: "string", Default: "hol02", Description: "folder of the notebooks in the bucket"},
-	{Name: "voilaDomain", Type: "string", Description: "DNS name for the Voila site's certificate and voilaUrl (point its A record at voilaPublicIp); default the Elastic IP"},
-	{Name: "publishFolder", Type: "string", Default: "published", Description: "folder under notebookPrefix that Voila publishes; empty publishes every notebook"},
-	{Name: "syncInterval", Type: "string", Default: "5min", Description: "how often Jupyter pushes and Voila pulls (30s to 24h, units s, min, h)"},
-	{Name: "forceDestroyBucket", Type: "boolean", Default: "false", Description: "only then may pulumi destroy delete a bucket that holds notebooks"},
+	{Name: "sshPublicKey", Type: "string", Description: "OpenSSH public key imported as the lab key pair; or set keyName",
+		Parse: func(c *labConfig, v string) error {
+			if c.SSHPublicKey = strings.TrimSpace(v); c.SSHPublicKey == "" {
+				return nil
+			}
+			return checkSSHPublicKey(c.SSHPublicKey)
+		}},
+	{Name: "keyName", Type: "string", Description: "existing EC2 key pair instead (for example vockey); exactly one of the two",
+		Parse: optional(func(c *labConfig) *string { return &c.KeyName }, keyNameRe, "an EC2 key pair name is 1 to 255 printable ASCII characters")},
+	{Name: "vpnAdminPassword", Type: "string", Secret: true, Description: "password of the OpenVPN AS admin user openvpn",
+		Parse: password(func(c *labConfig) *string { return &c.VPNAdminPassword }, "vpnAdminPassword")},
+	{Name: "jupyterPassword", Type: "string", Secret: true, Description: "Jupyter login password (stored only hashed on the instance)",
+		Parse: password(func(c *labConfig) *string { return &c.JupyterPassword }, "jupyterPassword")},
+	{Name: "namePrefix", Type: "string", Default: "HOL02", Description: "prefix of every Name tag",
+		Parse: required(func(c *labConfig) *string { return &c.NamePrefix }, namePrefixRe, "1 to 24 letters, digits or hyphens, starting with a letter")},
+	{Name: "vpcCidr", Type: "string", Default: "10.0.0.0/16", Description: "VPC address range (/16 to /28)",
+		Parse: cidr(func(c *labConfig) *netip.Prefix { return &c.VPCCidr })},
+	{Name: "dmzCidr", Type: "string", Default: "10.0.1.0/24", Description: "DMZ subnet (VPN); inside vpcCidr, no overlap",
+		Parse: cidr(func(c *labConfig) *netip.Prefix { return &c.DMZCidr })},
+	{Name: "productionCidr", Type: "string", Default: "10.0.2.0/24", Description: "Production subnet (Voila); inside vpcCidr, no overlap",
+		Parse: cidr(func(c *labConfig) *netip.Prefix { return &c.ProductionCidr })},
+	{Name: "researchCidr", Type: "string", Default: "10.0.3.0/24", Description: "Research subnet (Jupyter); inside vpcCidr, no overlap",
+		Parse: cidr(func(c *labConfig) *netip.Prefix { return &c.ResearchCidr })},
+	{Name: "availabilityZone", Type: "string", Description: "zone of the three subnets; default the region's first",
+		Parse: optional(func(c *labConfig) *string { return &c.AvailabilityZone }, zoneRe, "not an availability zone name (for example us-east-1a)")},
+	{Name: "adminCidrs", Type: "array", Default: `["0.0.0.0/0"]`, Description: "IPv4 CIDRs that may SSH to the VPN instance",
+		Parse: parseAdminCidrs},
+	{Name: "researchEgress", Type: "string", Default: egressDefault, Description: "internet egress of the Research subnet: nat-instance, nat-gateway, internet-gateway or none",
+		Parse: oneOf(func(c *labConfig) *string { return &c.ResearchEgress }, egressNATInstance, egressNATGateway, egressIGW, egressNone)},
+	{Name: "vpnInstanceType", Type: "string", Default: "t4g.micro", Description: "VPN instance type",
+		Parse: required(func(c *labConfig) *string { return &c.VPNInstanceType }, instanceTypeRe, "not an EC2 instance type (for example t3.small)")},
+	{Name: "voilaInstanceType", Type: "string", Default: "t4g.small", Description: "Voila instance type",
+		Parse: required(func(c *labConfig) *string { return &c.VoilaType }, instanceTypeRe, "not an EC2 instance type (for example t3.small)")},
+	{Name: "jupyterInstanceType", Type: "string", Default: "t4g.medium", Description: "Jupyter instance type",
+		Parse: required(func(c *labConfig) *string { return &c.JupyterType }, instanceTypeRe, "not an EC2 instance type (for example t3.small)")},
+	{Name: "labState", Type: "string", Default: labRunning, Description: "running or stopped: pulumi up starts or stops every instance of the lab",
+		Parse: oneOf(func(c *labConfig) *string { return &c.LabState }, labRunning, labStopped)},
+	{Name: "jupyterIdleStopMinutes", Type: "integer", Default: "0", Description: "Jupyter powers its instance off after this many idle minutes (0 = never, at most a week)",
+		Parse: func(c *labConfig, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > maxIdleStopMinutes {
+				return fmt.Errorf("a whole number of minutes from 0 (never) to %d (a week)", maxIdleStopMinutes)
+			}
+			c.IdleStopMinutes = n
+			return nil
+		}},
+	{Name: "monthlyBudgetUsd", Type: "string", Description: "optional AWS Budgets monthly cost budget for the lab, in US dollars",
+		Parse: func(c *labConfig, v string) error {
+			if v == "" {
+				return nil
+			}
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(f > 0) || math.IsInf(f, 0) {
+				return errors.New("a number of US dollars greater than 0, for example 50")
+			}
+			c.MonthlyBudgetUSD = f
+			return nil
+		}},
+	{Name: "budgetEmail", Type: "string", Description: "address that the budget alerts at 80% and 100% actual and 100% forecast; needs monthlyBudgetUsd",
+		Parse: func(c *labConfig, v string) error {
+			if c.BudgetEmail = v; v != "" && !isEmailAddress(v) {
+				return errors.New("not an email address (for example teacher@example.edu)")
+			}
+			return nil
+		}},
+	{Name: "instanceProfile", Type: "string", Description: "existing instance profile for all three instances; then no IAM resources",
+		Parse: optional(func(c *labConfig) *string { return &c.InstanceProfile }, profileNameRe, "an instance profile name is 1 to 128 of letters, digits and +=,.@_-")},
+	{Name: "bucketName", Type: "string", Description: "notebook bucket name; default auto-named",
+		Parse: func(c *labConfig, v string) error {
+			if c.BucketName = v; v == "" {
+				return nil
+			}
+			return checkBucketName(v)
+		}},
+	{Name: "notebookPrefix", Type: "string", Default: "hol02", Description: "folder of the notebooks in the bucket",
+		Parse: func(c *labConfig, v string) error {
+			c.NotebookPrefix = v
+			for _, seg := range strings.Split(v, "/") {
+				if !prefixSegmentRe.MatchString(seg) || len(v) > maxNotebookPrefixLen {
+					return errors.New("folder names of letters, digits and ._- separated by single slashes, no leading or trailing slash")
+				}
+			}
+			return nil
+		}},
+	{Name: "voilaDomain", Type: "string", Description: "DNS name for the Voila site's certificate and voilaUrl (point its A record at voilaPublicIp); default the Elastic IP",
+		Parse: func(c *labConfig, v string) error {
+			c.VoilaDomain = strings.ToLower(v)
+			if d := c.VoilaDomain; d != "" && (!dnsNameRe.MatchString(d) || len(d) > maxDNSNameLen || net.ParseIP(d) != nil) {
+				return errors.New("a DNS name such as lab.example.edu (not an IP address: the Elastic IP is certified by default)")
+			}
+			return nil
+		}},
+	{Name: "publishFolder", Type: "string", Default: "published", Description: "folder under notebookPrefix that Voila publishes; empty publishes every notebook",
+		Parse: func(c *labConfig, v string) error {
+			if c.PublishFolder = v; v != "" && (!prefixSegmentRe.MatchString(v) || len(v) > maxPublishFolderLen) {
+				return fmt.Errorf(`one folder name of letters, digits and ._- (up to %d), or "" to publish every notebook`, maxPublishFolderLen)
+			}
+			return nil
+		}},
+	{Name: "syncInterval", Type: "string", Default: "5min", Description: "how often Jupyter pushes and Voila pulls (30s to 24h, units s, min, h)",
+		Parse: func(c *labConfig, v string) error {
+			c.SyncInterval = v
+			d, err := parseSyncInterval(v)
+			if err != nil {
+				return err
+			}
+			if d < minSyncInterval || d > maxSyncInterval {
+				return errors.New("must be between 30s and 24h")
+			}
+			return nil
+		}},
+	{Name: "forceDestroyBucket", Type: "boolean", Default: "false", Description: "only then may pulumi destroy delete a bucket that holds notebooks",
+		Parse: func(c *labConfig, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("must be true or false")
+			}
+			c.ForceDestroy = b
+			return nil
+		}},
+}
+
+// Bounds of the configuration values.
+const (
+	minCIDRBits, maxCIDRBits         = 16, 28 // what AWS allows for a VPC or a subnet
+	minSyncInterval, maxSyncInterval = 30 * time.Second, 24 * time.Hour
+	maxNotebookPrefixLen             = 200
+	maxPublishFolderLen              = 100
+	maxDNSNameLen                    = 253
+)
+
+// badValue is an error about one part of a key's value (one CIDR of a list).
+type badValue struct {
+	Value string
+	Err   error
+}
+
+func (b *badValue) Error() string { return b.Err.Error() }
+
+// required stores a value that must match re.
+func required(dst func(*labConfig) *string, re *regexp.Regexp, allowed string) func(*labConfig, string) error {
+	return func(c *labConfig, v string) error {
+		if *dst(c) = v; !re.MatchString(v) {
+			return errors.New(allowed)
+		}
+		return nil
+	}
+}
+
+// optional stores a value that may be empty, or else must match re.
+func optional(dst func(*labConfig) *string, re *regexp.Regexp, allowed string) func(*labConfig, string) error {
+	return func(c *labConfig, v string) error {
+		if *dst(c) = v; v != "" && !re.MatchString(v) {
+			return errors.New(allowed)
+		}
+		return nil
+	}
+}
+
+// oneOf stores a value that must be one of the allowed values.
+func oneOf(dst func(*labConfig) *string, allowed ...string) func(*labConfig, string) error {
+	return func(c *labConfig, v string) error {
+		*dst(c) = v
+		if slices.Contains(allowed, v) {
+			return nil
+		}
+		return fmt.Errorf("allowed values are %s and %s", strings.Join(allowed[:len(allowed)-1], ", "), allowed[len(allowed)-1])
+	}
+}
+
+// password stores a secret of at least minPasswordLength characters. Its
+// errors say how long it is, never what it is.
+func password(dst func(*labConfig) *string, key string) func(*labConfig, string) error {
+	return func(c *labConfig, v string) error {
+		*dst(c) = v
+		switch n := utf8.RuneCountInString(v); {
+		case strings.TrimSpace(v) == "":
+			return fmt.Errorf("is missing or empty: set it with `pulumi config set --secret %s` (at least %d characters)", key, minPasswordLength)
+		case n < minPasswordLength:
+			return fmt.Errorf("is %d characters long: a password needs at least %d", n, minPasswordLength)
+		}
+		return nil
+	}
+}
+
+// cidr stores a VPC or subnet range.
+func cidr(dst func(*labConfig) *netip.Prefix) func(*labConfig, string) error {
+	return func(c *labConfig, v string) error {
+		p, err := parseCIDR(v)
+		if err != nil {
+			return err
+		}
+		if p.Bits() < minCIDRBits || p.Bits() > maxCIDRBits {
+			return fmt.Errorf("AWS allows VPC and subnet sizes from /%d to /%d", minCIDRBits, maxCIDRBits)
+		}
+		*dst(c) = p
+		return nil
+	}
+}
+
+// parseAdminCidrs stores the list of CIDRs that may SSH to the VPN; each bad
+// or repeated CIDR is an error of its own.
+func parseAdminCidrs(c *labConfig, v string) error {
+	var admin []string
+	if err := json.Unmarshal([]byte(v), &admin); err != nil {
+		return errors.New(`must be a list of IPv4 CIDRs, for example ["203.0.113.7/32"]`)
+	}
+	var errs []error
+	seen := map[netip.Prefix]bool{}
+	for _, a := range admin {
+		p, err := parseCIDR(a)
+		switch {
+		case err != nil:
+			errs = append(errs, &badValue{a, err})
+		case seen[p]:
+			errs = append(errs, &badValue{a, errors.New("listed twice: each CIDR once (it would declare the same rule twice)")})
+		default:
+			seen[p] = true
+			c.AdminCidrs = append(c.AdminCidrs, p)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // labConfig is the validated configuration of one stack.
@@ -151,9 +353,9 @@ func loadConfig(ctx *pulumi.Context) (*labConfig, error) {
 // value ("research-lab:name"); allJSON is the whole stack configuration as the
 // engine passes it, used to catch misspelt keys.
 func parseConfig(get func(string) (string, bool), allJSON, region, stack string) (*labConfig, error) {
-	var errs []error
-	bad := func(key, value, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s:%s = %q: %s", projectName, key, value, fmt.Sprintf(format, args...)))
+	errs := unknownKeys(allJSON)
+	bad := func(key, value string, err error) {
+		errs = append(errs, fmt.Errorf("%s:%s = %q: %w", projectName, key, abbreviate(value), err))
 	}
 	value := func(key string) string {
 		if v, ok := get(projectName + ":" + key); ok {
@@ -162,201 +364,70 @@ func parseConfig(get func(string) (string, bool), allJSON, region, stack string)
 		return configDefault(key)
 	}
 
-	errs = append(errs, unknownKeys(allJSON)...)
-
 	c := &labConfig{Region: region, Stack: stack}
 	if region != "" && !regionRe.MatchString(region) {
 		// It is written into the servers' configuration: only a region name.
 		errs = append(errs, fmt.Errorf("aws:region = %q: not an AWS region name (for example us-east-1)", region))
 	}
-	c.SSHPublicKey = strings.TrimSpace(value("sshPublicKey"))
-	c.KeyName = value("keyName")
-	switch {
-	case c.SSHPublicKey == "" && c.KeyName == "":
-		bad("sshPublicKey", "", "set exactly one of sshPublicKey (an OpenSSH public key) and keyName (an existing EC2 key pair)")
-	case c.SSHPublicKey != "" && c.KeyName != "":
-		bad("keyName", c.KeyName, "set exactly one of sshPublicKey and keyName, not both")
-	case c.SSHPublicKey != "":
-		if err := checkSSHPublicKey(c.SSHPublicKey); err != nil {
-			bad("sshPublicKey", abbreviate(c.SSHPublicKey), "%v", err)
-		}
-	default:
-		if !keyNameRe.MatchString(c.KeyName) {
-			bad("keyName", c.KeyName, "an EC2 key pair name is 1 to 255 printable ASCII characters")
-		}
-	}
-
-	for _, s := range []struct {
-		key string
-		dst *string
-	}{{"vpnAdminPassword", &c.VPNAdminPassword}, {"jupyterPassword", &c.JupyterPassword}} {
-		*s.dst = value(s.key)
-		switch n := utf8.RuneCountInString(*s.dst); {
-		case strings.TrimSpace(*s.dst) == "":
-			errs = append(errs, fmt.Errorf("%s:%s is missing or empty: set it with `pulumi config set --secret %s` (at least %d characters)", projectName, s.key, s.key, minPasswordLength))
-		case n < minPasswordLength:
-			// The value is a secret: say how long it is, never what it is.
-			errs = append(errs, fmt.Errorf("%s:%s is %d characters long: a password needs at least %d", projectName, s.key, n, minPasswordLength))
-		}
-	}
-
-	c.NamePrefix = value("namePrefix")
-	if !namePrefixRe.MatchString(c.NamePrefix) {
-		bad("namePrefix", c.NamePrefix, "1 to 24 letters, digits or hyphens, starting with a letter")
-	}
-
-	cidrs := []struct {
-		key string
-		dst *netip.Prefix
-	}{{"vpcCidr", &c.VPCCidr}, {"dmzCidr", &c.DMZCidr}, {"productionCidr", &c.ProductionCidr}, {"researchCidr", &c.ResearchCidr}}
-	cidrsOK := true
-	for _, s := range cidrs {
-		v := value(s.key)
-		p, err := parseCIDR(v)
-		if err == nil && (p.Bits() < 16 || p.Bits() > 28) {
-			err = fmt.Errorf("AWS allows VPC and subnet sizes from /16 to /28")
-		}
-		if err != nil {
-			bad(s.key, v, "%v", err)
-			cidrsOK = false
+	valid := map[string]bool{}
+	for _, k := range configKeys {
+		v := value(k.Name)
+		err := k.Parse(c, v)
+		valid[k.Name] = err == nil
+		if err == nil {
 			continue
 		}
-		*s.dst = p
-	}
-	if cidrsOK {
-		subnets := cidrs[1:]
-		for i, s := range subnets {
-			if !c.VPCCidr.Contains(s.dst.Addr()) || s.dst.Bits() < c.VPCCidr.Bits() {
-				bad(s.key, s.dst.String(), "must lie inside vpcCidr %s", c.VPCCidr)
+		parts := []error{err}
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			parts = joined.Unwrap()
+		}
+		for _, part := range parts {
+			var b *badValue
+			switch {
+			case k.Secret: // never echo a secret
+				errs = append(errs, fmt.Errorf("%s:%s %w", projectName, k.Name, part))
+			case errors.As(part, &b):
+				bad(k.Name, b.Value, b.Err)
+			default:
+				bad(k.Name, v, part)
 			}
-			for _, o := range subnets[i+1:] {
-				if s.dst.Overlaps(*o.dst) {
-					bad(o.key, o.dst.String(), "overlaps %s %s; the three subnets must not overlap", s.key, s.dst)
+		}
+	}
+
+	// Rules that span several keys.
+	switch {
+	case c.SSHPublicKey == "" && c.KeyName == "":
+		bad("sshPublicKey", "", errors.New("set exactly one of sshPublicKey (an OpenSSH public key) and keyName (an existing EC2 key pair)"))
+	case c.SSHPublicKey != "" && c.KeyName != "":
+		bad("keyName", c.KeyName, errors.New("set exactly one of sshPublicKey and keyName, not both"))
+	}
+	cidrs := []struct {
+		key string
+		p   netip.Prefix
+	}{{"dmzCidr", c.DMZCidr}, {"productionCidr", c.ProductionCidr}, {"researchCidr", c.ResearchCidr}}
+	if valid["vpcCidr"] && valid["dmzCidr"] && valid["productionCidr"] && valid["researchCidr"] {
+		for i, s := range cidrs {
+			if !c.VPCCidr.Contains(s.p.Addr()) || s.p.Bits() < c.VPCCidr.Bits() {
+				bad(s.key, s.p.String(), fmt.Errorf("must lie inside vpcCidr %s", c.VPCCidr))
+			}
+			for _, o := range cidrs[i+1:] {
+				if s.p.Overlaps(o.p) {
+					bad(o.key, o.p.String(), fmt.Errorf("overlaps %s %s; the three subnets must not overlap", s.key, s.p))
 				}
 			}
 		}
 	}
-
-	c.AvailabilityZone = value("availabilityZone")
-	if z := c.AvailabilityZone; z != "" {
-		switch {
-		case !zoneRe.MatchString(z):
-			bad("availabilityZone", z, "not an availability zone name (for example us-east-1a)")
-		case region != "":
-			if err := checkZoneInRegion(z, region); err != nil {
-				bad("availabilityZone", z, "%v", err)
-			}
+	if z := c.AvailabilityZone; z != "" && valid["availabilityZone"] && region != "" {
+		if err := checkZoneInRegion(z, region); err != nil {
+			bad("availabilityZone", z, err)
 		}
 	}
-
-	adminRaw := value("adminCidrs")
-	var admin []string
-	if err := json.Unmarshal([]byte(adminRaw), &admin); err != nil {
-		bad("adminCidrs", adminRaw, `must be a list of IPv4 CIDRs, for example ["203.0.113.7/32"]`)
-	}
-	seen := map[netip.Prefix]bool{}
-	for _, a := range admin {
-		p, err := parseCIDR(a)
-		switch {
-		case err != nil:
-			bad("adminCidrs", a, "%v", err)
-		case seen[p]:
-			bad("adminCidrs", a, "listed twice: each CIDR once (it would declare the same rule twice)")
-		default:
-			seen[p] = true
-			c.AdminCidrs = append(c.AdminCidrs, p)
-		}
-	}
-
-	c.ResearchEgress = value("researchEgress")
-	switch c.ResearchEgress {
-	case egressNATInstance, egressNATGateway, egressIGW, egressNone:
-	default:
-		bad("researchEgress", c.ResearchEgress, "allowed values are %s, %s, %s and %s", egressNATInstance, egressNATGateway, egressIGW, egressNone)
-	}
-
-	c.LabState = value("labState")
-	if c.LabState != labRunning && c.LabState != labStopped {
-		bad("labState", c.LabState, "allowed values are %s and %s", labRunning, labStopped)
-	}
-
-	idle := value("jupyterIdleStopMinutes")
-	if n, err := strconv.Atoi(idle); err != nil || n < 0 || n > maxIdleStopMinutes {
-		bad("jupyterIdleStopMinutes", idle, "a whole number of minutes from 0 (never) to %d (a week)", maxIdleStopMinutes)
-	} else {
-		c.IdleStopMinutes = n
-	}
-
 	budget := value("monthlyBudgetUsd")
-	if budget != "" {
-		if f, err := strconv.ParseFloat(budget, 64); err != nil || !(f > 0) || math.IsInf(f, 0) {
-			bad("monthlyBudgetUsd", budget, "a number of US dollars greater than 0, for example 50")
-		} else {
-			c.MonthlyBudgetUSD = f
-		}
-	}
-	c.BudgetEmail = value("budgetEmail")
 	switch {
-	case c.BudgetEmail != "" && !isEmailAddress(c.BudgetEmail):
-		bad("budgetEmail", c.BudgetEmail, "not an email address (for example teacher@example.edu)")
-	case c.BudgetEmail != "" && budget == "":
-		bad("budgetEmail", c.BudgetEmail, "set monthlyBudgetUsd too: the alerts are percentages of that budget")
+	case c.BudgetEmail != "" && budget == "" && valid["budgetEmail"]:
+		bad("budgetEmail", c.BudgetEmail, errors.New("set monthlyBudgetUsd too: the alerts are percentages of that budget"))
 	case c.BudgetEmail == "" && budget != "":
-		bad("monthlyBudgetUsd", budget, "set budgetEmail too: a budget without an address alerts nobody")
-	}
-
-	for _, s := range []struct {
-		key string
-		dst *string
-	}{{"vpnInstanceType", &c.VPNInstanceType}, {"voilaInstanceType", &c.VoilaType}, {"jupyterInstanceType", &c.JupyterType}} {
-		*s.dst = value(s.key)
-		if !instanceTypeRe.MatchString(*s.dst) {
-			bad(s.key, *s.dst, "not an EC2 instance type (for example t3.small)")
-		}
-	}
-
-	c.InstanceProfile = value("instanceProfile")
-	if p := c.InstanceProfile; p != "" && !profileNameRe.MatchString(p) {
-		bad("instanceProfile", p, "an instance profile name is 1 to 128 of letters, digits and +=,.@_-")
-	}
-
-	c.BucketName = value("bucketName")
-	if b := c.BucketName; b != "" {
-		if err := checkBucketName(b); err != nil {
-			bad("bucketName", b, "%v", err)
-		}
-	}
-
-	c.NotebookPrefix = value("notebookPrefix")
-	for _, seg := range strings.Split(c.NotebookPrefix, "/") {
-		if !prefixSegmentRe.MatchString(seg) || len(c.NotebookPrefix) > 200 {
-			bad("notebookPrefix", c.NotebookPrefix, "folder names of letters, digits and ._- separated by single slashes, no leading or trailing slash")
-			break
-		}
-	}
-
-	c.PublishFolder = value("publishFolder")
-	if f := c.PublishFolder; f != "" && (!prefixSegmentRe.MatchString(f) || len(f) > 100) {
-		bad("publishFolder", f, `one folder name of letters, digits and ._- (up to 100), or "" to publish every notebook`)
-	}
-
-	c.VoilaDomain = strings.ToLower(value("voilaDomain"))
-	if d := c.VoilaDomain; d != "" && (!dnsNameRe.MatchString(d) || len(d) > 253 || net.ParseIP(d) != nil) {
-		bad("voilaDomain", d, "a DNS name such as lab.example.edu (not an IP address: the Elastic IP is certified by default)")
-	}
-
-	c.SyncInterval = value("syncInterval")
-	if d, err := parseSyncInterval(c.SyncInterval); err != nil {
-		bad("syncInterval", c.SyncInterval, "%v", err)
-	} else if d < 30*time.Second || d > 24*time.Hour {
-		bad("syncInterval", c.SyncInterval, "must be between 30s and 24h")
-	}
-
-	force := value("forceDestroyBucket")
-	if b, err := strconv.ParseBool(force); err != nil {
-		bad("forceDestroyBucket", force, "must be true or false")
-	} else {
-		c.ForceDestroy = b
+		bad("monthlyBudgetUsd", budget, errors.New("set budgetEmail too: a budget without an address alerts nobody"))
 	}
 
 	if len(errs) > 0 {
