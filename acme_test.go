@@ -95,18 +95,6 @@ func startPebble(t *testing.T, httpPort int) (directory, caFile string, roots *x
 	return fmt.Sprintf("https://127.0.0.1:%d/dir", listen), caFile, roots
 }
 
-func waitListening(t *testing.T, addr string, logs *strings.Builder) {
-	t.Helper()
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("nothing listens on %s:\n%s", addr, logs)
-}
-
 // tlsSite is the Voila server's Nginx and certificate client laid out in a
 // folder, with the rendered files moved to loopback ports.
 type tlsSite struct {
@@ -376,7 +364,10 @@ func TestVoilaCertificateForADomain(t *testing.T) {
 	ipRun := deploy(t, nil)
 	ipUD := propString(one(t, ipRun, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
 	assert.NotContains(t, writtenFile(t, ipUD, "/etc/research-lab/nginx/voila-https.conf"), "Strict-Transport-Security")
-	ipStart := words(unitProperties(t, writtenFile(t, ipUD, "/etc/systemd/system/voila-certificate.service"))["ExecStart"])
+	ipUnit := unitProperties(t, writtenFile(t, ipUD, "/etc/systemd/system/voila-certificate.service"))
+	assert.Contains(t, strings.Join(ipUnit["Environment"], " "), `"ACME_FILES=`+strings.Join(acmeSourceFiles, " ")+`"`,
+		"the server fetches exactly the files the stack uploads")
+	ipStart := words(ipUnit["ExecStart"])
 	assert.Subset(t, ipStart, []string{"--identifier", run.Outputs["voilaPublicIp"].(string), "--profile", "shortlived", "--renew-within", "72h"})
 
 	// Both variants for a domain pass nginx -t, with a certificate in place.

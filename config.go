@@ -449,11 +449,10 @@ func (c *labConfig) publishedPrefix() string {
 // it had when they were built from namePrefix (with the default prefix and
 // with this stack's), so existing stacks keep it instead of replacing it.
 func (c *labConfig) formerNames(name func(prefix string) string) pulumi.ResourceOption {
-	var aliases []pulumi.Alias
-	for _, p := range []string{configDefault("namePrefix"), c.NamePrefix} {
-		if len(aliases) == 0 || name(p) != name(configDefault("namePrefix")) {
-			aliases = append(aliases, pulumi.Alias{Name: pulumi.String(name(p))})
-		}
+	former := name(configDefault("namePrefix"))
+	aliases := []pulumi.Alias{{Name: pulumi.String(former)}}
+	if own := name(c.NamePrefix); own != former {
+		aliases = append(aliases, pulumi.Alias{Name: pulumi.String(own)})
 	}
 	return pulumi.Aliases(aliases)
 }

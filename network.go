@@ -208,16 +208,22 @@ func createSecurityGroups(ctx *pulumi.Context, c *labConfig, n *network) error {
 		tierResearch:   "Jupyter: SSH and Jupyter from the DMZ group only",
 		groupNAT:       "NAT instance: forwards traffic from the Research subnet only",
 	}
-	groups := map[string]**ec2.SecurityGroup{}
-	order := []string{tierDMZ, tierProduction, tierResearch}
+	// Where each group and its egress rule go: the tiers', and the NAT
+	// instance's group, whose egress rule nothing depends on.
+	type slot struct {
+		name   string
+		group  **ec2.SecurityGroup
+		egress **vpc.SecurityGroupEgressRule
+	}
+	var slots []slot
 	for _, t := range n.tiers() {
-		groups[t.Name] = &t.SecurityGroup
+		slots = append(slots, slot{t.Name, &t.SecurityGroup, &t.EgressRule})
 	}
 	if c.ResearchEgress == egressNATInstance {
-		groups[groupNAT] = &n.NATGroup
-		order = append(order, groupNAT)
+		slots = append(slots, slot{groupNAT, &n.NATGroup, new(*vpc.SecurityGroupEgressRule)})
 	}
-	for _, g := range order {
+	for _, s := range slots {
+		g := s.name
 		sg, err := ec2.NewSecurityGroup(ctx, c.name(g+"-SG"), &ec2.SecurityGroupArgs{
 			VpcId:       n.VPC.ID(),
 			Description: pulumi.String(descriptions[g]),
@@ -226,8 +232,8 @@ func createSecurityGroups(ctx *pulumi.Context, c *labConfig, n *network) error {
 		if err != nil {
 			return fmt.Errorf("declaring the %s security group: %w", g, err)
 		}
-		*groups[g] = sg
-		rule, err := vpc.NewSecurityGroupEgressRule(ctx, c.name(g+"-SG-egress-all"), &vpc.SecurityGroupEgressRuleArgs{
+		*s.group = sg
+		*s.egress, err = vpc.NewSecurityGroupEgressRule(ctx, c.name(g+"-SG-egress-all"), &vpc.SecurityGroupEgressRuleArgs{
 			SecurityGroupId: sg.ID(),
 			IpProtocol:      pulumi.String("-1"),
 			CidrIpv4:        pulumi.String(anywhereIPv4),
@@ -236,11 +242,6 @@ func createSecurityGroups(ctx *pulumi.Context, c *labConfig, n *network) error {
 		})
 		if err != nil {
 			return fmt.Errorf("declaring the %s egress rule: %w", g, err)
-		}
-		for _, t := range n.tiers() {
-			if t.Name == g {
-				t.EgressRule = rule
-			}
 		}
 	}
 	for _, r := range ingressRules {

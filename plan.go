@@ -1,13 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -38,15 +38,11 @@ func runPlan(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The configuration alone first: its errors, not the engine's wrapping.
-	all, err := json.Marshal(config)
-	if err != nil {
-		return err
-	}
-	if _, err := parseConfig(func(k string) (string, bool) { v, ok := config[k]; return v, ok }, string(all), config["aws:region"], *stack); err != nil {
-		return err
-	}
 	run, err := runUnderMocks(*stack, config, secrets)
+	var bad *configError
+	if errors.As(err, &bad) {
+		return bad // the configuration's own errors, without the engine's wrapping
+	}
 	if err != nil {
 		return err
 	}
@@ -235,12 +231,10 @@ func ruleDescription(r recordedResource, name func(string) string) string {
 	return port + " " + dir + " " + src
 }
 
-// rulePort labels a rule's port as port.label does: "22/tcp", or "all".
+// rulePort labels a recorded rule's port with port.label: "22/tcp", or "all".
 func rulePort(rule resource.PropertyMap) string {
-	if propString(rule, "ipProtocol") == portAll.Protocol {
-		return "all"
-	}
-	return propString(rule, "fromPort") + "/" + propString(rule, "ipProtocol")
+	number, _ := strconv.Atoi(propString(rule, "fromPort"))
+	return port{Protocol: propString(rule, "ipProtocol"), Number: number}.label()
 }
 
 // tierOf groups a resource by the tier its name belongs to.

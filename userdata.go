@@ -122,6 +122,7 @@ type userDataValues struct {
 	ACMEWebroot    string
 	ACMEStateDir   string
 	ACMESource     string // s3:// folder of lab-acme's source
+	ACMEFiles      []string
 
 	VPNPublicIP          string
 	PrivateNetworks      []string
@@ -233,7 +234,7 @@ func voilaUserData(c *labConfig, bucket, publicIP string) (string, error) {
 		v.TLSIdentifier, v.TLSProfile, v.TLSRenewWithin, v.HSTS = c.VoilaDomain, "", acmeNameRenewWithin, true
 	}
 	v.ACMEServer, v.ACMEWebroot, v.ACMEStateDir = acmeDirectory, acmeWebroot, acmeStateDir
-	v.ACMESource = "s3://" + bucket + "/" + acmeSourceKey + "/"
+	v.ACMESource, v.ACMEFiles = "s3://"+bucket+"/"+acmeSourceKey+"/", acmeSourceFiles
 	return render("voila.yaml", v)
 }
 

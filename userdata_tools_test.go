@@ -270,15 +270,21 @@ func startNginx(t *testing.T, block string) *strings.Builder {
 	t.Cleanup(func() { _ = nginx.Process.Kill(); _ = nginx.Wait() })
 	port := regexp.MustCompile(`listen 127\.0\.0\.1:(\d+)`).FindStringSubmatch(block)
 	require.NotNil(t, port, "the block does not listen on loopback")
-	for i := 0; i < 50; i++ { // Nginx needs a moment to bind
-		if c, err := net.Dial("tcp", "127.0.0.1:"+port[1]); err == nil {
-			c.Close()
-			return logs
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("nginx did not listen:\n%s", logs)
+	waitListening(t, "127.0.0.1:"+port[1], logs) // Nginx needs a moment to bind
 	return logs
+}
+
+// waitListening waits, bounded, until something accepts connections on addr.
+func waitListening(t *testing.T, addr string, logs *strings.Builder) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s:\n%s", addr, logs)
 }
 
 // upgrade sends the websocket upgrade a Voila kernel connection makes and

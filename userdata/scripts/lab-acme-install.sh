@@ -1,6 +1,6 @@
 #!/bin/bash
 # research-lab: builds lab-acme (the site's ACME client) from its source in the
-# bucket when that changed, with the Go release its go.mod names and every
+# bucket ($ACME_SOURCE: $ACME_FILES) when that changed, with the Go release its go.mod names and every
 # module checked against go.sum. Safe to run again.
 set -euo pipefail
 # shellcheck source=common.sh
@@ -14,7 +14,7 @@ bin=/usr/local/bin/lab-acme
 command -v go >/dev/null || retry dnf -y -q install golang git # git: for a GOPROXY=direct default
 fetched=$(mktemp -d)
 trap 'rm -rf "$fetched"' EXIT
-for f in main.go go.mod go.sum; do
+for f in $ACME_FILES; do
 	retry aws s3 cp --only-show-errors "$ACME_SOURCE$f" "$fetched/$f"
 done
 if [ -x "$bin" ] && diff -rq "$fetched" "$src" >/dev/null 2>&1; then
