@@ -32,18 +32,19 @@ func createBudget(ctx *pulumi.Context, c *labConfig) (*budgets.Budget, error) {
 			SubscriberEmailAddresses: pulumi.StringArray{pulumi.String(c.BudgetEmail)},
 		})
 	}
-	b, err := budgets.NewBudget(ctx, c.name("Budget"), &budgets.BudgetArgs{
+	name, alias := c.logical("Budget")
+	b, err := budgets.NewBudget(ctx, name, &budgets.BudgetArgs{
 		BudgetType:  pulumi.String("COST"),
 		TimeUnit:    pulumi.String("MONTHLY"),
 		LimitAmount: pulumi.String(strconv.FormatFloat(c.MonthlyBudgetUSD, 'f', 2, 64)),
 		LimitUnit:   pulumi.String("USD"),
 		CostFilters: budgets.BudgetCostFilterArray{budgets.BudgetCostFilterArgs{
 			Name:   pulumi.String("TagKeyValue"),
-			Values: pulumi.StringArray{pulumi.String("user:stack$" + c.Stack)},
+			Values: pulumi.StringArray{pulumi.String("user:" + labTag + "$" + c.labID())},
 		}},
 		Notifications: notes,
 		Tags:          c.tags("Budget"),
-	})
+	}, alias)
 	if err != nil {
 		return nil, fmt.Errorf("declaring the budget: %w", err)
 	}

@@ -103,10 +103,11 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, se
 	if c.KeyName != "" {
 		out.KeyName = pulumi.String(c.KeyName).ToStringOutput()
 	} else {
-		kp, err := ec2.NewKeyPair(ctx, c.name("KeyPair"), &ec2.KeyPairArgs{
+		name, alias := c.logical("KeyPair")
+		kp, err := ec2.NewKeyPair(ctx, name, &ec2.KeyPairArgs{
 			PublicKey: pulumi.String(c.SSHPublicKey),
 			Tags:      c.tags("KeyPair"),
-		})
+		}, alias)
 		if err != nil {
 			return nil, fmt.Errorf("declaring the key pair: %w", err)
 		}
@@ -200,10 +201,11 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, se
 
 // elasticIP declares the Elastic IP of a public server.
 func elasticIP(ctx *pulumi.Context, c *labConfig, role string) (*ec2.Eip, error) {
-	eip, err := ec2.NewEip(ctx, c.name(role+"-EIP"), &ec2.EipArgs{
+	name, alias := c.logical(role + "-EIP")
+	eip, err := ec2.NewEip(ctx, name, &ec2.EipArgs{
 		Domain: pulumi.String("vpc"),
 		Tags:   c.tags(role + "-EIP"),
-	})
+	}, alias)
 	if err != nil {
 		return nil, fmt.Errorf("declaring the %s Elastic IP: %w", role, err)
 	}
@@ -211,10 +213,11 @@ func elasticIP(ctx *pulumi.Context, c *labConfig, role string) (*ec2.Eip, error)
 }
 
 func associate(ctx *pulumi.Context, c *labConfig, role string, eip *ec2.Eip, inst *ec2.Instance) error {
-	_, err := ec2.NewEipAssociation(ctx, c.name(role+"-EIP-Association"), &ec2.EipAssociationArgs{
+	name, alias := c.logical(role + "-EIP-Association")
+	_, err := ec2.NewEipAssociation(ctx, name, &ec2.EipAssociationArgs{
 		AllocationId: eip.AllocationId,
 		InstanceId:   inst.ID(),
-	})
+	}, alias)
 	if err != nil {
 		return fmt.Errorf("associating the %s Elastic IP: %w", role, err)
 	}
@@ -265,10 +268,15 @@ func createInstance(ctx *pulumi.Context, c *labConfig, spec instanceSpec) (*ec2.
 	opts := append([]pulumi.ResourceOption{
 		// A newer image alone must not replace a running server (the VPN's
 		// keys, the notebooks); images are picked when a server is created.
-		pulumi.IgnoreChanges([]string{"ami"}),
+		// AWS reads associatePublicIpAddress back as "has a public address
+		// now" (an Elastic IP: true; stopped, its own address released:
+		// false) and the provider replaces the instance when that differs
+		// from the declaration: the declaration counts at launch only.
+		pulumi.IgnoreChanges([]string{"ami", "associatePublicIpAddress"}),
 		pulumi.DependsOn(spec.DependsOn),
 	}, spec.ReplaceOpt...)
-	inst, err := ec2.NewInstance(ctx, c.name(spec.Role), args, opts...)
+	name, alias := c.logical(spec.Role)
+	inst, err := ec2.NewInstance(ctx, name, args, append(opts, alias)...)
 	if err != nil {
 		return nil, fmt.Errorf("declaring the %s instance: %w", spec.Role, err)
 	}

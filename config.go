@@ -319,6 +319,7 @@ type labConfig struct {
 	BudgetEmail      string
 	Region           string // aws:region, "" when not configured
 	Stack            string
+	Org              string // the Pulumi organization of the stack
 }
 
 var (
@@ -346,7 +347,12 @@ var sshKeyTypes = map[string]bool{
 func loadConfig(ctx *pulumi.Context) (*labConfig, error) {
 	get := func(key string) (string, bool) { return ctx.GetConfig(key) }
 	region, _ := ctx.GetConfig("aws:region")
-	return parseConfig(get, os.Getenv(pulumi.EnvConfig), region, ctx.Stack())
+	c, err := parseConfig(get, os.Getenv(pulumi.EnvConfig), region, ctx.Stack())
+	if err != nil {
+		return nil, err
+	}
+	c.Org = ctx.Organization()
+	return c, nil
 }
 
 // parseConfig is loadConfig without the Pulumi context. get returns a key's raw
@@ -444,6 +450,44 @@ func (c *labConfig) publishedPrefix() string {
 	}
 	return c.NotebookPrefix + "/" + c.PublishFolder
 }
+
+// name is the Name tag of a resource: <namePrefix>-<suffix>.
+func (c *labConfig) name(suffix string) string { return c.NamePrefix + "-" + suffix }
+
+// labTag is the tag whose value is this lab's alone (the Pulumi stack's fully
+// qualified name): the budget counts what carries it.
+const labTag = "lab"
+
+// tags are the tags of every taggable resource.
+func (c *labConfig) tags(suffix string) pulumi.StringMap {
+	return pulumi.StringMap{
+		"Name":    pulumi.String(c.name(suffix)),
+		"project": pulumi.String(projectName),
+		"stack":   pulumi.String(c.Stack),
+		labTag:    pulumi.String(c.labID()),
+	}
+}
+
+// labID names this lab uniquely: <organization>/<project>/<stack>.
+func (c *labConfig) labID() string { return c.Org + "/" + projectName + "/" + c.Stack }
+
+// logical is the fixed logical name of a resource, its identity in the
+// state, and the alias that keeps it in a stack made when logical names
+// followed namePrefix. It is the name the resource has with the default
+// prefix (HOL02-<suffix>) whatever namePrefix says, so a new prefix changes
+// Name tags and nothing else.
+func (c *labConfig) logical(suffix string) (string, pulumi.ResourceOption) {
+	fixed := logicalName(suffix)
+	var aliases []pulumi.Alias
+	if own := c.name(suffix); own != fixed {
+		aliases = append(aliases, pulumi.Alias{Name: pulumi.String(own)})
+	}
+	return fixed, pulumi.Aliases(aliases)
+}
+
+// logicalName is the fixed logical name of the resource with a Name tag
+// suffix: HOL02-<suffix>.
+func logicalName(suffix string) string { return configDefault("namePrefix") + "-" + suffix }
 
 // formerNames aliases a resource whose logical name is now fixed to the names
 // it had when they were built from namePrefix (with the default prefix and

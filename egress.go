@@ -52,18 +52,20 @@ func createEgress(ctx *pulumi.Context, c *labConfig, n *network, img *images) (*
 		}
 		route.NetworkInterfaceId = e.NATInstance.PrimaryNetworkInterfaceId
 	case egressNATGateway:
-		eip, err := ec2.NewEip(ctx, c.name("NAT-EIP"), &ec2.EipArgs{
+		name, alias := c.logical("NAT-EIP")
+		eip, err := ec2.NewEip(ctx, name, &ec2.EipArgs{
 			Domain: pulumi.String("vpc"),
 			Tags:   c.tags("NAT-EIP"),
-		})
+		}, alias)
 		if err != nil {
 			return nil, fmt.Errorf("declaring the NAT gateway's address: %w", err)
 		}
-		e.NATGateway, err = ec2.NewNatGateway(ctx, c.name("NAT"), &ec2.NatGatewayArgs{
+		name, alias = c.logical("NAT")
+		e.NATGateway, err = ec2.NewNatGateway(ctx, name, &ec2.NatGatewayArgs{
 			AllocationId: eip.ID(),
 			SubnetId:     n.DMZ.Subnet.ID(),
 			Tags:         c.tags("NAT"),
-		}, pulumi.DependsOn([]pulumi.Resource{n.IGW}))
+		}, pulumi.DependsOn([]pulumi.Resource{n.IGW}), alias)
 		if err != nil {
 			return nil, fmt.Errorf("declaring the NAT gateway: %w", err)
 		}
@@ -76,7 +78,8 @@ func createEgress(ctx *pulumi.Context, c *labConfig, n *network, img *images) (*
 		return nil, fmt.Errorf("researchEgress %q: no egress is declared for this mode", c.ResearchEgress)
 	}
 	var err error
-	e.Route, err = ec2.NewRoute(ctx, c.name("Research-default-route"), route)
+	name, alias := c.logical("Research-default-route")
+	e.Route, err = ec2.NewRoute(ctx, name, route, alias)
 	if err != nil {
 		return nil, fmt.Errorf("declaring the Research subnet's default route: %w", err)
 	}

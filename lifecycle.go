@@ -30,10 +30,11 @@ func (infra *infrastructure) servers() []server {
 // end, Jupyter's idle stop.
 func createLifecycle(ctx *pulumi.Context, c *labConfig, servers []server) error {
 	for _, s := range servers {
-		_, err := ec2transitgateway.NewInstanceState(ctx, c.name(s.Role+"-State"), &ec2transitgateway.InstanceStateArgs{
+		name, alias := c.logical(s.Role + "-State")
+		_, err := ec2transitgateway.NewInstanceState(ctx, name, &ec2transitgateway.InstanceStateArgs{
 			InstanceId: s.Instance.ID(),
 			State:      pulumi.String(c.LabState),
-		})
+		}, alias)
 		if err != nil {
 			return fmt.Errorf("declaring the %s power state: %w", s.Role, err)
 		}

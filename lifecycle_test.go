@@ -65,7 +65,10 @@ func TestBudgetAlertsBeforeTheLimit(t *testing.T) {
 	filters := propArray(in, "costFilters")
 	require.Len(t, filters, 1, "the budget must count this lab only")
 	assert.Equal(t, "TagKeyValue", propString(filters[0].ObjectValue(), "name"))
-	assert.Equal(t, []string{"user:stack$dev"}, propStrings(filters[0].ObjectValue(), "values"), "the budget counts the resources tagged with this stack")
+	// One tag value that only this lab carries (TestEveryTaggableResourceIsTagged):
+	// AWS Budgets ORs the values of a filter, so a second value would widen it.
+	assert.Equal(t, []string{"user:lab$organization/research-lab/dev"}, propStrings(filters[0].ObjectValue(), "values"),
+		"the budget must count this lab's resources only: stack=dev alone also counts other projects' dev stacks")
 
 	type alert struct {
 		Type, Operator, ThresholdType string

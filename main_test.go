@@ -549,6 +549,7 @@ func TestEveryTaggableResourceIsTagged(t *testing.T) {
 		assert.True(t, strings.HasPrefix(propString(tags, "Name"), "Lab7-"), "%s %s Name tag %q lacks the prefix", r.Type, r.Name, propString(tags, "Name"))
 		assert.Equal(t, "research-lab", propString(tags, "project"), "%s %s project tag", r.Type, r.Name)
 		assert.Equal(t, "dev", propString(tags, "stack"), "%s %s stack tag", r.Type, r.Name)
+		assert.Equal(t, "organization/research-lab/dev", propString(tags, "lab"), "%s %s lab tag (what the budget counts)", r.Type, r.Name)
 	}
 }
 

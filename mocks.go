@@ -38,6 +38,11 @@ type recordingMocks struct {
 	resources []recordedResource
 	calls     []pulumi.MockCallArgs
 	hosts     map[string]int // next host number per subnet ID
+
+	// prior, when set, is what an earlier `pulumi up` left in the state: a
+	// resource found there (by name or alias) keeps its ID and outputs, as
+	// the engine keeps them. The refresh model sets it (refresh_test.go).
+	prior func(args pulumi.MockResourceArgs) (id string, state resource.PropertyMap, ok bool)
 }
 
 // hostNumber is a documentation address's last byte for a resource: the same
@@ -99,6 +104,11 @@ func (m *recordingMocks) NewResource(args pulumi.MockResourceArgs) (string, reso
 	case "aws:ec2/keyPair:KeyPair":
 		set("keyName", args.Name+"-1a2b3c4")
 		id = args.Name + "-1a2b3c4"
+	}
+	if m.prior != nil {
+		if priorID, priorState, ok := m.prior(args); ok {
+			id, state = priorID, priorState
+		}
 	}
 	m.resources = append(m.resources, recordedResource{Type: args.TypeToken, Name: args.Name, ID: id, Inputs: args.Inputs, State: state, Options: args.RegisterRPC})
 	return id, state, nil
@@ -210,6 +220,11 @@ func runUnderMocks(stack string, config map[string]string, secretKeys []string) 
 	if region == "" {
 		region = regionFallback
 	}
+	return runWithMocks(stack, config, secretKeys, newRecordingMocks(region))
+}
+
+// runWithMocks is runUnderMocks with mocks of the caller's.
+func runWithMocks(stack string, config map[string]string, secretKeys []string, mocks *recordingMocks) (*mockRun, error) {
 	cfgJSON, err := json.Marshal(config)
 	if err != nil {
 		return nil, err
@@ -225,7 +240,7 @@ func runUnderMocks(stack string, config map[string]string, secretKeys []string) 
 		defer os.Unsetenv(k) // best effort: the next run sets it again
 	}
 
-	run := &mockRun{Mocks: newRecordingMocks(region), Outputs: map[string]any{}, Secret: map[string]bool{}}
+	run := &mockRun{Mocks: mocks, Outputs: map[string]any{}, Secret: map[string]bool{}}
 	var mu sync.Mutex
 	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
 		infra, err := createInfrastructure(ctx)

@@ -130,30 +130,33 @@ func createNetwork(ctx *pulumi.Context, c *labConfig, zone, region string) (*net
 		Research:   &tier{Name: tierResearch, CIDR: c.ResearchCidr},
 	}
 	var err error
-	n.VPC, err = ec2.NewVpc(ctx, c.name("VPC"), &ec2.VpcArgs{
+	name, alias := c.logical("VPC")
+	n.VPC, err = ec2.NewVpc(ctx, name, &ec2.VpcArgs{
 		CidrBlock:          pulumi.String(c.VPCCidr.String()),
 		EnableDnsSupport:   pulumi.Bool(true),
 		EnableDnsHostnames: pulumi.Bool(true),
 		Tags:               c.tags("VPC"),
-	})
+	}, alias)
 	if err != nil {
 		return nil, fmt.Errorf("declaring the VPC: %w", err)
 	}
-	n.IGW, err = ec2.NewInternetGateway(ctx, c.name("IGW"), &ec2.InternetGatewayArgs{
+	name, alias = c.logical("IGW")
+	n.IGW, err = ec2.NewInternetGateway(ctx, name, &ec2.InternetGatewayArgs{
 		VpcId: n.VPC.ID(),
 		Tags:  c.tags("IGW"),
-	})
+	}, alias)
 	if err != nil {
 		return nil, fmt.Errorf("declaring the internet gateway: %w", err)
 	}
 	for _, t := range n.tiers() {
-		t.Subnet, err = ec2.NewSubnet(ctx, c.name(t.Name), &ec2.SubnetArgs{
+		name, alias := c.logical(t.Name)
+		t.Subnet, err = ec2.NewSubnet(ctx, name, &ec2.SubnetArgs{
 			VpcId:               n.VPC.ID(),
 			CidrBlock:           pulumi.String(t.CIDR.String()),
 			AvailabilityZone:    pulumi.String(zone),
 			MapPublicIpOnLaunch: pulumi.Bool(false), // each instance says whether it has a public address
 			Tags:                c.tags(t.Name),
-		})
+		}, alias)
 		if err != nil {
 			return nil, fmt.Errorf("declaring the %s subnet: %w", t.Name, err)
 		}
@@ -168,14 +171,16 @@ func createNetwork(ctx *pulumi.Context, c *labConfig, zone, region string) (*net
 				ec2.RouteTableRouteArgs{CidrBlock: pulumi.String(anywhereIPv4), GatewayId: n.IGW.ID()},
 			}
 		}
-		t.RouteTable, err = ec2.NewRouteTable(ctx, c.name(t.Name+"-RT"), args)
+		name, alias := c.logical(t.Name + "-RT")
+		t.RouteTable, err = ec2.NewRouteTable(ctx, name, args, alias)
 		if err != nil {
 			return nil, fmt.Errorf("declaring the %s route table: %w", t.Name, err)
 		}
-		rta, err := ec2.NewRouteTableAssociation(ctx, c.name(t.Name+"-RTA"), &ec2.RouteTableAssociationArgs{
+		name, alias = c.logical(t.Name + "-RTA")
+		rta, err := ec2.NewRouteTableAssociation(ctx, name, &ec2.RouteTableAssociationArgs{
 			SubnetId:     t.Subnet.ID(),
 			RouteTableId: t.RouteTable.ID(),
-		})
+		}, alias)
 		if err != nil {
 			return nil, fmt.Errorf("associating the %s route table: %w", t.Name, err)
 		}
@@ -183,13 +188,14 @@ func createNetwork(ctx *pulumi.Context, c *labConfig, zone, region string) (*net
 			n.ResearchAssociation = rta
 		}
 	}
-	n.S3Endpoint, err = ec2.NewVpcEndpoint(ctx, c.name("S3-Endpoint"), &ec2.VpcEndpointArgs{
+	name, alias = c.logical("S3-Endpoint")
+	n.S3Endpoint, err = ec2.NewVpcEndpoint(ctx, name, &ec2.VpcEndpointArgs{
 		VpcId:           n.VPC.ID(),
 		ServiceName:     pulumi.Sprintf("com.amazonaws.%s.s3", region),
 		VpcEndpointType: pulumi.String("Gateway"),
 		RouteTableIds:   pulumi.StringArray{n.DMZ.RouteTable.ID(), n.Production.RouteTable.ID(), n.Research.RouteTable.ID()},
 		Tags:            c.tags("S3-Endpoint"),
-	})
+	}, alias)
 	if err != nil {
 		return nil, fmt.Errorf("declaring the S3 gateway endpoint: %w", err)
 	}
@@ -224,22 +230,24 @@ func createSecurityGroups(ctx *pulumi.Context, c *labConfig, n *network) error {
 	}
 	for _, s := range slots {
 		g := s.name
-		sg, err := ec2.NewSecurityGroup(ctx, c.name(g+"-SG"), &ec2.SecurityGroupArgs{
+		name, alias := c.logical(g + "-SG")
+		sg, err := ec2.NewSecurityGroup(ctx, name, &ec2.SecurityGroupArgs{
 			VpcId:       n.VPC.ID(),
 			Description: pulumi.String(descriptions[g]),
 			Tags:        c.tags(g + "-SG"),
-		})
+		}, alias)
 		if err != nil {
 			return fmt.Errorf("declaring the %s security group: %w", g, err)
 		}
 		*s.group = sg
-		*s.egress, err = vpc.NewSecurityGroupEgressRule(ctx, c.name(g+"-SG-egress-all"), &vpc.SecurityGroupEgressRuleArgs{
+		name, alias = c.logical(g + "-SG-egress-all")
+		*s.egress, err = vpc.NewSecurityGroupEgressRule(ctx, name, &vpc.SecurityGroupEgressRuleArgs{
 			SecurityGroupId: sg.ID(),
 			IpProtocol:      pulumi.String("-1"),
 			CidrIpv4:        pulumi.String(anywhereIPv4),
 			Description:     pulumi.String("all outbound traffic"),
 			Tags:            c.tags(g + "-SG-egress-all"),
-		})
+		}, alias)
 		if err != nil {
 			return fmt.Errorf("declaring the %s egress rule: %w", g, err)
 		}
@@ -289,22 +297,11 @@ func createSecurityGroups(ctx *pulumi.Context, c *labConfig, n *network) error {
 			}
 			a.Description = pulumi.Sprintf("%s from %s", r.Port.Name, r.Source)
 			a.Tags = c.tags(name)
-			if _, err := vpc.NewSecurityGroupIngressRule(ctx, c.name(name), &a); err != nil {
+			logical, alias := c.logical(name)
+			if _, err := vpc.NewSecurityGroupIngressRule(ctx, logical, &a, alias); err != nil {
 				return fmt.Errorf("declaring ingress rule %s: %w", name, err)
 			}
 		}
 	}
 	return nil
-}
-
-// name is the Name tag (and logical name) of a resource: <namePrefix>-<suffix>.
-func (c *labConfig) name(suffix string) string { return c.NamePrefix + "-" + suffix }
-
-// tags are the tags of every taggable resource.
-func (c *labConfig) tags(suffix string) pulumi.StringMap {
-	return pulumi.StringMap{
-		"Name":    pulumi.String(c.name(suffix)),
-		"project": pulumi.String(projectName),
-		"stack":   pulumi.String(c.Stack),
-	}
 }

@@ -239,7 +239,7 @@ func rulePort(rule resource.PropertyMap) string {
 
 // tierOf groups a resource by the tier its name belongs to.
 func tierOf(c *labConfig, r recordedResource) string {
-	name := strings.TrimPrefix(r.Name, c.NamePrefix+"-")
+	name := strings.TrimPrefix(r.Name, logicalName(""))
 	switch {
 	case strings.HasPrefix(r.Type, "aws:iam/"):
 		return "IAM"
@@ -430,7 +430,7 @@ func contains(list []string, s string) bool {
 func (p *planView) sources() []source {
 	out := []source{{Label: "Internet", Internet: true}}
 	hosts := p.hosts()
-	vpnName := p.run.Infra.Config.name("VPN")
+	vpnName := logicalName("VPN")
 	for _, h := range hosts {
 		if h.Name == vpnName {
 			out = append(out, source{Label: "VPN clients", Addr: h.Addr, Groups: h.Groups})
@@ -439,7 +439,7 @@ func (p *planView) sources() []source {
 	// A server of each subnet, in that tier's group (the DMZ's NAT instance
 	// has a group of its own and is no server).
 	for _, t := range p.run.Infra.Network.tiers() {
-		group := p.run.Mocks.ofName(p.run.Infra.Config.name(t.Name + "-SG"))
+		group := p.run.Mocks.ofName(logicalName(t.Name + "-SG"))
 		for _, h := range hosts {
 			if contains(h.Groups, group.ID) {
 				out = append(out, source{Label: t.Name + " subnet", Addr: h.Addr, Groups: h.Groups})
@@ -462,7 +462,7 @@ func (p *planView) printMatrix(w io.Writer) {
 		fmt.Fprintf(w, "  %-18s", s.Label)
 		for _, h := range hosts {
 			cell := "-"
-			if s.Label == "VPN clients" && h.Name == p.run.Infra.Config.name("VPN") {
+			if s.Label == "VPN clients" && h.Name == logicalName("VPN") {
 				cell = "(the VPN server itself)"
 			} else if ports := p.openPorts(s, h); len(ports) > 0 {
 				cell = strings.Join(ports, " ")
@@ -497,7 +497,7 @@ func (p *planView) diagram() string {
 	c := p.run.Infra.Config
 	var b strings.Builder
 	id := func(name string) string {
-		return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, c.NamePrefix+"-"), "-", ""))
+		return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, logicalName("")), "-", ""))
 	}
 	b.WriteString("```mermaid\nflowchart LR\n")
 	b.WriteString("  internet((Internet))\n  clients([VPN clients])\n")
@@ -530,7 +530,7 @@ func (p *planView) diagram() string {
 			continue
 		}
 		for _, h := range hosts {
-			if s.Label == "VPN clients" && h.Name == c.name("VPN") {
+			if s.Label == "VPN clients" && h.Name == logicalName("VPN") {
 				continue
 			}
 			if ports := p.openPorts(s, h); len(ports) > 0 {
@@ -538,15 +538,15 @@ func (p *planView) diagram() string {
 			}
 		}
 	}
-	fmt.Fprintf(&b, "  clients -. \"tunnel\" .- %s\n", id(c.name("VPN")))
+	fmt.Fprintf(&b, "  clients -. \"tunnel\" .- %s\n", id(logicalName("VPN")))
 	for _, nat := range p.run.Mocks.ofType("aws:ec2/natGateway:NatGateway") {
-		fmt.Fprintf(&b, "  %s -. \"egress\" .-> %s\n", id(c.name("Jupyter")), id(nat.Name))
+		fmt.Fprintf(&b, "  %s -. \"egress\" .-> %s\n", id(logicalName("Jupyter")), id(nat.Name))
 	}
 	if p.run.Infra.Egress.NATInstance != nil {
-		fmt.Fprintf(&b, "  %s -. \"egress\" .-> %s\n", id(c.name("Jupyter")), id(c.name("NAT")))
+		fmt.Fprintf(&b, "  %s -. \"egress\" .-> %s\n", id(logicalName("Jupyter")), id(logicalName("NAT")))
 	}
-	fmt.Fprintf(&b, "  %s -- \"push every %s, restore\" --> bucket\n", id(c.name("Jupyter")), c.SyncInterval)
-	fmt.Fprintf(&b, "  bucket -- \"pull every %s\" --> %s\n", c.SyncInterval, id(c.name("VoilaServer")))
+	fmt.Fprintf(&b, "  %s -- \"push every %s, restore\" --> bucket\n", id(logicalName("Jupyter")), c.SyncInterval)
+	fmt.Fprintf(&b, "  bucket -- \"pull every %s\" --> %s\n", c.SyncInterval, id(logicalName("VoilaServer")))
 	b.WriteString("```\n")
 	return b.String()
 }

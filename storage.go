@@ -205,25 +205,28 @@ func createServerProfile(ctx *pulumi.Context, c *labConfig, server, policyName s
 	if err != nil {
 		return pulumi.StringOutput{}, nil, err
 	}
-	role, err := iam.NewRole(ctx, c.name(server+"-Role"), &iam.RoleArgs{
+	name, alias := c.logical(server + "-Role")
+	role, err := iam.NewRole(ctx, name, &iam.RoleArgs{
 		Description:      pulumi.Sprintf("%s server of %s: %s", server, c.NamePrefix, policyName),
 		AssumeRolePolicy: pulumi.String(assume),
 		Tags:             c.tags(server + "-Role"),
-	})
+	}, alias)
 	if err != nil {
 		return pulumi.StringOutput{}, nil, fmt.Errorf("declaring the %s role: %w", server, err)
 	}
-	policy, err := iam.NewRolePolicy(ctx, c.name(server+"-"+policyName), &iam.RolePolicyArgs{
+	name, alias = c.logical(server + "-" + policyName)
+	policy, err := iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{
 		Role:   role.ID(),
 		Policy: policyDoc,
-	})
+	}, alias)
 	if err != nil {
 		return pulumi.StringOutput{}, nil, fmt.Errorf("declaring the %s role policy: %w", server, err)
 	}
-	profile, err := iam.NewInstanceProfile(ctx, c.name(server+"-Profile"), &iam.InstanceProfileArgs{
+	name, alias = c.logical(server + "-Profile")
+	profile, err := iam.NewInstanceProfile(ctx, name, &iam.InstanceProfileArgs{
 		Role: role.Name,
 		Tags: c.tags(server + "-Profile"),
-	})
+	}, alias)
 	if err != nil {
 		return pulumi.StringOutput{}, nil, fmt.Errorf("declaring the %s instance profile: %w", server, err)
 	}

@@ -89,7 +89,6 @@ type userDataPorts struct {
 // userDataValues is everything a template may use; every value comes from the
 // stack's configuration and resources.
 type userDataValues struct {
-	NamePrefix       string
 	Ports            userDataPorts
 	Region           string
 	Bucket           string
@@ -194,7 +193,6 @@ func render(name string, v *userDataValues) (string, error) {
 
 func baseValues(c *labConfig) *userDataValues {
 	return &userDataValues{
-		NamePrefix: c.NamePrefix,
 		Ports: userDataPorts{
 			HTTP: portHTTP.Number, HTTPS: portHTTPS.Number, Voila: portVoila.Number, Jupyter: portJupyter.Number,
 			OpenVPN: portOpenVPN.Number, OpenVPNTCP: portOpenVPNTCP.Number, VPNWeb: portVPNWeb.Number,
