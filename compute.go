@@ -34,6 +34,16 @@ const (
 // Graviton families (t4g, m7g, c6gn, ...) run arm64 images; the rest x86_64.
 var gravitonTypeRe = regexp.MustCompile(`^[a-z]+[0-9]+[a-z]*g[a-z]*\.`)
 
+// instanceMemoryMiB is the memory of the instance types the lab is likely
+// to use (aws.amazon.com/ec2/instance-types); the configuration checks the
+// VPN's against what its software needs. Types not listed are not checked.
+var instanceMemoryMiB = map[string]int{
+	"t3.nano": 512, "t3.micro": 1024, "t3.small": 2048, "t3.medium": 4096, "t3.large": 8192, "t3.xlarge": 16384,
+	"t3a.nano": 512, "t3a.micro": 1024, "t3a.small": 2048, "t3a.medium": 4096, "t3a.large": 8192, "t3a.xlarge": 16384,
+	"t4g.nano": 512, "t4g.micro": 1024, "t4g.small": 2048, "t4g.medium": 4096, "t4g.large": 8192, "t4g.xlarge": 16384,
+	"m5.large": 8192, "m6i.large": 8192, "m7i.large": 8192, "m7g.large": 8192, "c5.large": 4096, "r5.large": 16384,
+}
+
 func ubuntuArch(instanceType string) string {
 	if gravitonTypeRe.MatchString(instanceType) {
 		return "arm64"
@@ -148,8 +158,8 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, se
 		KeyName: out.KeyName,
 		Profile: secret.Profile,
 		// No secret: the password is read from the parameter at first boot.
-		UserData: pulumi.All(out.VPNIP.PublicIp, secret.Parameter.Name).ApplyT(func(v []any) (string, error) {
-			return vpnUserData(c, v[0].(string), v[1].(string))
+		UserData: pulumi.All(out.VPNIP.PublicIp, secret.secret().Name, secret.Members.Name).ApplyT(func(v []any) (string, error) {
+			return vpnUserData(c, v[0].(string), v[1].(string), v[2].(string))
 		}).(pulumi.StringOutput),
 		DependsOn: secret.Access,
 		// A new VPN server has new keys: client profiles must be downloaded
@@ -177,6 +187,12 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, se
 	if err := associate(ctx, c, "VoilaServer", out.VoilaIP, out.Voila); err != nil {
 		return nil, err
 	}
+	jupyterData := bucket.ApplyT(func(b string) (string, error) { return jupyterUserData(c, b, "") }).(pulumi.StringOutput)
+	if s.JupyterMembers != nil {
+		jupyterData = pulumi.All(bucket, s.JupyterMembers.Name).ApplyT(func(v []any) (string, error) {
+			return jupyterUserData(c, v[0].(string), v[1].(string))
+		}).(pulumi.StringOutput)
+	}
 	out.Jupyter, err = createInstance(ctx, c, instanceSpec{
 		Role: "Jupyter", Type: c.JupyterType, AMI: jupyterAMI, Tier: n.Research, RootGB: jupyterRootGB,
 		// Only the manual's internet-gateway shortcut needs a public address for
@@ -184,7 +200,7 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, se
 		PublicIP: c.ResearchEgress == egressIGW,
 		KeyName:  out.KeyName,
 		Profile:  s.JupyterProfile,
-		UserData: pulumi.ToSecret(bucket.ApplyT(func(b string) (string, error) { return jupyterUserData(c, b) })).(pulumi.StringOutput),
+		UserData: pulumi.ToSecret(jupyterData).(pulumi.StringOutput),
 		// What its pushes need (the endpoint and route, the way out of its
 		// group, its role): created before Jupyter, deleted after its last
 		// push at shutdown. Egress is not waited for: installs retry.

@@ -53,11 +53,18 @@ const maxIdleStopMinutes = 7 * 24 * 60
 // Pulumi.yaml and the README's table are checked against it by
 // TestConfigKeysAgreeEverywhere.
 type configKey struct {
-	Name        string
-	Type        string // string, integer, boolean or array (of strings), as in Pulumi.yaml
-	Default     string // the value in configuration syntax; "" means none
-	Secret      bool
-	Description string
+	Name    string
+	Type    string // string, integer, boolean or array (of strings), as in Pulumi.yaml
+	Default string // the value in configuration syntax; "" means none
+	Secret  bool
+	// Needed says, for a secret, whether this stack needs it; a needed
+	// secret that is not set is an error, one that is set but not needed
+	// a warning. value reads a key's value, or its default.
+	Needed func(value func(key string) string) bool
+	// HoldsSecrets marks a key whose value holds secrets (members'
+	// passwords): its errors never echo the value.
+	HoldsSecrets bool
+	Description  string
 	// Parse checks the key's value on its own and stores it; its error says
 	// what is allowed (a badValue names the part of the value at fault).
 	// Rules that span several keys are in parseConfig.
@@ -74,10 +81,30 @@ var configKeys = []configKey{
 		}},
 	{Name: "keyName", Type: "string", Description: "existing EC2 key pair instead (for example vockey); exactly one of the two",
 		Parse: optional(func(c *labConfig) *string { return &c.KeyName }, keyNameRe, "an EC2 key pair name is 1 to 255 printable ASCII characters")},
-	{Name: "vpnAdminPassword", Type: "string", Secret: true, Description: "password of the OpenVPN AS admin user openvpn",
-		Parse: password(func(c *labConfig) *string { return &c.VPNAdminPassword }, "vpnAdminPassword")},
-	{Name: "jupyterPassword", Type: "string", Secret: true, Description: "Jupyter login password (stored only hashed on the instance)",
-		Parse: password(func(c *labConfig) *string { return &c.JupyterPassword }, "jupyterPassword")},
+	{Name: "vpnAdminPassword", Type: "string", Secret: true, Description: "password of the OpenVPN AS admin user openvpn (vpn: openvpn-as)",
+		Needed: func(value func(string) string) bool { return vpnKind(value("vpn")) == vpnOpenVPNAS },
+		Parse:  password(func(c *labConfig) *string { return &c.VPNAdminPassword })},
+	{Name: "jupyterPassword", Type: "string", Secret: true, Description: "Jupyter login password of a single-user lab (stored only hashed on the instance)",
+		Needed: func(value func(string) string) bool { return !hasMembers(value("members")) },
+		Parse:  password(func(c *labConfig) *string { return &c.JupyterPassword })},
+	{Name: "vpn", Type: "string", Default: string(vpnOpenVPNAS), Description: "the VPN server: openvpn-as (OpenVPN Access Server) or wireguard",
+		Parse: func(c *labConfig, v string) error {
+			if c.VPN = vpnKind(v); vpnKinds[c.VPN].Template == "" {
+				return fmt.Errorf("allowed values are %s and %s", vpnOpenVPNAS, vpnWireGuard)
+			}
+			return nil
+		}},
+	{Name: "wireguardPrivateKey", Type: "string", Secret: true, Description: "the WireGuard server's private key (vpn: wireguard; go run . vpn keygen prints one)",
+		Needed: func(value func(string) string) bool { return vpnKind(value("vpn")) == vpnWireGuard },
+		Parse: func(c *labConfig, v string) error {
+			if c.WireGuardPrivateKey = v; v == "" {
+				return nil
+			}
+			_, err := parseWireGuardKey(v)
+			return err
+		}},
+	{Name: "members", Default: "[]", HoldsSecrets: true, Description: "team members, each with a name, a secret password and, with vpn: wireguard, a wireguardPublicKey",
+		Parse: parseMembers},
 	{Name: "namePrefix", Type: "string", Default: "HOL02", Description: "prefix of every Name tag",
 		Parse: required(func(c *labConfig) *string { return &c.NamePrefix }, namePrefixRe, "1 to 24 letters, digits or hyphens, starting with a letter")},
 	{Name: "vpcCidr", Type: "string", Default: "10.0.0.0/16", Description: "VPC address range (/16 to /28)",
@@ -94,8 +121,8 @@ var configKeys = []configKey{
 		Parse: parseAdminCidrs},
 	{Name: "researchEgress", Type: "string", Default: egressDefault, Description: "internet egress of the Research subnet: nat-instance, nat-gateway, internet-gateway or none",
 		Parse: oneOf(func(c *labConfig) *string { return &c.ResearchEgress }, egressNATInstance, egressNATGateway, egressIGW, egressNone)},
-	{Name: "vpnInstanceType", Type: "string", Default: "t4g.micro", Description: "VPN instance type",
-		Parse: required(func(c *labConfig) *string { return &c.VPNInstanceType }, instanceTypeRe, "not an EC2 instance type (for example t3.small)")},
+	{Name: "vpnInstanceType", Type: "string", Description: "VPN instance type; default t4g.micro for openvpn-as, t4g.nano for wireguard",
+		Parse: optional(func(c *labConfig) *string { return &c.VPNInstanceType }, instanceTypeRe, "not an EC2 instance type (for example t3.small)")},
 	{Name: "voilaInstanceType", Type: "string", Default: "t4g.small", Description: "Voila instance type",
 		Parse: required(func(c *labConfig) *string { return &c.VoilaType }, instanceTypeRe, "not an EC2 instance type (for example t3.small)")},
 	{Name: "jupyterInstanceType", Type: "string", Default: "t4g.medium", Description: "Jupyter instance type",
@@ -235,19 +262,43 @@ func oneOf(dst func(*labConfig) *string, allowed ...string) func(*labConfig, str
 	}
 }
 
-// password stores a secret of at least minPasswordLength characters. Its
-// errors say how long it is, never what it is.
-func password(dst func(*labConfig) *string, key string) func(*labConfig, string) error {
+// password stores a secret of at least minPasswordLength characters, or
+// none (whether the stack needs it is its key's Needed). Its errors say how
+// long it is, never what it is.
+func password(dst func(*labConfig) *string) func(*labConfig, string) error {
 	return func(c *labConfig, v string) error {
-		*dst(c) = v
+		if *dst(c) = v; v == "" {
+			return nil
+		}
 		switch n := utf8.RuneCountInString(v); {
 		case strings.TrimSpace(v) == "":
-			return fmt.Errorf("is missing or empty: set it with `pulumi config set --secret %s` (at least %d characters)", key, minPasswordLength)
+			return errors.New("is blank: a password needs at least 12 characters")
 		case n < minPasswordLength:
 			return fmt.Errorf("is %d characters long: a password needs at least %d", n, minPasswordLength)
 		}
 		return nil
 	}
+}
+
+// secretHint completes the error for a needed secret that is not set.
+var secretHint = map[string]string{
+	"vpnAdminPassword":    " (at least 12 characters)",
+	"jupyterPassword":     " (at least 12 characters; a team lab sets members instead)",
+	"wireguardPrivateKey": " (`go run . vpn keygen` prints a key pair; its public half becomes the output vpnServerPublicKey)",
+}
+
+// openVPNFreeConnections is how many VPN connections OpenVPN Access Server
+// admits at once without a licence (openvpn.net's licensing FAQ).
+const openVPNFreeConnections = 2
+
+// academyInstanceProfile is the instance profile AWS Academy Learner Lab
+// accounts offer (they cannot create IAM roles).
+const academyInstanceProfile = "LabInstanceProfile"
+
+// hasMembers says whether a members value lists anyone.
+func hasMembers(v string) bool {
+	var list []json.RawMessage
+	return json.Unmarshal([]byte(v), &list) == nil && len(list) > 0
 }
 
 // cidr stores a VPC or subnet range.
@@ -295,32 +346,44 @@ type labConfig struct {
 	KeyName          string
 	VPNAdminPassword string
 	JupyterPassword  string
-	NamePrefix       string
-	VPCCidr          netip.Prefix
-	DMZCidr          netip.Prefix
-	ProductionCidr   netip.Prefix
-	ResearchCidr     netip.Prefix
-	AvailabilityZone string // "" means the region's first zone
-	AdminCidrs       []netip.Prefix
-	ResearchEgress   string
-	VPNInstanceType  string
-	VoilaType        string
-	JupyterType      string
-	InstanceProfile  string
-	BucketName       string // "" means auto-named
-	NotebookPrefix   string
-	PublishFolder    string // "" publishes the whole prefix
-	VoilaDomain      string // "" certifies the Voila Elastic IP
-	SyncInterval     string // systemd time span, e.g. 5min
-	ForceDestroy     bool
-	LabState         string  // labRunning or labStopped
-	IdleStopMinutes  int     // 0 means never
-	MonthlyBudgetUSD float64 // 0 means no budget
-	BudgetEmail      string
-	Region           string // aws:region, "" when not configured
-	Stack            string
-	Org              string // the Pulumi organization of the stack
+	VPN              vpnKind
+	// WireGuardPrivateKey is the server's key (vpn: wireguard), and
+	// WireGuardPublicKey its public half.
+	WireGuardPrivateKey string
+	WireGuardPublicKey  string
+	Members             []member // none: a single-user lab
+	NamePrefix          string
+	VPCCidr             netip.Prefix
+	DMZCidr             netip.Prefix
+	ProductionCidr      netip.Prefix
+	ResearchCidr        netip.Prefix
+	AvailabilityZone    string // "" means the region's first zone
+	AdminCidrs          []netip.Prefix
+	ResearchEgress      string
+	VPNInstanceType     string
+	VoilaType           string
+	JupyterType         string
+	InstanceProfile     string
+	BucketName          string // "" means auto-named
+	NotebookPrefix      string
+	PublishFolder       string // "" publishes the whole prefix
+	VoilaDomain         string // "" certifies the Voila Elastic IP
+	SyncInterval        string // systemd time span, e.g. 5min
+	ForceDestroy        bool
+	LabState            string  // labRunning or labStopped
+	IdleStopMinutes     int     // 0 means never
+	MonthlyBudgetUSD    float64 // 0 means no budget
+	BudgetEmail         string
+	Region              string // aws:region, "" when not configured
+	Stack               string
+	Org                 string // the Pulumi organization of the stack
+	// Warnings are what the configuration does that its owner should know;
+	// `pulumi up` and the plan print them.
+	Warnings []string
 }
+
+// team says whether the lab serves a team (members) or one researcher.
+func (c *labConfig) team() bool { return len(c.Members) > 0 }
 
 var (
 	namePrefixRe    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,23}$`)
@@ -347,7 +410,13 @@ var sshKeyTypes = map[string]bool{
 func loadConfig(ctx *pulumi.Context) (*labConfig, error) {
 	get := func(key string) (string, bool) { return ctx.GetConfig(key) }
 	region, _ := ctx.GetConfig("aws:region")
-	c, err := parseConfig(get, os.Getenv(pulumi.EnvConfig), region, ctx.Stack())
+	var secretKeys []string
+	if v := os.Getenv(pulumi.EnvConfigSecretKeys); v != "" {
+		if err := json.Unmarshal([]byte(v), &secretKeys); err != nil {
+			return nil, fmt.Errorf("reading which configuration keys are secret: %w", err)
+		}
+	}
+	c, err := parseConfig(get, os.Getenv(pulumi.EnvConfig), secretKeys, region, ctx.Stack())
 	if err != nil {
 		return nil, err
 	}
@@ -357,8 +426,9 @@ func loadConfig(ctx *pulumi.Context) (*labConfig, error) {
 
 // parseConfig is loadConfig without the Pulumi context. get returns a key's raw
 // value ("research-lab:name"); allJSON is the whole stack configuration as the
-// engine passes it, used to catch misspelt keys.
-func parseConfig(get func(string) (string, bool), allJSON, region, stack string) (*labConfig, error) {
+// engine passes it, used to catch misspelt keys; secretKeys are the keys the
+// stack holds as secrets.
+func parseConfig(get func(string) (string, bool), allJSON string, secretKeys []string, region, stack string) (*labConfig, error) {
 	errs := unknownKeys(allJSON)
 	bad := func(key, value string, err error) {
 		errs = append(errs, fmt.Errorf("%s:%s = %q: %w", projectName, key, abbreviate(value), err))
@@ -389,8 +459,11 @@ func parseConfig(get func(string) (string, bool), allJSON, region, stack string)
 		}
 		for _, part := range parts {
 			var b *badValue
+			var e *badEntry
 			switch {
-			case k.Secret: // never echo a secret
+			case errors.As(part, &e): // names the entry, never echoes it
+				errs = append(errs, fmt.Errorf("%s:%s%w", projectName, k.Name, part))
+			case k.Secret || k.HoldsSecrets: // never echo a secret
 				errs = append(errs, fmt.Errorf("%s:%s %w", projectName, k.Name, part))
 			case errors.As(part, &b):
 				bad(k.Name, b.Value, b.Err)
@@ -428,7 +501,58 @@ func parseConfig(get func(string) (string, bool), allJSON, region, stack string)
 			bad("availabilityZone", z, err)
 		}
 	}
+	// Secrets this stack needs, and those it does not use.
+	for _, k := range configKeys {
+		if k.Needed == nil || !valid[k.Name] {
+			continue
+		}
+		set := value(k.Name) != ""
+		switch needed := k.Needed(value); {
+		case needed && !set:
+			errs = append(errs, fmt.Errorf("%s:%s is missing: set it with `pulumi config set --secret %s`%s", projectName, k.Name, k.Name, secretHint[k.Name]))
+		case !needed && set:
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s:%s is set but not used by this lab (%s)", projectName, k.Name, k.Description))
+		}
+	}
+	if valid["vpn"] && valid["wireguardPrivateKey"] && c.WireGuardPrivateKey != "" {
+		key, _ := parseWireGuardKey(c.WireGuardPrivateKey)
+		pub, err := wireguardPublicKey(key)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:wireguardPrivateKey %w", projectName, err))
+		}
+		c.WireGuardPublicKey = pub
+	}
+	if c.team() && !slices.Contains(secretKeys, projectName+":members") {
+		errs = append(errs, fmt.Errorf("%s:members holds passwords in plain text: set each with `pulumi config set --secret --path 'members[N].password'`", projectName))
+	}
+	if valid["vpn"] && valid["members"] {
+		for _, err := range checkMembers(c, c.WireGuardPublicKey) {
+			errs = append(errs, fmt.Errorf("%s:members%w", projectName, err))
+		}
+		for _, m := range c.Members {
+			if c.VPN != vpnWireGuard && m.WireGuardPublicKey != "" {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("%s:members: %s's wireguardPublicKey is used only with vpn: wireguard", projectName, m.Name))
+			}
+		}
+		if c.VPN == vpnOpenVPNAS && len(c.Members) > openVPNFreeConnections {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("a team of %d on OpenVPN Access Server: without a licence it admits %d VPN connections at once (each device counts); buy a licence, or set vpn: wireguard (no limit, and cheaper)",
+				len(c.Members), openVPNFreeConnections))
+		}
+	}
+	if valid["vpn"] && valid["vpnInstanceType"] {
+		spec := vpnKinds[c.VPN]
+		if c.VPNInstanceType == "" {
+			c.VPNInstanceType = spec.DefaultType
+		} else if mem, known := instanceMemoryMiB[c.VPNInstanceType]; known && mem < spec.MinMemoryMiB {
+			bad("vpnInstanceType", c.VPNInstanceType, fmt.Errorf("has %d MiB of memory; %s needs at least %d MiB (for example %s)",
+				mem, spec.Name, spec.MinMemoryMiB, spec.DefaultType))
+		}
+	}
 	budget := value("monthlyBudgetUsd")
+	if budget != "" && c.InstanceProfile == academyInstanceProfile {
+		bad("monthlyBudgetUsd", budget, fmt.Errorf("this is an AWS Academy stack (instanceProfile %s), and Learner Lab has no AWS Budgets: creating the budget would fail halfway through the deploy. Unset monthlyBudgetUsd and budgetEmail; the Learner Lab's page shows the credit you have used",
+			academyInstanceProfile))
+	}
 	switch {
 	case c.BudgetEmail != "" && budget == "" && valid["budgetEmail"]:
 		bad("budgetEmail", c.BudgetEmail, errors.New("set monthlyBudgetUsd too: the alerts are percentages of that budget"))
@@ -442,13 +566,30 @@ func parseConfig(get func(string) (string, bool), allJSON, region, stack string)
 	return c, nil
 }
 
-// publishedPrefix is the bucket folder Voila serves: "<prefix>/<publishFolder>"
-// or the whole "<prefix>".
+// publishedPrefix is what Voila serves of the bucket: "<prefix>/<publishFolder>",
+// or with a team every member's "<prefix>/*/<publishFolder>"; or the whole
+// "<prefix>" with publishFolder "". A pattern in a team lab: for IAM.
 func (c *labConfig) publishedPrefix() string {
-	if c.PublishFolder == "" {
+	switch {
+	case c.PublishFolder == "":
 		return c.NotebookPrefix
+	case c.team():
+		return c.NotebookPrefix + "/*/" + c.PublishFolder
 	}
 	return c.NotebookPrefix + "/" + c.PublishFolder
+}
+
+// sampleKey is where the sample notebook is published: in a team lab, in the
+// shared folder's publish folder.
+func (c *labConfig) sampleKey() string {
+	folder := c.NotebookPrefix
+	if c.team() {
+		folder += "/" + sharedFolder
+	}
+	if c.PublishFolder != "" {
+		folder += "/" + c.PublishFolder
+	}
+	return folder + "/" + sampleNotebookName
 }
 
 // name is the Name tag of a resource: <namePrefix>-<suffix>.

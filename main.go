@@ -14,14 +14,16 @@ import (
 )
 
 type infrastructure struct {
-	Config  *labConfig
-	Region  string
-	Zone    string
-	Network *network
-	Storage *storage
-	Egress  *egress
-	Compute *compute
-	Budget  *budgets.Budget // nil unless monthlyBudgetUsd is set
+	Config *labConfig
+	Region string
+	Zone   string
+	// ZoneReason says why the lab is in Zone, for the plan.
+	ZoneReason string
+	Network    *network
+	Storage    *storage
+	Egress     *egress
+	Compute    *compute
+	Budget     *budgets.Budget // nil unless monthlyBudgetUsd is set
 	// Cost is the always-on estimate, the stack output estimatedMonthlyCostUsd.
 	Cost *costEstimate
 	// Outputs are the stack outputs, also exported; tests read them here.
@@ -35,6 +37,11 @@ func createInfrastructure(ctx *pulumi.Context) (*infrastructure, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range c.Warnings {
+		if err := ctx.Log.Warn(w, nil); err != nil {
+			return nil, err
+		}
+	}
 	region, err := aws.GetRegion(ctx, &aws.GetRegionArgs{})
 	if err != nil {
 		return nil, fmt.Errorf("looking up the region: %w", err)
@@ -44,27 +51,17 @@ func createInfrastructure(ctx *pulumi.Context) (*infrastructure, error) {
 	} else if c.Region == "" {
 		c.Region = regionFallback
 	}
-	zone := c.AvailabilityZone
-	if zone == "" {
-		zones, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{State: pulumi.StringRef("available")})
-		if err != nil {
-			return nil, fmt.Errorf("looking up the availability zones of %s: %w", c.Region, err)
+	if c.AvailabilityZone != "" {
+		if err := checkZoneInRegion(c.AvailabilityZone, c.Region); err != nil {
+			return nil, zoneError(c, "availabilityZone", c.AvailabilityZone, err)
 		}
-		if len(zones.Names) > 0 {
-			zone = zones.Names[0]
-		} else {
-			// AWS always lists a region's zones; an empty answer (a bare test
-			// double) gets the region's usual first zone, said out loud.
-			zone = c.Region + "a"
-			if err := ctx.Log.Warn(fmt.Sprintf("no availability zone listed for %s; using %s (set %s:availabilityZone to choose)", c.Region, zone, projectName), nil); err != nil {
-				return nil, err
-			}
-		}
-	} else if err := checkZoneInRegion(zone, c.Region); err != nil {
-		return nil, fmt.Errorf("invalid configuration of stack %q, nothing was declared:\n%s:availabilityZone = %q: %w", c.Stack, projectName, zone, err)
+	}
+	zone, why, err := chooseZone(ctx, c)
+	if err != nil {
+		return nil, err
 	}
 
-	infra := &infrastructure{Config: c, Region: c.Region, Zone: zone}
+	infra := &infrastructure{Config: c, Region: c.Region, Zone: zone, ZoneReason: why}
 	if infra.Network, err = createNetwork(ctx, c, zone, c.Region); err != nil {
 		return nil, err
 	}
@@ -113,8 +110,6 @@ func stackOutputs(infra *infrastructure) map[string]pulumi.Output {
 	bucket := infra.Storage.Bucket.Bucket
 	out := map[string]pulumi.Output{
 		"vpnPublicIp":      vpnIP,
-		"vpnAdminUrl":      pulumi.Sprintf("https://%s:%d/admin", vpnIP, portVPNWeb.Number),
-		"vpnClientUrl":     pulumi.Sprintf("https://%s:%d/", vpnIP, portVPNWeb.Number),
 		"voilaUrl":         voilaURL(c, comp.VoilaIP.PublicIp),
 		"voilaPublicIp":    comp.VoilaIP.PublicIp,
 		"jupyterUrl":       pulumi.Sprintf("http://%s:%d", comp.Jupyter.PrivateIp, portJupyter.Number),
@@ -126,6 +121,21 @@ func stackOutputs(infra *infrastructure) map[string]pulumi.Output {
 		"sshJupyter":       pulumi.Sprintf("ssh -J %s@%s %s@%s", ubuntuUser, vpnIP, al2023User, comp.Jupyter.PrivateIp),
 		"sshVoila":         pulumi.Sprintf("ssh -J %s@%s %s@%s", ubuntuUser, vpnIP, al2023User, comp.Voila.PrivateIp),
 		"vpcId":            infra.Network.VPC.ID(),
+	}
+	switch c.VPN {
+	case vpnOpenVPNAS:
+		out["vpnAdminUrl"] = pulumi.Sprintf("https://%s:%d/admin", vpnIP, portVPNWeb.Number)
+		out["vpnClientUrl"] = pulumi.Sprintf("https://%s:%d/", vpnIP, portVPNWeb.Number)
+	case vpnWireGuard:
+		// What `go run . vpn profile` writes a member's profile from.
+		out["vpnServerPublicKey"] = pulumi.String(c.WireGuardPublicKey).ToStringOutput()
+		out["vpnEndpoint"] = pulumi.Sprintf("%s:%d", vpnIP, portWireGuard.Number)
+		addresses := pulumi.StringMap{}
+		for _, m := range c.Members {
+			addresses[m.Name] = pulumi.String(m.Address.String())
+		}
+		out["vpnClientAddresses"] = addresses.ToStringMapOutput()
+		out["vpnRoutes"] = pulumi.ToStringArray(c.vpnRoutes()).ToStringArrayOutput()
 	}
 	if infra.Cost.Complete() {
 		out["estimatedMonthlyCostUsd"] = pulumi.Float64(infra.Cost.Total()).ToFloat64Output()

@@ -468,8 +468,9 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	run := deploy(t, map[string]string{"notebookPrefix": "team/notebooks"})
 	require.Len(t, run.Mocks.ofType("aws:iam/rolePolicy:RolePolicy"), 3, "one role per server: Jupyter, Voila and the VPN")
 	g, _ := grants(t, run, "HOL02-VPN-Role")
-	assert.Equal(t, map[string][]string{"ssm:GetParameter": {"arn:aws:ssm:us-east-1:123456789012:parameter/vpn-admin-password-1a2b3c4"}}, g,
-		"the VPN may read its own password parameter and nothing else")
+	assert.Equal(t, map[string][]string{"ssm:GetParameter": {"arn:aws:ssm:us-east-1:123456789012:parameter/vpn-admin-password-1a2b3c4",
+		"arn:aws:ssm:us-east-1:123456789012:parameter/vpn-members-1a2b3c4"}}, g,
+		"the VPN may read its own password and team parameters and nothing else")
 	prefixArn := bucketArn + "/team/notebooks/*"
 	publishedArn := bucketArn + "/team/notebooks/published/*"
 	g, listed := grants(t, run, "HOL02-Jupyter-Role")
@@ -655,8 +656,9 @@ func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 		{"budget email with name", map[string]string{"monthlyBudgetUsd": "50", "budgetEmail": "T <t@example.org>"}, "budgetEmail", "not an email address"},
 		{"budget email alone", map[string]string{"budgetEmail": "a@example.org"}, "budgetEmail", "set monthlyBudgetUsd too"},
 		{"budget without email", map[string]string{"monthlyBudgetUsd": "50"}, "monthlyBudgetUsd", "set budgetEmail too"},
-		{"missing vpn password", map[string]string{"vpnAdminPassword": "-"}, "vpnAdminPassword", "missing or empty"},
-		{"empty jupyter password", map[string]string{"jupyterPassword": "  "}, "jupyterPassword", "missing or empty"},
+		{"missing vpn password", map[string]string{"vpnAdminPassword": "-"}, "vpnAdminPassword", "is missing: set it with `pulumi config set --secret vpnAdminPassword`"},
+		{"missing jupyter password", map[string]string{"jupyterPassword": "-"}, "jupyterPassword", "is missing: set it with `pulumi config set --secret jupyterPassword`"},
+		{"blank jupyter password", map[string]string{"jupyterPassword": "  "}, "jupyterPassword", "is blank"},
 		{"neither key", map[string]string{"sshPublicKey": "-"}, "sshPublicKey", "exactly one"},
 		{"both keys", map[string]string{"keyName": "vockey"}, "keyName", "not both"},
 		{"not a public key", map[string]string{"sshPublicKey": "ssh-ed25519 not-base64!"}, "sshPublicKey", "base64"},
@@ -686,6 +688,11 @@ func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 		{"region with a command", map[string]string{"aws:region": "us-east-1;touch /tmp/x"}, "aws:region", "not an AWS region name"},
 		{"short vpn password", map[string]string{"vpnAdminPassword": "Sh0rt-pass"}, "vpnAdminPassword", "at least 12"},
 		{"short jupyter password", map[string]string{"jupyterPassword": "elevenchars"}, "jupyterPassword", "11 characters long: a password needs at least 12"},
+		{"budget on AWS Academy", map[string]string{"instanceProfile": "LabInstanceProfile", "keyName": "vockey", "sshPublicKey": "-", "monthlyBudgetUsd": "40", "budgetEmail": "t@example.edu"},
+			"monthlyBudgetUsd", "this is an AWS Academy stack (instanceProfile LabInstanceProfile), and Learner Lab has no AWS Budgets"},
+		{"vpn too small for Access Server", map[string]string{"vpnInstanceType": "t4g.nano"}, "vpnInstanceType", "has 512 MiB of memory; OpenVPN Access Server needs at least 1024 MiB (for example t4g.micro)"},
+		{"unknown vpn", map[string]string{"vpn": "ipsec"}, "vpn", "allowed values are openvpn-as and wireguard"},
+		{"wireguard key not a key", map[string]string{"vpn": "wireguard", "wireguardPrivateKey": "not-a-key"}, "wireguardPrivateKey", "not a WireGuard key"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -747,11 +754,13 @@ func TestConfigKeysAgreeEverywhere(t *testing.T) {
 		assert.Equal(t, k.Secret, p.Secret, "Pulumi.yaml secrecy of %s", name)
 		assert.Equal(t, k.Description, p.Description, "Pulumi.yaml description of %s", name)
 		if k.Secret {
-			assert.Nil(t, p.Default, "secret %s must have no default", name)
+			// Optional for the CLI; the program says when a stack needs it.
+			assert.Equal(t, "", p.Default, "secret %s must default to empty (Needed decides)", name)
+			assert.NotNil(t, k.Needed, "secret %s must say when a stack needs it", name)
 			continue
 		}
 		def := p.Default
-		if k.Type == "array" {
+		if k.Type == "array" || k.Type == "" {
 			b, _ := json.Marshal(def)
 			def = string(b)
 		}

@@ -38,6 +38,8 @@ type recordingMocks struct {
 	resources []recordedResource
 	calls     []pulumi.MockCallArgs
 	hosts     map[string]int // next host number per subnet ID
+	// notOffered lists "<zone> <instance type>" pairs that AWS does not offer.
+	notOffered map[string]bool
 
 	// prior, when set, is what an earlier `pulumi up` left in the state: a
 	// resource found there (by name or alias) keeps its ID and outputs, as
@@ -133,6 +135,20 @@ func (m *recordingMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, e
 		return resource.NewPropertyMapFromMap(map[string]any{
 			"names": []any{m.region + "a", m.region + "b", m.region + "c"}, "id": m.region,
 		}), nil
+	case "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+		// Offline nothing says where a type is offered: every zone offers
+		// every type asked for, unless the test says otherwise.
+		var types, zones []any
+		for _, f := range args.Args["filters"].ArrayValue() {
+			for _, v := range f.ObjectValue()["values"].ArrayValue() {
+				for _, z := range []string{"a", "b", "c"} {
+					if m.notOffered == nil || !m.notOffered[m.region+z+" "+v.StringValue()] {
+						types, zones = append(types, v.StringValue()), append(zones, m.region+z)
+					}
+				}
+			}
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"instanceTypes": types, "locations": zones, "id": m.region}), nil
 	case "aws:ec2/getAmi:getAmi":
 		filter := fmt.Sprint(args.Args["filters"])
 		return resource.NewPropertyMapFromMap(map[string]any{"id": "ami-ubuntu-jammy-" + arch(filter), "imageId": "ami-ubuntu-jammy-" + arch(filter)}), nil

@@ -23,6 +23,7 @@ var (
 	portOpenVPN    = port{"OpenVPN", "udp", 1194}
 	portOpenVPNTCP = port{"OpenVPN over TCP", "tcp", 443}
 	portVPNWeb     = port{"OpenVPN AS web UI", "tcp", 943}
+	portWireGuard  = port{"WireGuard", "udp", 51820}
 	portJupyter    = port{"Jupyter", "tcp", 8888}
 	portVoila      = port{"Voila (loopback only)", "tcp", 8866}
 	// portAll is every protocol and port, for the NAT instance's forwarding.
@@ -62,21 +63,23 @@ type ingressRule struct {
 	Tier   string
 	Port   port
 	Source string
+	Only   vpnKind // "": with every VPN; else only with this one
 }
 
 // ingressRules is the whole inbound policy of the lab. The OpenVPN AS cluster
 // port 945/tcp is deliberately absent: a single server does not use it.
 var ingressRules = []ingressRule{
-	{tierDMZ, portOpenVPN, fromAnywhere},
-	{tierDMZ, portOpenVPNTCP, fromAnywhere},
-	{tierDMZ, portVPNWeb, fromAnywhere},
-	{tierDMZ, portSSH, fromAdmins},
-	{tierProduction, portHTTP, fromAnywhere},
-	{tierProduction, portHTTPS, fromAnywhere},
-	{tierProduction, portSSH, fromDMZGroup},
-	{tierResearch, portSSH, fromDMZGroup},
-	{tierResearch, portJupyter, fromDMZGroup},
-	{groupNAT, portAll, fromResearch},
+	{tierDMZ, portOpenVPN, fromAnywhere, vpnOpenVPNAS},
+	{tierDMZ, portOpenVPNTCP, fromAnywhere, vpnOpenVPNAS},
+	{tierDMZ, portVPNWeb, fromAnywhere, vpnOpenVPNAS},
+	{tierDMZ, portWireGuard, fromAnywhere, vpnWireGuard},
+	{tierDMZ, portSSH, fromAdmins, ""},
+	{tierProduction, portHTTP, fromAnywhere, ""},
+	{tierProduction, portHTTPS, fromAnywhere, ""},
+	{tierProduction, portSSH, fromDMZGroup, ""},
+	{tierResearch, portSSH, fromDMZGroup, ""},
+	{tierResearch, portJupyter, fromDMZGroup, ""},
+	{groupNAT, portAll, fromResearch, ""},
 }
 
 // tier is one subnet of the lab with its routing and its security group.
@@ -209,7 +212,7 @@ func createNetwork(ctx *pulumi.Context, c *labConfig, zone, region string) (*net
 // rule resources (never inline), following ingressRules.
 func createSecurityGroups(ctx *pulumi.Context, c *labConfig, n *network) error {
 	descriptions := map[string]string{
-		tierDMZ:        "OpenVPN Access Server: VPN from anywhere, SSH from adminCidrs",
+		tierDMZ:        vpnKinds[c.VPN].GroupDescription,
 		tierProduction: "Voila behind Nginx: web from anywhere, SSH from the DMZ group",
 		tierResearch:   "Jupyter: SSH and Jupyter from the DMZ group only",
 		groupNAT:       "NAT instance: forwards traffic from the Research subnet only",
@@ -253,6 +256,9 @@ func createSecurityGroups(ctx *pulumi.Context, c *labConfig, n *network) error {
 		}
 	}
 	for _, r := range ingressRules {
+		if r.Only != "" && r.Only != c.VPN {
+			continue
+		}
 		sg, err := n.group(r.Tier)
 		if err != nil {
 			return err

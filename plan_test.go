@@ -54,7 +54,7 @@ func TestReachabilityMatrixIsComputedFromTheDeclaredRules(t *testing.T) {
 	// public address make it reachable, and only there.
 	saved := ingressRules
 	defer func() { ingressRules = saved }()
-	ingressRules = append(append([]ingressRule(nil), saved...), ingressRule{tierResearch, portJupyter, fromAnywhere})
+	ingressRules = append(append([]ingressRule(nil), saved...), ingressRule{tierResearch, portJupyter, fromAnywhere, ""})
 	p = newPlanView(deploy(t, map[string]string{"researchEgress": "internet-gateway"}))
 	assert.Equal(t, "8888/tcp", cell(t, p, "Internet", "HOL02-Jupyter"), "a rule open to the world with a public route must show")
 	p = newPlanView(deploy(t, nil))

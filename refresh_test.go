@@ -161,6 +161,12 @@ func (s priorState) refreshed(running bool) priorState {
 // state key, the prior state key each resource resolved to.
 func secondUp(t *testing.T, prior priorState, changes map[string]string) (*mockRun, map[string]string) {
 	t.Helper()
+	return secondUpWith(t, prior, stackConfig(changes), secretKeys)
+}
+
+// secondUpWith is secondUp with a whole configuration and its secret keys.
+func secondUpWith(t *testing.T, prior priorState, config map[string]string, secrets []string) (*mockRun, map[string]string) {
+	t.Helper()
 	resolved := map[string]string{}
 	mocks := newRecordingMocks("us-east-1")
 	mocks.prior = func(args pulumi.MockResourceArgs) (string, resource.PropertyMap, bool) {
@@ -186,7 +192,7 @@ func secondUp(t *testing.T, prior priorState, changes map[string]string) (*mockR
 		}
 		return "", nil, false
 	}
-	run, err := runWithMocks("dev", stackConfig(changes), secretKeys, mocks)
+	run, err := runWithMocks("dev", config, secrets, mocks)
 	require.NoError(t, err, "the second run must succeed")
 	return run, resolved
 }

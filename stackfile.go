@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,44 @@ import (
 // planPlaceholder stands in for secrets in the offline plan: they are never
 // read from disk in clear, and the plan does not need them.
 const planPlaceholder = "plan-placeholder-secret"
+
+// planPlaceholderKey stands in for a WireGuard private key: a valid key (32
+// bytes of 0x42) that no lab uses.
+const planPlaceholderKey = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI="
+
+func placeholderFor(key string) string {
+	if key == "wireguardPrivateKey" {
+		return planPlaceholderKey
+	}
+	return planPlaceholder
+}
+
+// placeholderDecrypter "decrypts" every secret to the placeholder.
+type placeholderDecrypter struct{}
+
+func (placeholderDecrypter) DecryptValue(context.Context, string) (string, error) {
+	return planPlaceholder, nil
+}
+
+func (d placeholderDecrypter) BatchDecrypt(ctx context.Context, ciphertexts []string) ([]string, error) {
+	return config.DefaultBatchDecrypt(ctx, d, ciphertexts)
+}
+
+// checkMemberPasswordsSecret refuses a member password written in plain
+// text into the stack file: the engine would then pass the whole list as
+// secret (another member's is), and nothing else would notice.
+func checkMemberPasswordsSecret(members, file string) error {
+	var list []map[string]any
+	if json.Unmarshal([]byte(members), &list) != nil {
+		return nil // the program's own check reports a malformed list
+	}
+	for i, m := range list {
+		if p, ok := m["password"].(string); ok && p != planPlaceholder {
+			return fmt.Errorf("%s: research-lab:members[%d].password is in plain text: set it with `pulumi config set --secret --path 'members[%d].password'`", file, i, i)
+		}
+	}
+	return nil
+}
 
 // readStackConfig reads Pulumi.yaml and Pulumi.<stack>.yaml with the Pulumi
 // CLI's own loaders and validation (namespaced keys, types, defaults, "must be
@@ -40,14 +79,6 @@ func readStackConfig(dir, stack string) (values map[string]string, secrets []str
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("reading %s: %w", file, err)
 	}
-	// A secret not set yet is a note, not an error: the plan needs no secret.
-	for _, k := range configKeys {
-		key := config.MustMakeKey(projectName, k.Name)
-		if _, ok := ps.Config[key]; k.Secret && !ok {
-			ps.Config[key] = config.NewSecureValue(planPlaceholder)
-			notes = append(notes, fmt.Sprintf("%s is not set: set it with `pulumi config set --secret %s` before `pulumi up`", key, k.Name))
-		}
-	}
 	err = workspace.ValidateStackConfigAndApplyProjectConfig(context.Background(), stack, project, esc.Value{}, ps.Config,
 		config.NopEncrypter, config.NewBlindingDecrypter())
 	if err != nil {
@@ -55,13 +86,41 @@ func readStackConfig(dir, stack string) (values map[string]string, secrets []str
 	}
 	values = map[string]string{}
 	for key, v := range ps.Config {
-		if v.Secure() {
+		switch {
+		case v.Secure() && !v.Object():
 			values[key.String()] = planPlaceholder
 			secrets = append(secrets, key.String())
-			continue
+		case v.Object():
+			// Secrets inside a value (members' passwords) become placeholders.
+			if values[key.String()], err = v.Value(placeholderDecrypter{}); err != nil {
+				return nil, nil, nil, fmt.Errorf("%s: %s: %w", file, key, err)
+			}
+			if secure, _ := v.SecureValues(placeholderDecrypter{}); len(secure) > 0 {
+				secrets = append(secrets, key.String())
+			}
+		default:
+			if values[key.String()], err = v.Value(config.NopDecrypter); err != nil {
+				return nil, nil, nil, fmt.Errorf("%s: %s: %w", file, key, err)
+			}
 		}
-		if values[key.String()], err = v.Value(config.NopDecrypter); err != nil {
-			return nil, nil, nil, fmt.Errorf("%s: %s: %w", file, key, err)
+	}
+	if err := checkMemberPasswordsSecret(values[projectName+":members"], file); err != nil {
+		return nil, nil, nil, err
+	}
+	// A secret this stack needs but has not set yet is a note, not an error:
+	// the plan needs no secret.
+	value := func(key string) string {
+		if v, ok := values[projectName+":"+key]; ok {
+			return v
+		}
+		return configDefault(key)
+	}
+	for _, k := range configKeys {
+		key := projectName + ":" + k.Name
+		if k.Needed != nil && k.Needed(value) && values[key] == "" {
+			values[key] = placeholderFor(k.Name)
+			secrets = append(secrets, key)
+			notes = append(notes, fmt.Sprintf("%s is not set: set it with `pulumi config set --secret %s` before `pulumi up`", key, k.Name))
 		}
 	}
 	if _, ok := values["aws:region"]; !ok {

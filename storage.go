@@ -9,6 +9,7 @@ import (
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -30,6 +31,9 @@ type storage struct {
 	// JupyterAccess are the IAM resources behind Jupyter's profile: its
 	// shutdown push needs them until the very end.
 	JupyterAccess []pulumi.Resource
+	// JupyterMembers is the team as the Jupyter server applies it (names and
+	// password hashes); nil in a single-user lab.
+	JupyterMembers *ssm.Parameter
 	// ACMESource is lab-acme's source in the bucket, which Voila builds.
 	ACMESource []pulumi.Resource
 }
@@ -106,7 +110,7 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 	// stack: it is a notebook like any other.
 	s.Sample, err = s3.NewBucketObjectv2(ctx, "sample-notebook", &s3.BucketObjectv2Args{
 		Bucket:      bucket.ID(),
-		Key:         pulumi.String(c.publishedPrefix() + "/" + sampleNotebookName),
+		Key:         pulumi.String(c.sampleKey()),
 		Content:     pulumi.String(sampleNotebook),
 		ContentType: pulumi.String("application/x-ipynb+json"),
 		Tags:        c.tags("sample-notebook"),
@@ -132,12 +136,31 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 		s.ACMESource = append(s.ACMESource, obj)
 	}
 
+	if c.team() {
+		// The members' password hashes, salted with the lab (its bucket's
+		// random name, kept in the state) and the member.
+		hashes := bucket.Bucket.ApplyT(func(b string) (string, error) {
+			return jupyterMembers(c, projectName+"/"+c.Stack+"/"+b)
+		}).(pulumi.StringOutput)
+		if s.JupyterMembers, err = secureParameter(ctx, c, "jupyter-members", "Jupyter-members", "the team as Jupyter applies it", hashes); err != nil {
+			return nil, err
+		}
+	}
+
 	if c.InstanceProfile != "" {
 		p := pulumi.String(c.InstanceProfile)
 		s.JupyterProfile, s.VoilaProfile = p, p
 		return s, nil
 	}
-	s.JupyterProfile, s.JupyterAccess, err = createServerProfile(ctx, c, "Jupyter", "Notebooks", notebookPolicyOf(c, bucket, notebookAccessReadWrite))
+	jupyterPolicy := notebookPolicyOf(c, bucket, notebookAccessReadWrite)
+	if s.JupyterMembers != nil {
+		jupyterPolicy = pulumi.All(bucket.Arn, s.JupyterMembers.Arn).ApplyT(func(arns []any) (string, error) {
+			return notebookPolicy(arns[0].(string), c, notebookAccessReadWrite, statement{
+				Sid: "ReadTheTeam", Effect: "Allow", Action: []string{"ssm:GetParameter"}, Resource: []string{arns[1].(string)},
+			})
+		}).(pulumi.StringOutput)
+	}
+	s.JupyterProfile, s.JupyterAccess, err = createServerProfile(ctx, c, "Jupyter", "Notebooks", jupyterPolicy)
 	if err != nil {
 		return nil, err
 	}
@@ -158,10 +181,16 @@ const (
 // notebookPolicy is the least privilege a server needs in the bucket. Jupyter
 // lists, reads and writes the notebook prefix and deletes only in the publish
 // folder (unpublishing); Voila lists and reads the publish folder only.
-func notebookPolicy(bucketArn string, c *labConfig, access notebookAccess) (string, error) {
-	prefix := c.NotebookPrefix
+//
+// In a team lab every member's folder has its publish folder: Voila lists the
+// notebook prefix (to find them) and reads only what they publish.
+func notebookPolicy(bucketArn string, c *labConfig, access notebookAccess, extra ...statement) (string, error) {
+	listed, prefix := c.NotebookPrefix, c.NotebookPrefix
 	if access == notebookAccessReadOnly {
 		prefix = c.publishedPrefix()
+		if !c.team() {
+			listed = prefix
+		}
 	}
 	actions := []string{"s3:GetObject"}
 	if access == notebookAccessReadWrite {
@@ -171,7 +200,7 @@ func notebookPolicy(bucketArn string, c *labConfig, access notebookAccess) (stri
 		{
 			Sid: "ListNotebooks", Effect: "Allow", Action: []string{"s3:ListBucket"},
 			Resource:  []string{bucketArn},
-			Condition: map[string]any{"StringLike": map[string][]string{"s3:prefix": {prefix + "/", prefix + "/*"}}},
+			Condition: map[string]any{"StringLike": map[string][]string{"s3:prefix": {listed + "/", listed + "/*"}}},
 		},
 		{Sid: "Notebooks", Effect: "Allow", Action: actions, Resource: []string{bucketArn + "/" + prefix + "/*"}},
 	}
@@ -187,7 +216,7 @@ func notebookPolicy(bucketArn string, c *labConfig, access notebookAccess) (stri
 			Resource: []string{bucketArn + "/" + c.publishedPrefix() + "/*"},
 		})
 	}
-	return policyJSON(statements...)
+	return policyJSON(append(statements, extra...)...)
 }
 
 func notebookPolicyOf(c *labConfig, bucket *s3.BucketV2, access notebookAccess) pulumi.StringOutput {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"net/url"
 	"strings"
 	"text/template"
@@ -83,7 +84,7 @@ type voilaLimits struct {
 }
 
 type userDataPorts struct {
-	HTTP, HTTPS, Voila, Jupyter, OpenVPN, OpenVPNTCP, VPNWeb int
+	HTTP, HTTPS, Voila, Jupyter, OpenVPN, OpenVPNTCP, VPNWeb, WireGuard int
 }
 
 // userDataValues is everything a template may use; every value comes from the
@@ -105,6 +106,10 @@ type userDataValues struct {
 	Units            []string
 
 	JupyterPasswordHash string
+	// A team's JupyterHub: the parameter naming the members, and the folder
+	// they share.
+	TeamMembersParameter string
+	SharedFolder         string
 	// IdleStopSeconds is jupyterIdleStopMinutes in seconds; 0 means never.
 	IdleStopSeconds int
 
@@ -126,9 +131,14 @@ type userDataValues struct {
 	VPNPublicIP          string
 	PrivateNetworks      []string
 	VPNPasswordParameter string
-	VPNRepoURL           string
-	VPNRepoKeyURL        string
-	VPNRepoHost          string
+	// VPNMembersParameter names the team as the VPN applies it.
+	VPNMembersParameter string
+	// The WireGuard server: its key's parameter and its tunnel address.
+	WireGuardKeyParameter string
+	WireGuardAddress      string
+	VPNRepoURL            string
+	VPNRepoKeyURL         string
+	VPNRepoHost           string
 }
 
 func mustParseUserdata() *template.Template {
@@ -195,7 +205,7 @@ func baseValues(c *labConfig) *userDataValues {
 	return &userDataValues{
 		Ports: userDataPorts{
 			HTTP: portHTTP.Number, HTTPS: portHTTPS.Number, Voila: portVoila.Number, Jupyter: portJupyter.Number,
-			OpenVPN: portOpenVPN.Number, OpenVPNTCP: portOpenVPNTCP.Number, VPNWeb: portVPNWeb.Number,
+			OpenVPN: portOpenVPN.Number, OpenVPNTCP: portOpenVPNTCP.Number, VPNWeb: portVPNWeb.Number, WireGuard: portWireGuard.Number,
 		},
 		Region:           c.Region,
 		Prefix:           c.NotebookPrefix,
@@ -206,20 +216,30 @@ func baseValues(c *labConfig) *userDataValues {
 	}
 }
 
-// vpnUserData is the VPN server's cloud-config. It holds no secret: only the
-// name of the parameter that holds the admin password.
-func vpnUserData(c *labConfig, publicIP, passwordParameter string) (string, error) {
+// vpnUserData is the VPN server's cloud-config, for its kind. It holds no
+// secret: only the names of the parameters that hold its secret (the admin
+// password, or the WireGuard key) and the team.
+func vpnUserData(c *labConfig, publicIP, secretParameter, membersParameter string) (string, error) {
 	v := baseValues(c)
 	v.VPNPublicIP = publicIP
-	v.PrivateNetworks = []string{c.ProductionCidr.String(), c.ResearchCidr.String()}
-	v.VPNPasswordParameter = passwordParameter
+	v.PrivateNetworks = c.vpnRoutes()
+	v.VPNMembersParameter = membersParameter
+	switch c.VPN {
+	case vpnOpenVPNAS:
+		v.VPNPasswordParameter = secretParameter
+	case vpnWireGuard:
+		v.WireGuardKeyParameter = secretParameter
+		v.WireGuardAddress = netip.PrefixFrom(wireguardServer, wireguardNetwork.Bits()).String()
+	default:
+		return "", fmt.Errorf("vpn %q: no userdata for this VPN", c.VPN)
+	}
 	v.VPNRepoURL, v.VPNRepoKeyURL = openVPNRepoURL, openVPNRepoKeyURL
 	repo, err := url.Parse(openVPNRepoURL)
 	if err != nil {
 		return "", fmt.Errorf("the OpenVPN repository address: %w", err)
 	}
 	v.VPNRepoHost = repo.Host
-	return render("vpn.yaml", v)
+	return render(vpnKinds[c.VPN].Template, v)
 }
 
 // voilaUserData is the Voila server's cloud-config; it holds no secret.
@@ -236,9 +256,11 @@ func voilaUserData(c *labConfig, bucket, publicIP string) (string, error) {
 	return render("voila.yaml", v)
 }
 
-// jupyterUserData is the Jupyter server's cloud-config. It holds the password
-// hash, never the password; the caller still marks it secret.
-func jupyterUserData(c *labConfig, bucket string) (string, error) {
+// jupyterUserData is the Jupyter server's cloud-config: a single-user server
+// with the password's hash (never the password; the caller still marks it
+// secret), or a team's JupyterHub, which reads the members from the
+// parameter named membersParameter.
+func jupyterUserData(c *labConfig, bucket, membersParameter string) (string, error) {
 	v := baseValues(c)
 	v.Bucket, v.NotebookDir, v.NotebookUser, v.JupyterHome = bucket, jupyterNotebookDir, jupyterUser, jupyterHome
 	v.PackagesVar, v.Packages, v.Units = "JUPYTER_PACKAGES", jupyterPackages, jupyterUnits
@@ -247,6 +269,11 @@ func jupyterUserData(c *labConfig, bucket string) (string, error) {
 	// from run to run.
 	v.JupyterPasswordHash = jupyterPasswordHash(c.JupyterPassword, projectName+"/"+c.Stack+"/"+bucket)
 	v.IdleStopSeconds = c.IdleStopMinutes * 60
+	if c.team() {
+		v.JupyterPasswordHash = ""
+		v.TeamMembersParameter, v.SharedFolder = membersParameter, sharedFolder
+		return render("jupyter-hub.yaml", v)
+	}
 	return render("jupyter.yaml", v)
 }
 

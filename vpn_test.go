@@ -17,11 +17,15 @@ import (
 func TestVPNPasswordReachesTheVPNOnlyThroughSSM(t *testing.T) {
 	run := deploy(t, nil)
 	params := run.Mocks.ofType("aws:ssm/parameter:Parameter")
-	require.Len(t, params, 1)
-	p := params[0]
-	assert.Equal(t, "SecureString", propString(p.Inputs, "type"), "the password must be encrypted at rest")
-	assert.True(t, p.Inputs["value"].IsSecret(), "the parameter's value must be a Pulumi secret in the state")
+	require.Len(t, params, 2, "the VPN's password and its (empty) team")
+	for _, p := range params {
+		assert.Equal(t, "SecureString", propString(p.Inputs, "type"), "%s must be encrypted at rest", p.Name)
+		assert.True(t, p.Inputs["value"].IsSecret(), "%s's value must be a Pulumi secret in the state", p.Name)
+	}
+	p := one(t, run, "aws:ssm/parameter:Parameter", "vpn-admin-password")
 	assert.Equal(t, testVPNPassword, propString(p.Inputs, "value"))
+	assert.JSONEq(t, `{"members":[]}`, propString(one(t, run, "aws:ssm/parameter:Parameter", "vpn-members").Inputs, "value"),
+		"a single-user lab has an empty team, so that its first member changes no userdata")
 
 	vpn := one(t, run, typeInstance, "HOL02-VPN")
 	env := sourcedEnv(t, writtenFile(t, propString(vpn.Inputs, "userData"), "/etc/research-lab/vpn.env"))
@@ -35,7 +39,7 @@ func TestVPNPasswordReachesTheVPNOnlyThroughSSM(t *testing.T) {
 	academy := deploy(t, map[string]string{"instanceProfile": "LabInstanceProfile"})
 	assert.Equal(t, "LabInstanceProfile", propString(one(t, academy, typeInstance, "HOL02-VPN").Inputs, "iamInstanceProfile"),
 		"with instanceProfile set the VPN reads its parameter with that profile")
-	assert.Len(t, academy.Mocks.ofType("aws:ssm/parameter:Parameter"), 1)
+	assert.Len(t, academy.Mocks.ofType("aws:ssm/parameter:Parameter"), 2)
 }
 
 // vpnRig runs the VPN's rendered setup script with recording stand-ins for

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// member is one researcher of a team lab (the members key): their own VPN
+// access, Jupyter login, Unix user and notebook folder.
+type member struct {
+	Name               string `json:"name"`
+	Password           string `json:"password"`
+	WireGuardPublicKey string `json:"wireguardPublicKey,omitempty"`
+	// Address is the member's VPN address (vpn: wireguard), which comes
+	// from their name alone, so it never changes when others come and go.
+	Address netip.Addr `json:"-"`
+}
+
+// Bounds of a team: its member lists reach the servers in standard SSM
+// parameters of at most 4 KiB (TestMemberListsFitTheirParameters).
+const (
+	maxMembers           = 20
+	maxMemberPasswordLen = 64
+	maxParameterBytes    = 4096
+)
+
+var memberNameRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+
+// reservedMemberNames are the accounts the servers' images and the lab itself
+// use, and the bucket folder every member shares.
+var reservedMemberNames = map[string]bool{
+	"root": true, "bin": true, "daemon": true, "adm": true, "lp": true, "sync": true, "shutdown": true, "halt": true,
+	"mail": true, "operator": true, "games": true, "ftp": true, "nobody": true, "dbus": true, "tss": true, "chrony": true,
+	"sshd": true, "ec2-user": true, "ubuntu": true, "nginx": true, "admin": true, "openvpn": true, "openvpn_as": true,
+	jupyterUser: true, voilaUser: true, "notebook-sync": true, "lab-acme": true, "jupyterhub": true, sharedFolder: true,
+}
+
+// sharedFolder is the folder every member of a team reads and writes, in the
+// bucket (<prefix>/shared/) and on the Jupyter server.
+const sharedFolder = "shared"
+
+// badEntry is an error about one entry of a list key (a member).
+type badEntry struct {
+	Index int
+	Name  string
+	Err   error
+}
+
+func (b *badEntry) Error() string {
+	if b.Name == "" {
+		return fmt.Sprintf("[%d]: %v", b.Index, b.Err)
+	}
+	return fmt.Sprintf("[%d] (%s): %v", b.Index, b.Name, b.Err)
+}
+
+// parseMembers reads the members list and checks each entry on its own;
+// the rules that need the VPN kind are in checkMembers.
+func parseMembers(c *labConfig, v string) error {
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal([]byte(v), &raw); err != nil {
+		return errors.New(`must be a list of members, each with a name and a secret password: pulumi config set --path 'members[0].name' alice; pulumi config set --secret --path 'members[0].password'`)
+	}
+	if len(raw) > maxMembers {
+		return fmt.Errorf("%d members: a lab serves at most %d", len(raw), maxMembers)
+	}
+	var errs []error
+	seen := map[string]int{}
+	for i, r := range raw {
+		var m member
+		dec := json.NewDecoder(bytes.NewReader(r))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&m); err != nil {
+			errs = append(errs, &badEntry{i, "", fmt.Errorf("each member is {name, password, wireguardPublicKey}: %v", err)})
+			continue
+		}
+		bad := func(err error) { errs = append(errs, &badEntry{i, m.Name, err}) }
+		switch {
+		case !memberNameRe.MatchString(m.Name):
+			bad(errors.New("a name is 1 to 32 lowercase letters, digits and -, starting with a letter (it becomes a Unix user)"))
+		case reservedMemberNames[m.Name]:
+			bad(fmt.Errorf("%q is taken by the servers or the lab: choose another name", m.Name))
+		case seen[m.Name] > 0:
+			bad(fmt.Errorf("the name is also members[%d]'s: names are unique", seen[m.Name]-1))
+		}
+		seen[m.Name] = i + 1
+		switch n := utf8.RuneCountInString(m.Password); {
+		case strings.TrimSpace(m.Password) == "":
+			bad(fmt.Errorf("no password: set it with `pulumi config set --secret --path 'members[%d].password'` (at least %d characters)", i, minPasswordLength))
+		case n < minPasswordLength:
+			bad(fmt.Errorf("the password is %d characters long: a password needs at least %d", n, minPasswordLength))
+		case n > maxMemberPasswordLen:
+			bad(fmt.Errorf("the password is %d characters long: at most %d", n, maxMemberPasswordLen))
+		}
+		if m.WireGuardPublicKey != "" {
+			if err := checkWireGuardPublicKey(m.WireGuardPublicKey); err != nil {
+				bad(fmt.Errorf("wireguardPublicKey: %w", err))
+			}
+		}
+		c.Members = append(c.Members, m)
+	}
+	return errors.Join(errs...)
+}
+
+// checkMembers applies the rules that need the VPN kind and the server's
+// key: every member of a WireGuard lab has a key of their own and an
+// address of their own.
+func checkMembers(c *labConfig, serverPublicKey string) []error {
+	var errs []error
+	bad := func(i int, err error) { errs = append(errs, &badEntry{i, c.Members[i].Name, err}) }
+	keys := map[string]int{}
+	addrs := map[netip.Addr]int{}
+	for i := range c.Members {
+		m := &c.Members[i]
+		if c.VPN != vpnWireGuard {
+			if m.WireGuardPublicKey != "" {
+				bad(i, fmt.Errorf("wireguardPublicKey is used only with vpn: wireguard (this lab's VPN is %s)", c.VPN))
+			}
+			continue
+		}
+		switch {
+		case m.WireGuardPublicKey == "":
+			bad(i, fmt.Errorf("no wireguardPublicKey: the member runs `go run . vpn keygen`, keeps the private key and gives you the public one; then `pulumi config set --path 'members[%d].wireguardPublicKey' <key>`", i))
+		case m.WireGuardPublicKey == serverPublicKey:
+			bad(i, errors.New("wireguardPublicKey is the VPN server's own key: each member needs a key pair of their own"))
+		case keys[m.WireGuardPublicKey] > 0:
+			bad(i, fmt.Errorf("wireguardPublicKey is also members[%d]'s: each member needs a key pair of their own", keys[m.WireGuardPublicKey]-1))
+		}
+		keys[m.WireGuardPublicKey] = i + 1
+		m.Address = memberAddress(m.Name)
+		if j, taken := addrs[m.Address]; taken {
+			bad(i, fmt.Errorf("would share the VPN address %s with members[%d] (%s): the address comes from the name, so that it never changes; rename one of them",
+				m.Address, j-1, c.Members[j-1].Name))
+		}
+		addrs[m.Address] = i + 1
+	}
+	return errs
+}
+
+// memberAddress is a member's address in the WireGuard network: a hash of
+// the name picks one of its hosts, skipping the server's and the addresses
+// ending in .0 and .255.
+func memberAddress(name string) netip.Addr {
+	sum := sha256.Sum256([]byte("research-lab member address\x00" + name))
+	n := binary.BigEndian.Uint32(sum[:4])
+	hosts := uint32(1) << (32 - wireguardNetwork.Bits())
+	for {
+		host := n % hosts
+		a := wireguardNetwork.Addr().As4()
+		v := binary.BigEndian.Uint32(a[:]) + host
+		binary.BigEndian.PutUint32(a[:], v)
+		addr := netip.AddrFrom4(a)
+		if last := a[3]; last != 0 && last != 255 && addr != wireguardServer {
+			return addr
+		}
+		n++
+	}
+}
+
+// vpnMembers is the member list the VPN applies (an SSM parameter): with
+// OpenVPN AS each member's login, with WireGuard each member's key and
+// address. Sorted by name, so the same team is the same text.
+func vpnMembers(c *labConfig) (string, error) {
+	type entry struct {
+		Name      string `json:"name"`
+		Password  string `json:"password,omitempty"`
+		PublicKey string `json:"publicKey,omitempty"`
+		Address   string `json:"address,omitempty"`
+	}
+	entries := []entry{}
+	for _, m := range c.sortedMembers() {
+		e := entry{Name: m.Name}
+		switch c.VPN {
+		case vpnOpenVPNAS:
+			e.Password = m.Password
+		case vpnWireGuard:
+			e.PublicKey, e.Address = m.WireGuardPublicKey, m.Address.String()
+		default:
+			return "", fmt.Errorf("vpn %q: no member list for this VPN", c.VPN)
+		}
+		entries = append(entries, e)
+	}
+	return marshalMembers(entries)
+}
+
+// jupyterMembers is the member list the Jupyter server applies (an SSM
+// parameter): names and password hashes in SHA-512 crypt, which the
+// server's PAM checks; never the passwords. The salt comes from the lab and
+// the name, never from the password, so the same team is the same text and
+// a reader of the parameter still pays the hash for every guess.
+func jupyterMembers(c *labConfig, lab string) (string, error) {
+	type entry struct {
+		Name         string `json:"name"`
+		PasswordHash string `json:"passwordHash"`
+	}
+	entries := []entry{}
+	for _, m := range c.sortedMembers() {
+		sum := sha256.Sum256([]byte("research-lab member salt\x00" + lab + "\x00" + m.Name))
+		salt := cryptBase64(sum[:12])[:16]
+		entries = append(entries, entry{m.Name, sha512Crypt(m.Password, salt, memberHashRounds)})
+	}
+	return marshalMembers(entries)
+}
+
+func marshalMembers(entries any) (string, error) {
+	b, err := json.Marshal(map[string]any{"members": entries})
+	if err != nil {
+		return "", fmt.Errorf("encoding the member list: %w", err)
+	}
+	return string(b), nil
+}
+
+func (c *labConfig) sortedMembers() []member {
+	out := append([]member(nil), c.Members...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// memberHashRounds is SHA-512 crypt's work factor for the members'
+// passwords: 20 times glibc's default.
+const memberHashRounds = 100000
+
+// sha512Crypt is glibc's SHA-512 crypt ("$6$"), as specified by its author
+// (Ulrich Drepper, "Unix crypt using SHA-256 and SHA-512"); PAM's pam_unix
+// verifies it. TestSHA512CryptMatchesGlibc checks it against the real one.
+func sha512Crypt(password, salt string, rounds int) string {
+	p, s := []byte(password), []byte(salt)
+	if len(s) > 16 {
+		s = s[:16]
+	}
+	b := sha512.New()
+	b.Write(p)
+	b.Write(s)
+	b.Write(p)
+	sumB := b.Sum(nil)
+
+	a := sha512.New()
+	a.Write(p)
+	a.Write(s)
+	i := len(p)
+	for ; i > 64; i -= 64 {
+		a.Write(sumB)
+	}
+	a.Write(sumB[:i])
+	for i := len(p); i > 0; i >>= 1 {
+		if i&1 != 0 {
+			a.Write(sumB)
+		} else {
+			a.Write(p)
+		}
+	}
+	sumA := a.Sum(nil)
+
+	dp := sha512.New()
+	for range len(p) {
+		dp.Write(p)
+	}
+	pSeq := repeatTo(dp.Sum(nil), len(p))
+	ds := sha512.New()
+	for range 16 + int(sumA[0]) {
+		ds.Write(s)
+	}
+	sSeq := repeatTo(ds.Sum(nil), len(s))
+
+	c := sumA
+	for r := range rounds {
+		h := sha512.New()
+		if r%2 == 1 {
+			h.Write(pSeq)
+		} else {
+			h.Write(c)
+		}
+		if r%3 != 0 {
+			h.Write(sSeq)
+		}
+		if r%7 != 0 {
+			h.Write(pSeq)
+		}
+		if r%2 == 1 {
+			h.Write(c)
+		} else {
+			h.Write(pSeq)
+		}
+		c = h.Sum(nil)
+	}
+
+	// The digest's bytes in the order the specification encodes them.
+	order := [][3]int{{0, 21, 42}, {22, 43, 1}, {44, 2, 23}, {3, 24, 45}, {25, 46, 4}, {47, 5, 26}, {6, 27, 48}, {28, 49, 7},
+		{50, 8, 29}, {9, 30, 51}, {31, 52, 10}, {53, 11, 32}, {12, 33, 54}, {34, 55, 13}, {56, 14, 35}, {15, 36, 57},
+		{37, 58, 16}, {59, 17, 38}, {18, 39, 60}, {40, 61, 19}, {62, 20, 41}}
+	var out strings.Builder
+	for _, o := range order {
+		out.WriteString(crypt24(uint32(c[o[0]])<<16|uint32(c[o[1]])<<8|uint32(c[o[2]]), 4))
+	}
+	out.WriteString(crypt24(uint32(c[63]), 2))
+	return "$6$rounds=" + strconv.Itoa(rounds) + "$" + string(s) + "$" + out.String()
+}
+
+func repeatTo(block []byte, n int) []byte {
+	out := make([]byte, 0, n)
+	for len(out) < n {
+		out = append(out, block[:min(len(block), n-len(out))]...)
+	}
+	return out
+}
+
+// cryptAlphabet is crypt's base64 alphabet.
+const cryptAlphabet = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// crypt24 encodes the low bits of w, six at a time, least significant first.
+func crypt24(w uint32, n int) string {
+	var b strings.Builder
+	for range n {
+		b.WriteByte(cryptAlphabet[w&0x3f])
+		w >>= 6
+	}
+	return b.String()
+}
+
+// cryptBase64 encodes bytes in crypt's alphabet (for a salt).
+func cryptBase64(data []byte) string {
+	var b strings.Builder
+	for i := 0; i+2 < len(data); i += 3 {
+		b.WriteString(crypt24(uint32(data[i])<<16|uint32(data[i+1])<<8|uint32(data[i+2]), 4))
+	}
+	return b.String()
+}
