@@ -81,27 +81,6 @@ func nameOf(run *mockRun, id string) string {
 	return "unknown " + id
 }
 
-const (
-	typeVPC        = "aws:ec2/vpc:Vpc"
-	typeSubnet     = "aws:ec2/subnet:Subnet"
-	typeRouteTable = "aws:ec2/routeTable:RouteTable"
-	typeRTA        = "aws:ec2/routeTableAssociation:RouteTableAssociation"
-	typeSG         = "aws:ec2/securityGroup:SecurityGroup"
-	typeIngress    = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-	typeEgress     = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-	typeInstance   = "aws:ec2/instance:Instance"
-	typeEIP        = "aws:ec2/eip:Eip"
-	typeEIPAssoc   = "aws:ec2/eipAssociation:EipAssociation"
-	typeNAT        = "aws:ec2/natGateway:NatGateway"
-	typeEndpoint   = "aws:ec2/vpcEndpoint:VpcEndpoint"
-	typeRoute      = "aws:ec2/route:Route"
-	typeState      = "aws:ec2transitgateway/instanceState:InstanceState"
-	typeBudget     = "aws:budgets/budget:Budget"
-	typeKeyPair    = "aws:ec2/keyPair:KeyPair"
-	typeBucket     = "aws:s3/bucketV2:BucketV2"
-	typeObject     = "aws:s3/bucketObjectv2:BucketObjectv2"
-)
-
 // egressModes are every researchEgress mode.
 var egressModes = []string{"nat-instance", "nat-gateway", "internet-gateway", "none"}
 

@@ -15,6 +15,30 @@ import (
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 )
 
+// Type tokens of the resources the lab declares.
+const (
+	typeVPC        = "aws:ec2/vpc:Vpc"
+	typeSubnet     = "aws:ec2/subnet:Subnet"
+	typeRouteTable = "aws:ec2/routeTable:RouteTable"
+	typeRTA        = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+	typeSG         = "aws:ec2/securityGroup:SecurityGroup"
+	typeIngress    = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+	typeEgress     = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+	typeInstance   = "aws:ec2/instance:Instance"
+	typeEIP        = "aws:ec2/eip:Eip"
+	typeEIPAssoc   = "aws:ec2/eipAssociation:EipAssociation"
+	typeNAT        = "aws:ec2/natGateway:NatGateway"
+	typeEndpoint   = "aws:ec2/vpcEndpoint:VpcEndpoint"
+	typeRoute      = "aws:ec2/route:Route"
+	typeState      = "aws:ec2transitgateway/instanceState:InstanceState"
+	typeBudget     = "aws:budgets/budget:Budget"
+	typeKeyPair    = "aws:ec2/keyPair:KeyPair"
+	typeBucket     = "aws:s3/bucketV2:BucketV2"
+	typeObject     = "aws:s3/bucketObjectv2:BucketObjectv2"
+	typeIGW        = "aws:ec2/internetGateway:InternetGateway"
+	typeParameter  = "aws:ssm/parameter:Parameter"
+)
+
 // recordedResource is one resource the program declared, with its inputs as
 // the engine would receive them.
 type recordedResource struct {

@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -71,14 +69,16 @@ func runPlan(args []string, w io.Writer) error {
 	return nil
 }
 
-// planView answers questions about the recorded stack.
+// planView prints the recorded stack: its resources, who can reach what,
+// the diagram.
 type planView struct {
 	run       *mockRun
 	instances []recordedResource
+	reach     *reachability
 }
 
 func newPlanView(run *mockRun) *planView {
-	return &planView{run: run, instances: run.Mocks.ofType("aws:ec2/instance:Instance")}
+	return &planView{run: run, instances: run.Mocks.ofType(typeInstance), reach: computeReachability(run)}
 }
 
 func prop(m resource.PropertyMap, key string) resource.PropertyValue {
@@ -131,15 +131,15 @@ func propStrings(m resource.PropertyMap, key string) []string {
 	return out
 }
 
-// name is the logical name of the resource with this ID; a network interface
-// is named after its instance.
+// name is how the plan names the resource with this ID (label); a network
+// interface is named after its instance.
 func (p *planView) name(id string) string {
 	if r, ok := p.run.Mocks.byID(id); ok {
-		return r.Name
+		return p.label(r)
 	}
 	for _, in := range p.instances {
 		if id != "" && propString(in.State, "primaryNetworkInterfaceId") == id {
-			return in.Name
+			return p.label(in)
 		}
 	}
 	return id
@@ -165,38 +165,38 @@ func (p *planView) describe(r recordedResource) string {
 		}
 	}
 	switch r.Type {
-	case "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet":
+	case typeVPC, typeSubnet:
 		add("cidr", propString(in, "cidrBlock"))
 		add("zone", propString(in, "availabilityZone"))
-	case "aws:ec2/routeTable:RouteTable":
+	case typeRouteTable:
 		routes := []string{"local"}
 		for _, rt := range propArray(in, "routes") {
 			o := rt.ObjectValue()
 			routes = append(routes, propString(o, "cidrBlock")+"->"+p.name(routeTarget(o)))
 		}
 		add("routes", strings.Join(routes, ","))
-	case "aws:ec2/routeTableAssociation:RouteTableAssociation":
+	case typeRTA:
 		add("subnet", p.name(propString(in, "subnetId")))
 		add("table", p.name(propString(in, "routeTableId")))
-	case "aws:ec2/natGateway:NatGateway":
+	case typeNAT:
 		add("subnet", p.name(propString(in, "subnetId")))
-	case "aws:ec2/route:Route":
+	case typeRoute:
 		add("table", p.name(propString(in, "routeTableId")))
 		add("route", propString(in, "destinationCidrBlock")+"->"+p.name(routeTarget(in)))
-	case "aws:ec2transitgateway/instanceState:InstanceState":
+	case typeState:
 		add("instance", p.name(propString(in, "instanceId")))
 		add("state", propString(in, "state"))
-	case "aws:budgets/budget:Budget":
+	case typeBudget:
 		add("limit", propString(in, "limitAmount")+" "+propString(in, "limitUnit"))
-	case "aws:ssm/parameter:Parameter":
+	case typeParameter:
 		add("type", propString(in, "type"))
-	case "aws:ec2/vpcEndpoint:VpcEndpoint":
+	case typeEndpoint:
 		add("service", propString(in, "serviceName"))
 		add("type", propString(in, "vpcEndpointType"))
-	case "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":
+	case typeIngress, typeEgress:
 		add("group", p.name(propString(in, "securityGroupId")))
 		add("port", ruleDescription(r, p.name))
-	case "aws:ec2/instance:Instance":
+	case typeInstance:
 		add("type", propString(in, "instanceType"))
 		add("ami", propString(in, "ami"))
 		add("subnet", p.name(propString(in, "subnetId")))
@@ -206,12 +206,12 @@ func (p *planView) describe(r recordedResource) string {
 		}
 		add("rootGiB", propString(prop(in, "rootBlockDevice").ObjectValue(), "volumeSize"))
 		add("profile", propString(in, "iamInstanceProfile"))
-	case "aws:ec2/eipAssociation:EipAssociation":
+	case typeEIPAssoc:
 		add("instance", p.name(propString(in, "instanceId")))
-	case "aws:s3/bucketV2:BucketV2":
+	case typeBucket:
 		add("bucket", propString(r.State, "bucket"))
 		add("forceDestroy", propString(in, "forceDestroy"))
-	case "aws:s3/bucketObjectv2:BucketObjectv2":
+	case typeObject:
 		add("key", propString(in, "key"))
 	}
 	return strings.Join(parts, " ")
@@ -225,7 +225,7 @@ func ruleDescription(r recordedResource, name func(string) string) string {
 		src = name(ref)
 	}
 	dir := "from"
-	if r.Type == "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule" {
+	if r.Type == typeEgress {
 		dir = "to"
 	}
 	return port + " " + dir + " " + src
@@ -274,197 +274,27 @@ func (p *planView) printResources(w io.Writer) {
 		fmt.Fprintf(w, "\n%s\n", g)
 		for _, r := range groups[g] {
 			typ := r.Type[strings.LastIndex(r.Type, ":")+1:]
-			fmt.Fprintf(w, "  %-34s %-36s %s\n", typ, r.Name, p.describe(r))
+			fmt.Fprintf(w, "  %-34s %-36s %s\n", typ, p.label(r), p.describe(r))
 		}
 	}
 }
 
 // host is an instance as the reachability analysis sees it.
-type host struct {
-	Name     string
-	Addr     netip.Addr
-	PublicIP bool
-	Groups   []string // security group IDs
-	Subnet   string   // subnet ID
-}
-
-func (p *planView) hosts() []host {
-	public := map[string]bool{}
-	for _, a := range p.run.Mocks.ofType("aws:ec2/eipAssociation:EipAssociation") {
-		public[propString(a.Inputs, "instanceId")] = true
-	}
-	var out []host
-	for _, in := range p.instances {
-		addr, _ := netip.ParseAddr(propString(in.State, "privateIp"))
-		out = append(out, host{
-			Name:     in.Name,
-			Addr:     addr,
-			PublicIP: public[in.ID] || propBool(in.Inputs, "associatePublicIpAddress"),
-			Groups:   propStrings(in.Inputs, "vpcSecurityGroupIds"),
-			Subnet:   propString(in.Inputs, "subnetId"),
-		})
-	}
-	return out
-}
-
-// internetRoute says whether a subnet's route table sends 0.0.0.0/0 to an
-// internet gateway, which inbound traffic from the internet needs. Routes are
-// read inline and as resources of their own.
-func (p *planView) internetRoute(subnet string) bool {
-	for _, a := range p.run.Mocks.ofType("aws:ec2/routeTableAssociation:RouteTableAssociation") {
-		if propString(a.Inputs, "subnetId") != subnet {
-			continue
-		}
-		table := propString(a.Inputs, "routeTableId")
-		rt, _ := p.run.Mocks.byID(table)
-		var targets []string // of the default routes
-		for _, route := range propArray(rt.Inputs, "routes") {
-			if o := route.ObjectValue(); propString(o, "cidrBlock") == anywhereIPv4 {
-				targets = append(targets, propString(o, "gatewayId"))
-			}
-		}
-		for _, r := range p.run.Mocks.ofType("aws:ec2/route:Route") {
-			if propString(r.Inputs, "routeTableId") == table && propString(r.Inputs, "destinationCidrBlock") == anywhereIPv4 {
-				targets = append(targets, propString(r.Inputs, "gatewayId"))
-			}
-		}
-		for _, gwID := range targets {
-			if gw, ok := p.run.Mocks.byID(gwID); ok && gw.Type == "aws:ec2/internetGateway:InternetGateway" {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// source is where traffic comes from: an address (or the internet) and the
-// security groups of the sending instance.
-type source struct {
-	Label    string
-	Addr     netip.Addr // the invalid Addr means any internet address
-	Groups   []string
-	Internet bool
-}
-
-// openPorts lists the ports of dst that src reaches, from the declared
-// security group rules and routes. Ports open to only some internet
-// addresses are marked with the CIDRs.
-func (p *planView) openPorts(src source, dst host) []string {
-	if src.Internet && (!dst.PublicIP || !p.internetRoute(dst.Subnet)) {
-		return nil
-	}
-	if !src.Internet && !p.egressAllows(src, dst) {
-		return nil
-	}
-	var ports []string
-	seen := map[string]bool{}
-	for _, r := range p.run.Mocks.ofType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") {
-		if !contains(dst.Groups, propString(r.Inputs, "securityGroupId")) {
-			continue
-		}
-		port := rulePort(r.Inputs)
-		cidr := propString(r.Inputs, "cidrIpv4")
-		ref := propString(r.Inputs, "referencedSecurityGroupId")
-		var label string
-		switch {
-		case ref != "":
-			if !contains(src.Groups, ref) {
-				continue
-			}
-			label = port
-		case src.Internet:
-			if pfx, err := netip.ParsePrefix(cidr); err == nil && pfx.Addr().IsPrivate() {
-				continue // private addresses do not come from the internet
-			}
-			if cidr == anywhereIPv4 {
-				label = port
-			} else {
-				label = port + " (" + cidr + ")"
-			}
-		default:
-			pfx, err := netip.ParsePrefix(cidr)
-			if err != nil || !pfx.Contains(src.Addr) {
-				continue
-			}
-			label = port
-		}
-		if !seen[label] {
-			seen[label] = true
-			ports = append(ports, label)
-		}
-	}
-	sort.Slice(ports, func(i, j int) bool { return portOrder(ports[i]) < portOrder(ports[j]) })
-	return ports
-}
-
-// portOrder sorts "22/tcp" before "443/tcp": by number, then by the text.
-func portOrder(s string) string {
-	number, _, _ := strings.Cut(s, "/")
-	return fmt.Sprintf("%6s%s", number, s)
-}
-
-func (p *planView) egressAllows(src source, dst host) bool {
-	for _, r := range p.run.Mocks.ofType("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule") {
-		if !contains(src.Groups, propString(r.Inputs, "securityGroupId")) {
-			continue
-		}
-		pfx, err := netip.ParsePrefix(propString(r.Inputs, "cidrIpv4"))
-		if propString(r.Inputs, "ipProtocol") == "-1" && err == nil && pfx.Contains(dst.Addr) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
-
-// sources are the Internet, VPN clients (NATed to the VPN instance's address
-// and groups, OpenVPN AS's NAT mode), and an instance of each subnet.
-func (p *planView) sources() []source {
-	out := []source{{Label: "Internet", Internet: true}}
-	hosts := p.hosts()
-	vpnName := logicalName("VPN")
-	for _, h := range hosts {
-		if h.Name == vpnName {
-			out = append(out, source{Label: "VPN clients", Addr: h.Addr, Groups: h.Groups})
-		}
-	}
-	// A server of each subnet, in that tier's group (the DMZ's NAT instance
-	// has a group of its own and is no server).
-	for _, t := range p.run.Infra.Network.tiers() {
-		group := p.run.Mocks.ofName(logicalName(t.Name + "-SG"))
-		for _, h := range hosts {
-			if contains(h.Groups, group.ID) {
-				out = append(out, source{Label: t.Name + " subnet", Addr: h.Addr, Groups: h.Groups})
-				break
-			}
-		}
-	}
-	return out
-}
-
 func (p *planView) printMatrix(w io.Writer) {
-	hosts := p.hosts()
+	r := p.reach
 	fmt.Fprintf(w, "\nWho can reach what (computed from the security groups, routes and public addresses)\n")
 	fmt.Fprintf(w, "  %-18s", "from \\ to")
-	for _, h := range hosts {
-		fmt.Fprintf(w, " %-34s", h.Name)
+	for _, h := range r.Hosts {
+		fmt.Fprintf(w, " %-34s", h.Label)
 	}
 	fmt.Fprintln(w)
-	for _, s := range p.sources() {
+	for _, s := range r.Sources {
 		fmt.Fprintf(w, "  %-18s", s.Label)
-		for _, h := range hosts {
+		for _, h := range r.Hosts {
 			cell := "-"
-			if s.Label == "VPN clients" && h.Name == logicalName("VPN") {
+			if s.Label == sourceVPNClients && h.Role == "VPN" {
 				cell = "(the VPN server itself)"
-			} else if ports := p.openPorts(s, h); len(ports) > 0 {
+			} else if ports := r.Open(s.Label, h.Role); len(ports) > 0 {
 				cell = strings.Join(ports, " ")
 			}
 			fmt.Fprintf(w, " %-34s", cell)
@@ -491,6 +321,15 @@ func printCost(w io.Writer, title string, e *costEstimate, total string) {
 	fmt.Fprintf(w, total+"\n", amount)
 }
 
+// label is how the plan names a resource: as its Name tag does, with the
+// stack's namePrefix (the logical name keeps the default prefix).
+func (p *planView) label(r recordedResource) string {
+	if suffix, ok := strings.CutPrefix(r.Name, logicalName("")); ok {
+		return p.run.Infra.Config.name(suffix)
+	}
+	return r.Name
+}
+
 // diagram is the Mermaid architecture diagram of the recorded stack: subnets,
 // instances, gateways, and the edges the reachability analysis finds.
 func (p *planView) diagram() string {
@@ -501,45 +340,44 @@ func (p *planView) diagram() string {
 	}
 	b.WriteString("```mermaid\nflowchart LR\n")
 	b.WriteString("  internet((Internet))\n  clients([VPN clients])\n")
-	vpc := p.run.Mocks.ofType("aws:ec2/vpc:Vpc")[0]
-	fmt.Fprintf(&b, "  subgraph vpc[\"%s %s\"]\n", vpc.Name, propString(vpc.Inputs, "cidrBlock"))
-	hosts := p.hosts()
-	for _, sub := range p.run.Mocks.ofType("aws:ec2/subnet:Subnet") {
-		fmt.Fprintf(&b, "    subgraph %s[\"%s %s\"]\n", id(sub.Name), sub.Name, propString(sub.Inputs, "cidrBlock"))
+	vpc := p.run.Mocks.ofType(typeVPC)[0]
+	fmt.Fprintf(&b, "  subgraph vpc[\"%s %s\"]\n", p.label(vpc), propString(vpc.Inputs, "cidrBlock"))
+	for _, sub := range p.run.Mocks.ofType(typeSubnet) {
+		fmt.Fprintf(&b, "    subgraph %s[\"%s %s\"]\n", id(sub.Name), p.label(sub), propString(sub.Inputs, "cidrBlock"))
 		for _, in := range p.instances {
 			if propString(in.Inputs, "subnetId") == sub.ID {
-				fmt.Fprintf(&b, "      %s[\"%s<br/>%s\"]\n", id(in.Name), in.Name, propString(in.Inputs, "instanceType"))
+				fmt.Fprintf(&b, "      %s[\"%s<br/>%s\"]\n", id(in.Name), p.label(in), propString(in.Inputs, "instanceType"))
 			}
 		}
-		for _, nat := range p.run.Mocks.ofType("aws:ec2/natGateway:NatGateway") {
+		for _, nat := range p.run.Mocks.ofType(typeNAT) {
 			if propString(nat.Inputs, "subnetId") == sub.ID {
-				fmt.Fprintf(&b, "      %s{{\"%s\"}}\n", id(nat.Name), nat.Name)
+				fmt.Fprintf(&b, "      %s{{\"%s\"}}\n", id(nat.Name), p.label(nat))
 			}
 		}
 		b.WriteString("    end\n")
 	}
-	for _, ep := range p.run.Mocks.ofType("aws:ec2/vpcEndpoint:VpcEndpoint") {
+	for _, ep := range p.run.Mocks.ofType(typeEndpoint) {
 		fmt.Fprintf(&b, "    %s{{\"S3 gateway endpoint\"}}\n", id(ep.Name))
 	}
 	b.WriteString("  end\n")
 	fmt.Fprintf(&b, "  bucket[(\"notebook bucket<br/>%s/\")]\n", c.NotebookPrefix)
 
-	for _, s := range p.sources() {
-		from := map[string]string{"Internet": "internet", "VPN clients": "clients"}[s.Label]
+	for _, s := range p.reach.Sources {
+		from := map[string]string{sourceInternet: "internet", sourceVPNClients: "clients"}[s.Label]
 		if from == "" {
 			continue
 		}
-		for _, h := range hosts {
-			if s.Label == "VPN clients" && h.Name == logicalName("VPN") {
+		for _, h := range p.reach.Hosts {
+			if s.Label == sourceVPNClients && h.Role == "VPN" {
 				continue
 			}
-			if ports := p.openPorts(s, h); len(ports) > 0 {
-				fmt.Fprintf(&b, "  %s -- \"%s\" --> %s\n", from, strings.Join(ports, " "), id(h.Name))
+			if ports := p.reach.Open(s.Label, h.Role); len(ports) > 0 {
+				fmt.Fprintf(&b, "  %s -- \"%s\" --> %s\n", from, strings.Join(ports, " "), id(logicalName(h.Role)))
 			}
 		}
 	}
 	fmt.Fprintf(&b, "  clients -. \"tunnel\" .- %s\n", id(logicalName("VPN")))
-	for _, nat := range p.run.Mocks.ofType("aws:ec2/natGateway:NatGateway") {
+	for _, nat := range p.run.Mocks.ofType(typeNAT) {
 		fmt.Fprintf(&b, "  %s -. \"egress\" .-> %s\n", id(logicalName("Jupyter")), id(nat.Name))
 	}
 	if p.run.Infra.Egress.NATInstance != nil {

@@ -12,16 +12,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// cell is the matrix entry from a source to an instance.
+// cell is the matrix entry from a source to an instance (by its logical name).
 func cell(t *testing.T, p *planView, from, to string) string {
 	t.Helper()
-	for _, s := range p.sources() {
-		if s.Label != from {
-			continue
-		}
-		for _, h := range p.hosts() {
-			if h.Name == to {
-				return strings.Join(p.openPorts(s, h), " ")
+	role := strings.TrimPrefix(to, logicalName(""))
+	for _, s := range p.reach.Sources {
+		for _, h := range p.reach.Hosts {
+			if s.Label == from && h.Role == role {
+				return strings.Join(p.reach.Open(from, role), " ")
 			}
 		}
 	}
