@@ -391,7 +391,6 @@ var (
 	profileNameRe   = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
 	keyNameRe       = regexp.MustCompile(`^[\x20-\x7e]{1,255}$`)
 	zoneRe          = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$`)
-	regionRe        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
 	dnsNameRe       = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	bucketRe        = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	ipLikeRe        = regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`)
@@ -441,9 +440,11 @@ func parseConfig(get func(string) (string, bool), allJSON string, secretKeys []s
 	}
 
 	c := &labConfig{Region: region, Stack: stack}
-	if region != "" && !regionRe.MatchString(region) {
+	if region != "" {
 		// It is written into the servers' configuration: only a region name.
-		errs = append(errs, fmt.Errorf("aws:region = %q: not an AWS region name (for example us-east-1)", region))
+		if err := checkRegion(region); err != nil {
+			errs = append(errs, fmt.Errorf("aws:region = %q: %w", abbreviate(region), err))
+		}
 	}
 	valid := map[string]bool{}
 	for _, k := range configKeys {
@@ -667,8 +668,11 @@ func configDefault(key string) string {
 	panic("no such configuration key: " + key)
 }
 
-// unknownKeys reports keys of the project's namespace that the program does not
-// read: a misspelt key would otherwise be silently ignored.
+// unknownKeys reports the keys the program would otherwise silently ignore:
+// a misspelt key of the project's namespace (research-lab:labstate), and a
+// key of the project's in another namespace, misspelt (research_lab:keyName)
+// or the AWS provider's (aws:keyName). Each is named once, with the key
+// meant when one is near.
 func unknownKeys(allJSON string) []error {
 	if allJSON == "" {
 		return nil
@@ -683,16 +687,28 @@ func unknownKeys(allJSON string) []error {
 		known[k.Name] = true
 		names = append(names, k.Name)
 	}
-	var errs []error
 	var keys []string
 	for k := range all {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	var errs []error
 	for _, k := range keys {
-		name, ok := strings.CutPrefix(k, projectName+":")
-		if ok && !known[name] {
-			errs = append(errs, fmt.Errorf("%s: unknown configuration key; known keys are %s", k, strings.Join(names, ", ")))
+		ns, name, ok := strings.Cut(k, ":")
+		if !ok {
+			continue
+		}
+		meant := name
+		if !known[name] {
+			meant = nearest(name, names)
+		}
+		switch {
+		case ns == projectName && !known[name] && meant != "":
+			errs = append(errs, fmt.Errorf("%s: unknown configuration key: did you mean %s:%s?", k, projectName, meant))
+		case ns == projectName && !known[name]:
+			errs = append(errs, fmt.Errorf("%s: unknown configuration key (README.md, Configuration, lists them)", k))
+		case ns != projectName && meant != "" && (ns == "aws" && known[name] || nearest(ns, []string{projectName}) != ""):
+			errs = append(errs, fmt.Errorf("%s: not read: did you mean %s:%s? (`pulumi config set %s ...` sets it in the project's namespace)", k, projectName, meant, meant))
 		}
 	}
 	return errs

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -103,7 +104,8 @@ func createInfrastructure(ctx *pulumi.Context) (*infrastructure, error) {
 	return infra, nil
 }
 
-// stackOutputs are the contract of DESIGN.md; none of them holds a password.
+// stackOutputs are the outputs of the README's table; none of them holds a
+// password or a private key.
 func stackOutputs(infra *infrastructure) map[string]pulumi.Output {
 	c, comp := infra.Config, infra.Compute
 	vpnIP := comp.VPNIP.PublicIp
@@ -163,26 +165,34 @@ func voilaURL(c *labConfig, ip pulumi.StringOutput) pulumi.StringOutput {
 }
 
 func main() {
-	switch {
-	case len(os.Args) > 1 && os.Args[1] == "plan":
-		if err := runPlan(os.Args[2:], os.Stdout); err != nil {
+	if len(os.Args) == 1 && os.Getenv(pulumi.EnvMonitor) != "" {
+		// Started by the Pulumi engine, which sets the monitor's address.
+		pulumi.Run(func(ctx *pulumi.Context) error {
+			_, err := createInfrastructure(ctx)
+			return err
+		})
+		return
+	}
+	if len(os.Args) == 1 {
+		fmt.Fprint(os.Stderr, programUsage)
+		os.Exit(2)
+	}
+	switch cmd := os.Args[1]; cmd {
+	case "plan":
+		err := runPlan(os.Args[2:], os.Stdout)
+		switch {
+		case errors.Is(err, errUsage):
+			os.Exit(2)
+		case err != nil:
 			fmt.Fprintln(os.Stderr, "research-lab plan:", err)
 			os.Exit(1)
 		}
-		return
-	case len(os.Args) > 1 && os.Args[1] == "check":
+	case "check":
 		os.Exit(runCheck(os.Args[2:], os.Stdout, os.Stderr))
-	case len(os.Args) > 1 || os.Getenv(pulumi.EnvMonitor) == "":
-		// Not started by the engine (it sets the monitor's address), or asked
-		// for something else: say how to use the program.
-		fmt.Fprint(os.Stderr, programUsage)
-		if len(os.Args) > 1 && (os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help") {
-			return
-		}
+	case "-h", "-help", "--help", "help":
+		fmt.Print(programUsage)
+	default:
+		fmt.Fprintf(os.Stderr, "research-lab: unknown command %q\n\n%s", cmd, programUsage)
 		os.Exit(2)
 	}
-	pulumi.Run(func(ctx *pulumi.Context) error {
-		_, err := createInfrastructure(ctx)
-		return err
-	})
 }

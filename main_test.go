@@ -533,7 +533,8 @@ func TestEveryTaggableResourceIsTagged(t *testing.T) {
 	}
 }
 
-// designOutputs are the stack outputs DESIGN.md promises, plus the cost.
+// designOutputs are the stack outputs of the README's table for a single-user
+// OpenVPN lab, plus the cost.
 var designOutputs = []string{"vpnPublicIp", "vpnAdminUrl", "vpnClientUrl", "voilaUrl", "voilaPublicIp", "jupyterUrl", "jupyterPrivateIp",
 	"voilaPrivateIp", "bucketName", "notebooksUri", "sshVpn", "sshJupyter", "sshVoila", "vpcId", "estimatedMonthlyCostUsd"}
 
@@ -658,13 +659,17 @@ func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 		{"prefix with slash", map[string]string{"notebookPrefix": "/hol02/"}, "notebookPrefix", "slash"},
 		{"name prefix", map[string]string{"namePrefix": "HOL 02"}, "namePrefix", "letters"},
 		{"profile name", map[string]string{"instanceProfile": "Lab Profile"}, "instanceProfile", "instance profile"},
-		{"misspelt key", map[string]string{"namePrefx": "HOL03"}, "namePrefx", "unknown configuration key"},
+		{"misspelt key", map[string]string{"namePrefx": "HOL03"}, "namePrefx", "unknown configuration key: did you mean research-lab:namePrefix?"},
+		{"unknown key", map[string]string{"favouriteColour": "blue"}, "favouriteColour", "unknown configuration key (README.md, Configuration, lists them)"},
 		{"publish folder with slash", map[string]string{"publishFolder": "pub/lished"}, "publishFolder", "one folder name"},
 		{"publish folder dot-dot", map[string]string{"publishFolder": ".."}, "publishFolder", "one folder name"},
 		{"voila domain is an IP", map[string]string{"voilaDomain": "203.0.113.7"}, "voilaDomain", "not an IP address"},
 		{"voila domain not a name", map[string]string{"voilaDomain": "lab_site.example.org"}, "voilaDomain", "a DNS name"},
 		{"voila domain one label", map[string]string{"voilaDomain": "localhost"}, "voilaDomain", "a DNS name"},
-		{"region with a command", map[string]string{"aws:region": "us-east-1;touch /tmp/x"}, "aws:region", "not an AWS region name"},
+		{"region with a command", map[string]string{"aws:region": "us-east-1;touch /tmp/x"}, "aws:region", "not an AWS region; the AWS provider knows af-south-1, "},
+		{"region that does not exist", map[string]string{"aws:region": "us-east-3"}, "aws:region", "not an AWS region: did you mean us-east-1? (set it with `pulumi config set aws:region us-east-1`)"},
+		{"key in a misspelt namespace", map[string]string{"research_lab:vpcCidr": "10.9.0.0/16"}, "research_lab:vpcCidr", "not read: did you mean research-lab:vpcCidr?"},
+		{"key in the provider's namespace", map[string]string{"aws:namePrefix": "LAB"}, "aws:namePrefix", "not read: did you mean research-lab:namePrefix?"},
 		{"short vpn password", map[string]string{"vpnAdminPassword": "Sh0rt-pass"}, "vpnAdminPassword", "at least 12"},
 		{"short jupyter password", map[string]string{"jupyterPassword": "elevenchars"}, "jupyterPassword", "11 characters long: a password needs at least 12"},
 		{"budget on AWS Academy", map[string]string{"instanceProfile": "LabInstanceProfile", "keyName": "vockey", "sshPublicKey": "-", "monthlyBudgetUsd": "40", "budgetEmail": "t@example.edu"},

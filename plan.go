@@ -16,27 +16,35 @@ import (
 func runPlan(args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
 	fs.SetOutput(w)
-	stack := fs.String("stack", "dev", "stack whose Pulumi.<stack>.yaml to read")
+	stack := fs.String("stack", "dev", "the stack `NAME` (or org/project/NAME) whose Pulumi.NAME.yaml to read")
 	diagram := fs.Bool("diagram", false, "print only the Mermaid architecture diagram")
-	dir := fs.String("dir", ".", "folder of Pulumi.yaml")
-	weekly := fs.Float64("hours-per-week", 40, "hours a week the VPN, Jupyter and the NAT instance run, for the usage estimate (0 to 168)")
+	dir := fs.String("dir", ".", "the project's `FOLDER`, where Pulumi.yaml is")
+	weekly := fs.Float64("hours-per-week", 40, "`HOURS` a week the VPN, Jupyter and the NAT instance run, for the usage estimate (0 to 168)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil // the usage asked for was printed
 		}
-		return err
+		return errUsage // the flag package said what is wrong
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q (see `go run . plan --help`)", fs.Arg(0))
 	}
 	if !(*weekly >= 0 && *weekly <= hoursInWeek) {
 		return fmt.Errorf("--hours-per-week %g: must be between 0 and %d", *weekly, hoursInWeek)
 	}
-	config, secrets, notes, err := readStackConfig(*dir, *stack)
+	name, err := stackName(*stack)
 	if err != nil {
 		return err
 	}
-	run, err := runUnderMocks(*stack, config, secrets)
+	config, secrets, notes, err := readStackConfig(*dir, name)
+	if err != nil {
+		return err
+	}
+	if len(secrets) > 0 {
+		notes = append(notes, "the plan does not decrypt secrets, so only `pulumi up` checks their values: the passwords' lengths and the WireGuard key")
+	}
+	notes = append(notes, "offline, every zone is taken to offer every instance type; `pulumi up` looks the offerings up and picks the first zone that offers them all")
+	run, err := runUnderMocks(name, config, secrets)
 	var bad *configError
 	if errors.As(err, &bad) {
 		return bad // the configuration's own errors, without the engine's wrapping
@@ -44,7 +52,7 @@ func runPlan(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var warnings []string
+	warnings := run.Infra.Config.Warnings
 	if run.Infra.Config.ResearchEgress == egressNone {
 		warnings = append(warnings, "researchEgress is none: Jupyter cannot install its Python packages, so it will not start (see the README)")
 	}
@@ -60,6 +68,7 @@ func runPlan(args []string, w io.Writer) error {
 		fmt.Fprintln(w, "warning:", n)
 	}
 	p.printResources(w)
+	p.printTeam(w)
 	p.printMatrix(w)
 	b, region := billOfMaterials(run.Infra.Config), run.Infra.Region
 	printCost(w, "always on", run.Infra.Cost, fmt.Sprintf("Estimated monthly cost: %%s (%s, on-demand, %.0f h/month)", region, prices.HoursPerMonth))
@@ -67,6 +76,35 @@ func runPlan(args []string, w io.Writer) error {
 	printCost(w, fmt.Sprintf("VPN, Jupyter and NAT instance %g h a week, Voila always on", *weekly),
 		estimateCost(b, region, hoursPerWeek(*weekly)), fmt.Sprintf("Estimated monthly cost at %g h/week: %%s", *weekly))
 	return nil
+}
+
+// errUsage is a command-line error that the flag package has already
+// printed, with the usage.
+var errUsage = errors.New("bad usage")
+
+// printTeam shows who the lab serves: one researcher, or each member with
+// their VPN address and their folder.
+func (p *planView) printTeam(w io.Writer) {
+	c := p.run.Infra.Config
+	spec := vpnKinds[c.VPN]
+	if !c.team() {
+		fmt.Fprintf(w, "\nOne researcher (no members): %s, Jupyter with one password\n", spec.Name)
+		return
+	}
+	limit := "no limit of connections"
+	if c.VPN == vpnOpenVPNAS {
+		limit = fmt.Sprintf("%d connections at once without a licence", openVPNFreeConnections)
+	}
+	bucket := propString(p.run.Mocks.ofName("notebooks").State, "bucket")
+	fmt.Fprintf(w, "\nTeam of %d on %s (%s); JupyterHub, a login, Unix user and folder each, and s3://%s/%s/%s/ shared\n",
+		len(c.Members), spec.Name, limit, bucket, c.NotebookPrefix, sharedFolder)
+	for _, m := range c.sortedMembers() {
+		vpn := "VPN user " + m.Name
+		if c.VPN == vpnWireGuard {
+			vpn = "VPN address " + m.Address.String()
+		}
+		fmt.Fprintf(w, "  %-32s %-28s s3://%s/%s/%s/\n", m.Name, vpn, bucket, c.NotebookPrefix, m.Name)
+	}
 }
 
 // planView prints the recorded stack: its resources, who can reach what,
@@ -266,7 +304,7 @@ func (p *planView) printResources(w io.Writer) {
 	for _, r := range all {
 		groups[tierOf(c, r)] = append(groups[tierOf(c, r)], r)
 	}
-	fmt.Fprintf(w, "Stack %s: %d resources in %s (%s)\n", c.Stack, len(all), p.run.Infra.Region, p.run.Infra.Zone)
+	fmt.Fprintf(w, "Stack %s: %d resources in %s, zone %s (%s)\n", c.Stack, len(all), p.run.Infra.Region, p.run.Infra.Zone, p.run.Infra.ZoneReason)
 	for _, g := range []string{"Network", tierDMZ, tierProduction, tierResearch, "Storage", "IAM", "Account"} {
 		if len(groups[g]) == 0 {
 			continue

@@ -301,3 +301,62 @@ func runPlanDiagram() (string, error) {
 	err := runPlan([]string{"--diagram"}, &out)
 	return out.String(), err
 }
+
+// TestPlanReadsStackNamesAsPulumiDoes: names the CLI refuses are refused;
+// a fully qualified name reads the file of its last part.
+func TestPlanReadsStackNamesAsPulumiDoes(t *testing.T) {
+	var out strings.Builder
+	for arg, want := range map[string]string{
+		"my lab":              "a stack name may only contain alphanumeric, hyphens, underscores, or periods",
+		"Lab_ÄÖ!":             "a stack name may only contain alphanumeric, hyphens, underscores, or periods",
+		"":                    "a stack name may not be empty",
+		"org/other-proj/dev":  `that stack belongs to project "other-proj", not research-lab`,
+		"a/b/c/d":             "a stack is NAME, org/NAME or org/project/NAME",
+		"org/research-lab/zz": "Pulumi.zz.yaml",
+	} {
+		err := runPlan([]string{"--stack", arg}, &out)
+		require.Error(t, err, "--stack %q", arg)
+		assert.Contains(t, err.Error(), want, "--stack %q", arg)
+	}
+	out.Reset()
+	require.NoError(t, runPlan([]string{"--stack", "my-org/research-lab/dev"}, &out), "a fully qualified name reads Pulumi.dev.yaml")
+	assert.Contains(t, out.String(), "Stack dev:")
+	assert.ErrorIs(t, runPlan([]string{"--no-such-flag"}, &out), errUsage, "a flag error is printed once, by the flag package")
+}
+
+// TestPlanShowsTheTeam: members, their VPN addresses and folders, the VPN,
+// and what WireGuard saves.
+func TestPlanShowsTheTeam(t *testing.T) {
+	_, alice := testKeyPair(t, 31)
+	_, bob := testKeyPair(t, 32)
+	team := "config:\n  research-lab:keyName: vockey\n  research-lab:vpn: wireguard\n" +
+		"  research-lab:wireguardPrivateKey:\n    secure: AAABAEncrypted\n  research-lab:members:\n" +
+		"    - name: alice\n      password:\n        secure: AAABAEncrypted1\n      wireguardPublicKey: " + alice + "\n" +
+		"    - name: bob\n      password:\n        secure: AAABAEncrypted2\n      wireguardPublicKey: " + bob + "\n"
+	out, err := planOfStackFile(t, team)
+	require.NoError(t, err)
+	assert.Contains(t, out, "Team of 2 on WireGuard (no limit of connections); JupyterHub, a login, Unix user and folder each")
+	assert.Regexp(t, `(?m)^  alice +VPN address `+regexp.QuoteMeta(memberAddress("alice").String())+` +s3://notebooks-1a2b3c4/hol02/alice/$`, out)
+	assert.Contains(t, out, "note: the plan does not decrypt secrets, so only `pulumi up` checks their values")
+	assert.NotContains(t, out, planPlaceholder)
+	wireguardCost := regexp.MustCompile(`Estimated monthly cost: \$([\d.]+)`).FindStringSubmatch(out)
+	require.NotNil(t, wireguardCost)
+
+	plain := strings.Replace(team, "  research-lab:members:\n"+team[strings.Index(team, "    - name: alice"):], "", 1)
+	plain = strings.Replace(plain, "research-lab:vpn: wireguard", "research-lab:vpn: openvpn-as", 1)
+	plain = strings.Replace(plain, "  research-lab:wireguardPrivateKey:\n    secure: AAABAEncrypted\n", "", 1)
+	out, err = planOfStackFile(t, plain)
+	require.NoError(t, err)
+	assert.Contains(t, out, "One researcher (no members): OpenVPN Access Server, Jupyter with one password")
+	openvpnCost := regexp.MustCompile(`Estimated monthly cost: \$([\d.]+)`).FindStringSubmatch(out)
+	require.NotNil(t, openvpnCost)
+	w, _ := strconv.ParseFloat(wireguardCost[1], 64)
+	o, _ := strconv.ParseFloat(openvpnCost[1], 64)
+	assert.Less(t, w, o, "the WireGuard lab must cost less than the OpenVPN one")
+
+	plaintext := strings.Replace(team, "      password:\n        secure: AAABAEncrypted2\n", "      password: bob-in-clear-text\n", 1)
+	_, err = planOfStackFile(t, plaintext)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "research-lab:members[1].password is in plain text: set it with `pulumi config set --secret --path 'members[1].password'`")
+	assert.NotContains(t, err.Error(), "bob-in-clear-text")
+}

@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/pulumi/esc"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag/colors"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 )
 
@@ -58,6 +60,23 @@ func checkMemberPasswordsSecret(members, file string) error {
 	return nil
 }
 
+// stackName checks a stack name as the Pulumi CLI does and returns the part
+// that names its file: org/project/NAME and org/NAME read Pulumi.NAME.yaml.
+func stackName(arg string) (string, error) {
+	parts := strings.Split(arg, "/")
+	if len(parts) > 3 {
+		return "", fmt.Errorf("--stack %q: a stack is NAME, org/NAME or org/project/NAME", arg)
+	}
+	if len(parts) == 3 && parts[1] != projectName {
+		return "", fmt.Errorf("--stack %q: that stack belongs to project %q, not %s", arg, parts[1], projectName)
+	}
+	name := parts[len(parts)-1]
+	if _, err := tokens.ParseStackName(name); err != nil {
+		return "", fmt.Errorf("--stack %q: %w", arg, err)
+	}
+	return name, nil
+}
+
 // readStackConfig reads Pulumi.yaml and Pulumi.<stack>.yaml with the Pulumi
 // CLI's own loaders and validation (namespaced keys, types, defaults, "must be
 // encrypted"), so the plan refuses what `pulumi up` refuses. It returns the
@@ -88,7 +107,7 @@ func readStackConfig(dir, stack string) (values map[string]string, secrets []str
 	for key, v := range ps.Config {
 		switch {
 		case v.Secure() && !v.Object():
-			values[key.String()] = planPlaceholder
+			values[key.String()] = placeholderFor(key.Name())
 			secrets = append(secrets, key.String())
 		case v.Object():
 			// Secrets inside a value (members' passwords) become placeholders.
