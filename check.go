@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,12 +31,17 @@ const (
 	checkUsage    = 2
 )
 
+// publicAddressOutputs are the outputs that hold each server's public
+// address, by its role; a server without one is not public.
+var publicAddressOutputs = map[string]string{
+	"VPN": "vpnPublicIp", "VoilaServer": "voilaPublicIp", "NAT": "natPublicIp", "Jupyter": "jupyterPublicIp",
+}
+
 // checkOutputs are the stack outputs the check reads.
 type checkOutputs struct {
-	VPNPublicIP   string `json:"vpnPublicIp"`
-	VoilaPublicIP string `json:"voilaPublicIp"`
-	VoilaURL      string `json:"voilaUrl"`
-	JupyterURL    string `json:"jupyterUrl"`
+	Public     map[string]string // role -> public address
+	VoilaURL   string
+	JupyterURL string
 }
 
 // verdict is the outcome of one rule.
@@ -68,63 +74,129 @@ type checkOptions struct {
 	Roots   *x509.CertPool // nil: the system's
 }
 
+// secondsOrDuration is a flag that takes a Go duration (5s, 1m30s) or a
+// number of seconds (5).
+type secondsOrDuration struct{ d *time.Duration }
+
+func (s secondsOrDuration) String() string {
+	if s.d == nil {
+		return ""
+	}
+	return s.d.String()
+}
+
+func (s secondsOrDuration) Set(v string) error {
+	if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {
+		*s.d = time.Duration(n * float64(time.Second))
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return errors.New("want a duration such as 5s, 500ms or 1m, or a number of seconds")
+	}
+	*s.d = d
+	return nil
+}
+
 // runCheck is `go run . check`; it returns the exit status.
 func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	stack := fs.String("stack", "", "stack whose outputs `pulumi stack output --json` reads (default: the current stack)")
-	outputsFile := fs.String("outputs", "", "read the outputs from this file (the JSON of `pulumi stack output --json`) instead")
+	stack := fs.String("stack", "", "the stack `NAME` to check (default: the Pulumi CLI's current stack); its Pulumi.NAME.yaml says what the lab should expose")
+	dir := fs.String("dir", ".", "the project's `FOLDER`, where Pulumi.yaml and the stack's file are")
+	outputsFile := fs.String("outputs", "", "read the stack outputs from `FILE` (saved with: pulumi stack output --json > FILE) instead of asking the Pulumi CLI")
 	viaVPN := fs.Bool("via-vpn", false, "also check, from a machine connected to the VPN, that jupyterUrl shows Jupyter's login page")
-	timeout := fs.Duration("timeout", 5*time.Second, "how long each probe may take")
-	caFile := fs.String("ca", "", "also trust the CA certificates in this PEM file (a test CA)")
+	timeout := 5 * time.Second
+	fs.Var(secondsOrDuration{&timeout}, "timeout", "how long each probe may take: a `DURATION` such as 5s, or seconds (default 5s)")
+	caFile := fs.String("ca", "", "also trust the CA certificates in the PEM `FILE` (a test CA)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return checkPassed
 		}
 		return checkUsage
 	}
-	if fs.NArg() > 0 || *timeout <= 0 {
-		fmt.Fprintf(stderr, "research-lab check: unexpected argument %q\n", strings.Join(fs.Args(), " "))
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "research-lab check: unexpected argument %q (see `go run . check --help`)\n", strings.Join(fs.Args(), " "))
 		return checkUsage
 	}
-	raw, err := readOutputs(*outputsFile, *stack)
-	if err != nil {
+	usage := func(err error) int {
 		fmt.Fprintln(stderr, "research-lab check:", err)
 		return checkUsage
 	}
-	out, err := parseCheckOutputs(raw, *viaVPN)
+	name, err := checkedStack(*stack)
 	if err != nil {
-		fmt.Fprintln(stderr, "research-lab check:", err)
-		return checkUsage
+		return usage(err)
 	}
-	opts := checkOptions{Timeout: *timeout, ViaVPN: *viaVPN}
+	reach, err := expectedReachability(*dir, name)
+	if err != nil {
+		return usage(err)
+	}
+	raw, err := readOutputs(*outputsFile, name)
+	if err != nil {
+		return usage(err)
+	}
+	out, err := parseCheckOutputs(raw, reach, *viaVPN)
+	if err != nil {
+		return usage(err)
+	}
+	opts := checkOptions{Timeout: timeout, ViaVPN: *viaVPN}
 	if *caFile != "" {
 		pem, err := os.ReadFile(*caFile)
 		if err != nil {
-			fmt.Fprintln(stderr, "research-lab check:", err)
-			return checkUsage
+			return usage(err)
 		}
 		opts.Roots, _ = x509.SystemCertPool()
 		if opts.Roots == nil {
 			opts.Roots = x509.NewCertPool()
 		}
 		if !opts.Roots.AppendCertsFromPEM(pem) {
-			fmt.Fprintf(stderr, "research-lab check: %s holds no PEM certificate\n", *caFile)
-			return checkUsage
+			return usage(fmt.Errorf("%s holds no PEM certificate", *caFile))
 		}
 	}
-	status := checkPassed
-	for _, r := range runProbes(checkProbes(out, opts), opts.Timeout) {
+	status, failed := checkPassed, 0
+	results := runProbes(checkProbes(reach, out, opts), opts.Timeout)
+	for _, r := range results {
 		fmt.Fprintf(stdout, "%s  %s", r.Verdict, r.Rule)
 		if r.Detail != "" {
 			fmt.Fprintf(stdout, ": %s", r.Detail)
 		}
 		fmt.Fprintln(stdout)
 		if r.Verdict == fail {
-			status = checkViolated
+			status, failed = checkViolated, failed+1
 		}
 	}
+	fmt.Fprintf(stdout, "%d of %d rules hold\n", len(results)-failed, len(results))
 	return status
+}
+
+// checkedStack is the stack to check: --stack, or the CLI's current stack.
+func checkedStack(arg string) (string, error) {
+	if arg != "" {
+		return stackName(arg)
+	}
+	b, err := exec.Command("pulumi", "stack", "--show-name").Output()
+	if err != nil {
+		return "", fmt.Errorf("no current stack (`pulumi stack --show-name` failed: %v): pass --stack NAME", err)
+	}
+	return stackName(strings.TrimSpace(string(b)))
+}
+
+// expectedReachability is the plan's model of the stack: what the lab should
+// expose, computed from its configuration exactly as `go run . plan` does.
+func expectedReachability(dir, stack string) (*reachability, error) {
+	config, secrets, _, err := readStackConfig(dir, stack)
+	if err != nil {
+		return nil, err
+	}
+	run, err := runUnderMocks(stack, config, secrets)
+	var bad *configError
+	if errors.As(err, &bad) {
+		return nil, bad
+	}
+	if err != nil {
+		return nil, err
+	}
+	return computeReachability(run), nil
 }
 
 // readOutputs reads the stack outputs from a file, or asks the Pulumi CLI.
@@ -136,10 +208,7 @@ func readOutputs(file, stack string) ([]byte, error) {
 		}
 		return b, nil
 	}
-	args := []string{"stack", "output", "--json"}
-	if stack != "" {
-		args = append(args, "--stack", stack)
-	}
+	args := []string{"stack", "output", "--json", "--stack", stack}
 	b, err := exec.Command("pulumi", args...).Output()
 	if err != nil {
 		return nil, fmt.Errorf("`pulumi %s` failed (%v): run it where the Pulumi CLI can read the stack, or pass --outputs FILE", strings.Join(args, " "), err)
@@ -148,33 +217,42 @@ func readOutputs(file, stack string) ([]byte, error) {
 }
 
 // parseCheckOutputs reads the JSON and names every output the check needs
-// that is missing.
-func parseCheckOutputs(raw []byte, viaVPN bool) (checkOutputs, error) {
+// that is missing: the address of every server the model calls public.
+func parseCheckOutputs(raw []byte, reach *reachability, viaVPN bool) (checkOutputs, error) {
 	var all map[string]any
 	if err := json.Unmarshal(raw, &all); err != nil {
 		return checkOutputs{}, fmt.Errorf("the outputs are not the JSON of `pulumi stack output --json`: %v", err)
 	}
-	need := []string{"vpnPublicIp", "voilaPublicIp", "voilaUrl"}
+	need := []string{"voilaUrl"}
+	for _, h := range reach.Hosts {
+		if h.PublicIP {
+			need = append(need, publicAddressOutputs[h.Role])
+		}
+	}
 	if viaVPN {
 		need = append(need, "jupyterUrl")
 	}
 	var missing []string
+	str := func(k string) string { s, _ := all[k].(string); return s }
 	for _, k := range need {
-		if s, ok := all[k].(string); !ok || s == "" {
+		if str(k) == "" {
 			missing = append(missing, k)
 		}
 	}
 	if len(missing) > 0 {
-		return checkOutputs{}, fmt.Errorf("the outputs lack %s (is the stack deployed?)", strings.Join(missing, ", "))
+		return checkOutputs{}, fmt.Errorf("the outputs lack %s (is the stack deployed, and by this version?)", strings.Join(missing, ", "))
 	}
-	var out checkOutputs
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return checkOutputs{}, err
-	}
-	for k, v := range map[string]string{"vpnPublicIp": out.VPNPublicIP, "voilaPublicIp": out.VoilaPublicIP} {
-		if net.ParseIP(v) == nil {
-			return checkOutputs{}, fmt.Errorf("output %s = %q is not an IP address", k, v)
+	out := checkOutputs{Public: map[string]string{}, VoilaURL: str("voilaUrl"), JupyterURL: str("jupyterUrl")}
+	// The public servers' addresses, and any other public address the outputs
+	// name (a NAT gateway's, which is no server).
+	for role, k := range publicAddressOutputs {
+		if str(k) == "" {
+			continue
 		}
+		if net.ParseIP(str(k)) == nil {
+			return checkOutputs{}, fmt.Errorf("output %s = %q is not an IP address", k, str(k))
+		}
+		out.Public[role] = str(k)
 	}
 	return out, nil
 }
@@ -198,11 +276,30 @@ func runProbes(probes []probe, timeout time.Duration) []checkResult {
 	return results
 }
 
-// checkProbes are the rules: what must answer, and what must not.
-func checkProbes(out checkOutputs, opts checkOptions) []probe {
-	vpnWeb := net.JoinHostPort(out.VPNPublicIP, strconv.Itoa(portVPNWeb.Number))
-	probes := []probe{
-		{"the VPN web UI answers TLS on " + vpnWeb, func(ctx context.Context) (verdict, string) {
+// labTCPPorts are the TCP ports the lab uses anywhere, from the port table:
+// on a public address, each is either open to the internet in the model or
+// must not answer.
+func labTCPPorts() []port {
+	var out []port
+	seen := map[int]bool{}
+	for _, p := range []port{portSSH, portHTTP, portHTTPS, portVPNWeb, portJupyter, portVoila} {
+		if p.Protocol == "tcp" && !seen[p.Number] {
+			seen[p.Number] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// checkProbes are the rules, from the plan's model: what must answer on the
+// public addresses, and every port of the lab the model does not open to the
+// internet, which must not.
+func checkProbes(reach *reachability, out checkOutputs, opts checkOptions) []probe {
+	var probes []probe
+	opens := func(role string, p port) bool { return slices.Contains(reach.Open(sourceInternet, role), p.label()) }
+	if ip, ok := out.Public["VPN"]; ok && opens("VPN", portVPNWeb) {
+		vpnWeb := net.JoinHostPort(ip, strconv.Itoa(portVPNWeb.Number))
+		probes = append(probes, probe{"the VPN web UI answers TLS on " + vpnWeb, func(ctx context.Context) (verdict, string) {
 			// Access Server's own certificate is self-signed: the handshake is the proof.
 			d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}}
 			c, err := d.DialContext(ctx, "tcp", vpnWeb)
@@ -211,16 +308,31 @@ func checkProbes(out checkOutputs, opts checkOptions) []probe {
 			}
 			c.Close()
 			return pass, ""
-		}},
-		{"Voila publishes the sample notebook at " + out.VoilaURL, func(ctx context.Context) (verdict, string) {
-			return probeVoila(ctx, out, opts)
-		}},
+		}})
 	}
-	public := []struct{ role, ip string }{{"VPN", out.VPNPublicIP}, {"Voila", out.VoilaPublicIP}}
-	for _, h := range public {
-		probes = append(probes, closedPort(h.role, h.ip, portJupyter))
-		if h.role != "VPN" { // SSH answers on the VPN only, from adminCidrs
-			probes = append(probes, closedPort(h.role, h.ip, portSSH))
+	if _, ok := out.Public["VoilaServer"]; ok && opens("VoilaServer", portHTTPS) {
+		probes = append(probes, probe{"Voila publishes the sample notebook at " + out.VoilaURL, func(ctx context.Context) (verdict, string) {
+			return probeVoila(ctx, out, opts)
+		}})
+	}
+	servers := map[string]string{} // role -> Name tag
+	for _, h := range reach.Hosts {
+		servers[h.Role] = h.Label
+	}
+	roles := make([]string, 0, len(out.Public))
+	for role := range out.Public {
+		roles = append(roles, role)
+	}
+	slices.Sort(roles)
+	for _, role := range roles {
+		name, isServer := servers[role]
+		if !isServer {
+			name = "the NAT gateway" // admits nothing from the internet
+		}
+		for _, p := range labTCPPorts() {
+			if !restricted(reach.Open(sourceInternet, role), p) {
+				probes = append(probes, closedPort(name, out.Public[role], p))
+			}
 		}
 	}
 	if opts.ViaVPN {
@@ -238,10 +350,23 @@ func checkProbes(out checkOutputs, opts checkOptions) []probe {
 	return probes
 }
 
-// closedPort is the rule that a port does not answer on a public address.
-func closedPort(role, ip string, p port) probe {
+// restricted says whether the model opens p to the internet, to anyone
+// ("443/tcp") or to some addresses ("22/tcp (203.0.113.7/32)"), which this
+// machine may or may not be: either way it is not a port that must be closed.
+func restricted(open []string, p port) bool {
+	for _, o := range open {
+		if o == p.label() || strings.HasPrefix(o, p.label()+" (") {
+			return true
+		}
+	}
+	return false
+}
+
+// closedPort is the rule that a port does not answer on a server's public
+// address.
+func closedPort(server, ip string, p port) probe {
 	addr := net.JoinHostPort(ip, strconv.Itoa(p.Number))
-	return probe{fmt.Sprintf("%s (%s) is closed on %s's public address %s", p.label(), p.Name, role, ip), func(ctx context.Context) (verdict, string) {
+	return probe{fmt.Sprintf("%s (%s) is closed on %s's public address %s", p.label(), p.Name, server, ip), func(ctx context.Context) (verdict, string) {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
@@ -262,11 +387,12 @@ func probeVoila(ctx context.Context, out checkOutputs, opts checkOptions) (verdi
 		}
 		return pass, ""
 	}
+	var redirect *redirectRefused
 	u, perr := url.Parse(out.VoilaURL)
-	if perr != nil || u.Scheme != "https" {
+	if errors.As(err, &redirect) || perr != nil || u.Scheme != "https" {
 		return fail, err.Error()
 	}
-	plain := "http://" + net.JoinHostPort(out.VoilaPublicIP, strconv.Itoa(portHTTP.Number)) + "/"
+	plain := "http://" + net.JoinHostPort(out.Public["VoilaServer"], strconv.Itoa(portHTTP.Number)) + "/"
 	body, herr := httpGet(ctx, plain, opts)
 	if herr != nil || !strings.Contains(body, sampleNotebookName) {
 		return fail, err.Error()
@@ -274,14 +400,45 @@ func probeVoila(ctx context.Context, out checkOutputs, opts checkOptions) (verdi
 	return warn, fmt.Sprintf("HTTPS fails (%v) but %s publishes it: no certificate yet? (see the README's troubleshooting)", err, plain)
 }
 
+// redirectRefused is a redirect the check does not follow: to another host,
+// or from HTTPS to HTTP. Following it could pass a rule on someone else's
+// server, or on a page that was never encrypted.
+type redirectRefused struct{ from, to *url.URL }
+
+func (r *redirectRefused) Error() string {
+	if r.from.Scheme == "https" && r.to.Scheme != "https" {
+		return fmt.Sprintf("%s redirects from HTTPS to HTTP (%s): not followed", r.from, r.to)
+	}
+	return fmt.Sprintf("%s redirects to another host (%s): not followed", r.from, r.to)
+}
+
+// maxRedirects is how many same-host redirects the check follows.
+const maxRedirects = 3
+
 func httpGet(ctx context.Context, target string, opts checkOptions) (string, error) {
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: opts.Roots}}}
+	client := &http.Client{
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: opts.Roots}},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			from := via[len(via)-1].URL
+			if req.URL.Hostname() != from.Hostname() || (from.Scheme == "https" && req.URL.Scheme != "https") {
+				return &redirectRefused{from, req.URL}
+			}
+			if len(via) > maxRedirects {
+				return fmt.Errorf("more than %d redirects", maxRedirects)
+			}
+			return nil
+		},
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return "", err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		var redirect *redirectRefused
+		if errors.As(err, &redirect) {
+			return "", redirect
+		}
 		return "", err
 	}
 	defer resp.Body.Close()

@@ -29,7 +29,22 @@ const (
 	standInVPN     = "127.0.0.2"
 	standInVoila   = "127.0.0.3"
 	standInJupyter = "127.0.0.4" // a private address, reached through the VPN
+	standInNAT     = "127.0.0.5"
+	standInPublic  = "127.0.0.6" // Jupyter's public address (internet-gateway), or another host
 )
+
+// stackDir lays out a project folder with this stack file, as Pulumi.test.yaml.
+func stackDir(t *testing.T, stackFile string) string {
+	t.Helper()
+	dir := t.TempDir()
+	project, err := os.ReadFile("Pulumi.yaml")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), project, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Pulumi.test.yaml"), []byte(stackFile), 0o644))
+	return dir
+}
+
+const checkedStackFile = "config:\n  research-lab:keyName: vockey\n"
 
 func writeOutputs(t *testing.T, outputs map[string]string) string {
 	t.Helper()
@@ -42,25 +57,50 @@ func writeOutputs(t *testing.T, outputs map[string]string) string {
 
 func TestCheckRefusesBadUsage(t *testing.T) {
 	var out, errOut bytes.Buffer
+	dir := stackDir(t, checkedStackFile)
+	check := func(args ...string) int {
+		return runCheck(append([]string{"--dir", dir, "--stack", "test"}, args...), &out, &errOut)
+	}
 	missing := writeOutputs(t, map[string]string{"vpnPublicIp": "203.0.113.5"})
-	assert.Equal(t, checkUsage, runCheck([]string{"--outputs", missing}, &out, &errOut))
-	assert.Contains(t, errOut.String(), "voilaPublicIp, voilaUrl", "the message must name every missing output")
+	assert.Equal(t, checkUsage, check("--outputs", missing))
+	assert.Contains(t, errOut.String(), "voilaUrl, natPublicIp, voilaPublicIp", "the message must name every missing output, the NAT's public address too")
 
 	errOut.Reset()
-	full := writeOutputs(t, map[string]string{"vpnPublicIp": "203.0.113.5", "voilaPublicIp": "203.0.113.6", "voilaUrl": "https://203.0.113.6/"})
-	assert.Equal(t, checkUsage, runCheck([]string{"--outputs", full, "--via-vpn"}, &out, &errOut))
+	full := writeOutputs(t, map[string]string{"vpnPublicIp": "203.0.113.5", "voilaPublicIp": "203.0.113.6", "natPublicIp": "203.0.113.7", "voilaUrl": "https://203.0.113.6/"})
+	assert.Equal(t, checkUsage, check("--outputs", full, "--via-vpn"))
 	assert.Contains(t, errOut.String(), "jupyterUrl", "--via-vpn needs jupyterUrl")
 
 	errOut.Reset()
 	junk := filepath.Join(t.TempDir(), "junk.json")
 	require.NoError(t, os.WriteFile(junk, []byte("Current stack is dev:\n"), 0o600))
-	assert.Equal(t, checkUsage, runCheck([]string{"--outputs", junk}, &out, &errOut))
+	assert.Equal(t, checkUsage, check("--outputs", junk))
 	assert.Contains(t, errOut.String(), "not the JSON")
 
-	assert.Equal(t, checkUsage, runCheck([]string{"--outputs", filepath.Join(t.TempDir(), "none.json")}, &out, &errOut))
-	assert.Equal(t, checkUsage, runCheck([]string{"--no-such-flag"}, &out, &errOut))
-	assert.Equal(t, checkUsage, runCheck([]string{"--outputs", full, "extra"}, &out, &errOut))
+	assert.Equal(t, checkUsage, check("--outputs", filepath.Join(t.TempDir(), "none.json")))
+	assert.Equal(t, checkUsage, check("--no-such-flag"))
+	assert.Equal(t, checkUsage, check("--outputs", full, "extra"))
+	errOut.Reset()
+	assert.Equal(t, checkUsage, check("--outputs", full, "--timeout", "soon"))
+	assert.Contains(t, errOut.String(), "want a duration such as 5s, 500ms or 1m, or a number of seconds")
+	errOut.Reset()
+	assert.Equal(t, checkUsage, runCheck([]string{"--dir", dir, "--stack", "my lab", "--outputs", full}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "a stack name may only contain")
+
+	errOut.Reset()
 	assert.Equal(t, checkPassed, runCheck([]string{"--help"}, &out, &errOut), "check --help is not an error")
+	assert.Contains(t, errOut.String(), "-outputs FILE", "the help names the argument")
+	assert.Contains(t, errOut.String(), "-timeout DURATION")
+}
+
+func TestCheckTimeoutTakesWhatAUserTypes(t *testing.T) {
+	for in, want := range map[string]time.Duration{"5": 5 * time.Second, "2.5": 2500 * time.Millisecond, "5s": 5 * time.Second, "1m": time.Minute} {
+		var d time.Duration
+		require.NoError(t, secondsOrDuration{&d}.Set(in), in)
+		assert.Equal(t, want, d, in)
+	}
+	var d time.Duration
+	assert.Error(t, secondsOrDuration{&d}.Set("-1"))
+	assert.Error(t, secondsOrDuration{&d}.Set("0"))
 }
 
 // TestCheckCatchesWhatTheLabExposes runs the check against stand-in labs,
@@ -77,18 +117,28 @@ func TestCheckCatchesWhatTheLabExposes(t *testing.T) {
 		{"healthy", checkPassed, []string{
 			"PASS  the VPN web UI answers TLS on 127.0.0.2:943",
 			"PASS  Voila publishes the sample notebook at https://127.0.0.3/",
-			"PASS  8888/tcp (Jupyter) is closed on VPN's public address 127.0.0.2",
-			"PASS  8888/tcp (Jupyter) is closed on Voila's public address 127.0.0.3",
-			"PASS  22/tcp (SSH) is closed on Voila's public address 127.0.0.3",
+			"PASS  8888/tcp (Jupyter) is closed on HOL02-VPN's public address 127.0.0.2",
+			"PASS  8888/tcp (Jupyter) is closed on HOL02-VoilaServer's public address 127.0.0.3",
+			"PASS  22/tcp (SSH) is closed on HOL02-VoilaServer's public address 127.0.0.3",
+			"PASS  8866/tcp (Voila (loopback only)) is closed on HOL02-VoilaServer's public address 127.0.0.3",
+			"PASS  22/tcp (SSH) is closed on HOL02-NAT's public address 127.0.0.5",
 			"PASS  Jupyter's login page answers at http://127.0.0.4:8888 through the VPN",
+			"16 of 16 rules hold",
 		}},
 		{"exposed", checkViolated, []string{
-			"FAIL  8888/tcp (Jupyter) is closed on Voila's public address 127.0.0.3: it answers",
-			"FAIL  22/tcp (SSH) is closed on Voila's public address 127.0.0.3: it answers",
+			"FAIL  8888/tcp (Jupyter) is closed on HOL02-VoilaServer's public address 127.0.0.3: it answers",
+			"FAIL  22/tcp (SSH) is closed on HOL02-VoilaServer's public address 127.0.0.3: it answers",
+			"FAIL  22/tcp (SSH) is closed on HOL02-NAT's public address 127.0.0.5: it answers",
 			"PASS  the VPN web UI answers TLS",
 		}},
 		{"http-only", checkPassed, []string{"WARN  Voila publishes the sample notebook at https://127.0.0.3/: HTTPS fails"}},
 		{"vpn-down", checkViolated, []string{"FAIL  the VPN web UI answers TLS on 127.0.0.2:943"}},
+		{"redirect-elsewhere", checkViolated, []string{
+			"FAIL  Voila publishes the sample notebook at https://127.0.0.3/: https://127.0.0.3/ redirects to another host (https://127.0.0.6/): not followed"}},
+		{"redirect-to-http", checkViolated, []string{
+			"FAIL  Voila publishes the sample notebook at https://127.0.0.3/: https://127.0.0.3/ redirects from HTTPS to HTTP (http://127.0.0.3/): not followed"}},
+		{"jupyter-public", checkViolated, []string{"FAIL  8888/tcp (Jupyter) is closed on HOL02-Jupyter's public address 127.0.0.6: it answers"}},
+		{"nat-gateway-exposed", checkViolated, []string{"FAIL  22/tcp (SSH) is closed on the NAT gateway's public address 127.0.0.5: it answers"}},
 	}
 	for _, c := range cases {
 		t.Run(c.scenario, func(t *testing.T) {
@@ -113,7 +163,7 @@ func TestCheckStandInLab(t *testing.T) {
 	if scenario == "" {
 		t.Skip("runs inside TestCheckCatchesWhatTheLabExposes's network namespace")
 	}
-	cert, caFile := testCertificate(t, standInVPN, standInVoila)
+	cert, caFile := testCertificate(t, standInVPN, standInVoila, standInPublic)
 	site := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `<ul><li><a href="/voila/render/%s">%s</a></li></ul>`, sampleNotebookName, sampleNotebookName)
 	})
@@ -139,19 +189,37 @@ func TestCheckStandInLab(t *testing.T) {
 		serve(standInVPN+":943", site, true)
 	}
 	listen(standInVPN + ":22") // SSH on the VPN is allowed
-	if scenario != "http-only" {
+	switch scenario {
+	case "http-only":
+	case "redirect-elsewhere", "redirect-to-http":
+		to := map[string]string{"redirect-elsewhere": "https://" + standInPublic + "/", "redirect-to-http": "http://" + standInVoila + "/"}[scenario]
+		serve(standInVoila+":443", http.RedirectHandler(to, http.StatusFound), true)
+		serve(standInPublic+":443", site, true) // the page the redirect would have passed
+	default:
 		serve(standInVoila+":443", site, true)
 	}
 	serve(standInVoila+":80", site, false)
 	serve(standInJupyter+":8888", login, false)
-	if scenario == "exposed" {
+	outputs := map[string]string{"vpnPublicIp": standInVPN, "voilaPublicIp": standInVoila, "natPublicIp": standInNAT,
+		"voilaUrl": "https://" + standInVoila + "/", "jupyterUrl": "http://" + standInJupyter + ":8888"}
+	stackFile := checkedStackFile
+	switch scenario {
+	case "exposed":
 		listen(standInVoila + ":8888")
 		listen(standInVoila + ":22")
+		listen(standInNAT + ":22")
+	case "nat-gateway-exposed":
+		stackFile += "  research-lab:researchEgress: nat-gateway\n"
+		listen(standInNAT + ":22")
+	case "jupyter-public":
+		stackFile += "  research-lab:researchEgress: internet-gateway\n"
+		delete(outputs, "natPublicIp")
+		outputs["jupyterPublicIp"] = standInPublic
+		listen(standInPublic + ":8888")
 	}
-	outputs := writeOutputs(t, map[string]string{"vpnPublicIp": standInVPN, "voilaPublicIp": standInVoila,
-		"voilaUrl": "https://" + standInVoila + "/", "jupyterUrl": "http://" + standInJupyter + ":8888"})
 	var out bytes.Buffer
-	status := runCheck([]string{"--outputs", outputs, "--ca", caFile, "--via-vpn", "--timeout", "2s"}, &out, &out)
+	status := runCheck([]string{"--dir", stackDir(t, stackFile), "--stack", "test", "--outputs", writeOutputs(t, outputs),
+		"--ca", caFile, "--via-vpn", "--timeout", "2s"}, &out, &out)
 	fmt.Printf("%scheck exit status %d\n", out.String(), status)
 }
 

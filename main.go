@@ -124,6 +124,18 @@ func stackOutputs(infra *infrastructure) map[string]pulumi.Output {
 		"sshVoila":         pulumi.Sprintf("ssh -J %s@%s %s@%s", ubuntuUser, vpnIP, al2023User, comp.Voila.PrivateIp),
 		"vpcId":            infra.Network.VPC.ID(),
 	}
+	// Every public address of the lab, for `check`: the NAT's (its own
+	// address changes at each start; this is the last `pulumi up`'s), and
+	// Jupyter's in internet-gateway mode.
+	switch e := infra.Egress; {
+	case e.NATInstance != nil:
+		out["natPublicIp"] = e.NATInstance.PublicIp
+	case e.NATGateway != nil:
+		out["natPublicIp"] = e.NATGateway.PublicIp
+	}
+	if c.ResearchEgress == egressIGW {
+		out["jupyterPublicIp"] = comp.Jupyter.PublicIp
+	}
 	switch c.VPN {
 	case vpnOpenVPNAS:
 		out["vpnAdminUrl"] = pulumi.Sprintf("https://%s:%d/admin", vpnIP, portVPNWeb.Number)

@@ -536,7 +536,42 @@ func TestEveryTaggableResourceIsTagged(t *testing.T) {
 // designOutputs are the stack outputs of the README's table for a single-user
 // OpenVPN lab, plus the cost.
 var designOutputs = []string{"vpnPublicIp", "vpnAdminUrl", "vpnClientUrl", "voilaUrl", "voilaPublicIp", "jupyterUrl", "jupyterPrivateIp",
-	"voilaPrivateIp", "bucketName", "notebooksUri", "sshVpn", "sshJupyter", "sshVoila", "vpcId", "estimatedMonthlyCostUsd"}
+	"voilaPrivateIp", "bucketName", "notebooksUri", "sshVpn", "sshJupyter", "sshVoila", "vpcId", "natPublicIp", "estimatedMonthlyCostUsd"}
+
+// TestEveryPublicAddressIsAnOutput: check probes every address the plan's
+// model calls public; each must be an output, and the right one.
+func TestEveryPublicAddressIsAnOutput(t *testing.T) {
+	for _, mode := range egressModes {
+		run := deploy(t, map[string]string{"researchEgress": mode})
+		want := map[string]string{}
+		for _, in := range run.Mocks.ofType(typeInstance) {
+			want[in.Name] = propString(in.State, "publicIp")
+		}
+		for _, a := range run.Mocks.ofType(typeEIPAssoc) {
+			in, _ := run.Mocks.byID(propString(a.Inputs, "instanceId"))
+			eip := run.Mocks.ofType(typeEIP)
+			for _, e := range eip {
+				if propString(e.State, "allocationId") == propString(a.Inputs, "allocationId") {
+					want[in.Name] = propString(e.State, "publicIp")
+				}
+			}
+		}
+		var public []string
+		for _, h := range computeReachability(run).Hosts {
+			if !h.PublicIP {
+				continue
+			}
+			public = append(public, h.Role)
+			key := publicAddressOutputs[h.Role]
+			require.NotEmpty(t, key, "%s mode: no output is named for %s's public address", mode, h.Role)
+			assert.Equal(t, want[logicalName(h.Role)], run.Outputs[key], "%s mode: output %s must be %s's public address", mode, key, h.Role)
+		}
+		if mode == "nat-gateway" {
+			assert.Equal(t, propString(one(t, run, typeNAT, "HOL02-NAT").State, "publicIp"), run.Outputs["natPublicIp"], "the NAT gateway's address is public too")
+		}
+		t.Logf("%s mode: public servers %v", mode, public)
+	}
+}
 
 func TestOutputsArePresentAndHoldNoSecret(t *testing.T) {
 	run := deploy(t, nil)

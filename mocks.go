@@ -109,6 +109,8 @@ func (m *recordingMocks) NewResource(args pulumi.MockResourceArgs) (string, reso
 		}
 		set("primaryNetworkInterfaceId", "eni-"+args.Name)
 		id = "i-" + args.Name
+	case typeNAT:
+		set("publicIp", fmt.Sprintf("203.0.113.%d", hostNumber(args.Name)))
 	case "aws:s3/bucketV2:BucketV2":
 		name := args.Name + "-1a2b3c4"
 		if v, ok := args.Inputs["bucket"]; ok && v.IsString() && v.StringValue() != "" {
