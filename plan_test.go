@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -215,13 +214,8 @@ func TestLabCostsWhatItIsUsed(t *testing.T) {
 // planOfStackFile runs the plan on a stack file of its own.
 func planOfStackFile(t *testing.T, stackFile string) (string, error) {
 	t.Helper()
-	dir := t.TempDir()
-	project, err := os.ReadFile("Pulumi.yaml")
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), project, 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "Pulumi.test.yaml"), []byte(stackFile), 0o644))
 	var out strings.Builder
-	err = runPlan([]string{"--dir", dir, "--stack", "test"}, &out)
+	err := runPlan([]string{"--dir", stackDir(t, stackFile), "--stack", "test"}, &out)
 	return out.String(), err
 }
 
