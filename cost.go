@@ -84,6 +84,25 @@ func billOfMaterials(c *labConfig) bill {
 	return b
 }
 
+// partTime names the servers that hoursPerWeek runs part time: "VPN,
+// Jupyter and NAT".
+func (b bill) partTime() string {
+	var roles []string
+	for _, in := range b.Instances {
+		switch {
+		case in.AlwaysOn:
+		case in.Role == "NAT":
+			roles = append(roles, "the NAT instance")
+		default:
+			roles = append(roles, in.Role)
+		}
+	}
+	if len(roles) == 1 {
+		return roles[0]
+	}
+	return strings.Join(roles[:len(roles)-1], ", ") + " and " + roles[len(roles)-1]
+}
+
 // usage says how many hours a month each instance runs.
 type usage func(billInstance) float64
 

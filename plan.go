@@ -73,7 +73,7 @@ func runPlan(args []string, w io.Writer) error {
 	b, region := billOfMaterials(run.Infra.Config), run.Infra.Region
 	printCost(w, "always on", run.Infra.Cost, fmt.Sprintf("Estimated monthly cost: %%s (%s, on-demand, %.0f h/month)", region, prices.HoursPerMonth))
 	printCost(w, "stopped (labState: stopped)", estimateCost(b, region, allStopped), "Estimated monthly cost stopped: %s")
-	printCost(w, fmt.Sprintf("VPN, Jupyter and NAT instance %g h a week, Voila always on", *weekly),
+	printCost(w, fmt.Sprintf("%s %g h a week, Voila always on", b.partTime(), *weekly),
 		estimateCost(b, region, hoursPerWeek(*weekly)), fmt.Sprintf("Estimated monthly cost at %g h/week: %%s", *weekly))
 	return nil
 }
