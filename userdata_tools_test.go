@@ -412,7 +412,7 @@ func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {
 	voila := propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
 	assert.Contains(t, voila, "aws s3 sync --only-show-errors --delete", "Voila mirrors the bucket, deletions included")
 	jupyter := propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData")
-	push := regexp.MustCompile(`(?m)^\s*retry aws s3 sync .*"\$NOTEBOOK_DIR/" "\$uri"$`).FindString(jupyter)
+	push := regexp.MustCompile(`(?m)^\s*retry push_sync .*"\$NOTEBOOK_DIR/" "\$uri"$`).FindString(jupyter)
 	require.NotEmpty(t, push, "Jupyter must push from its folder to the bucket")
 	assert.NotContains(t, push, "--delete", "Jupyter's push must never delete in the bucket")
 }
