@@ -28,9 +28,10 @@ const syncBucket = "lab-notebooks"
 
 // syncRig is a bucket on loopback and the servers that sync with it.
 type syncRig struct {
-	t       *testing.T
-	backend *s3mem.Backend
-	bin     string // the aws wrapper
+	t        *testing.T
+	backend  *s3mem.Backend
+	bin      string // the aws wrapper
+	endpoint string
 }
 
 func newSyncRig(t *testing.T) *syncRig {
@@ -50,7 +51,7 @@ func newSyncRig(t *testing.T) *syncRig {
 	bin := t.TempDir()
 	wrapper := fmt.Sprintf("#!/bin/sh\nexec %s --endpoint-url %s \"$@\"\n", aws, server.URL)
 	require.NoError(t, os.WriteFile(filepath.Join(bin, "aws"), []byte(wrapper), 0o755))
-	return &syncRig{t: t, backend: backend, bin: bin}
+	return &syncRig{t: t, backend: backend, bin: bin, endpoint: server.URL}
 }
 
 // syncServer is one server's notebook folder and sync script.

@@ -33,26 +33,31 @@ func serverUnits(t *testing.T, run *mockRun, name string) (units map[string]map[
 
 func words(values []string) []string { return strings.Fields(strings.Join(values, " ")) }
 
-// TestServersRunAsTheirOwnUsers: nothing network-facing or syncing runs as
-// root; only the OS update and the NAT rules' loader do.
+// TestServersRunAsTheirOwnUsers: what runs notebook code runs as the
+// notebook user, the sync as its own user (which may reach the instance's
+// credentials, see TestNotebookCodeCannotReachTheMetadataService), and only
+// what must be root is: the OS update, the metadata guard and the NAT rules'
+// loaders, and the certificate client, which switches and reloads Nginx.
 func TestServersRunAsTheirOwnUsers(t *testing.T) {
 	run := deploy(t, nil)
-	// The OS update, the NAT rules' loader, and the certificate client, which
-	// switches and reloads Nginx.
-	asRoot := map[string]bool{"os-update.service": true, "research-lab-nat.service": true, "voila-certificate.service": true}
-	want := map[string]string{"HOL02-VoilaServer": "voila", "HOL02-Jupyter": "jupyter", "HOL02-NAT": ""}
-	for server, user := range want {
+	const root = ""
+	want := map[string]map[string]string{
+		"HOL02-VoilaServer": {"voila.service": "voila", "notebook-pull.service": "notebook-sync",
+			"imds-guard.service": root, "os-update.service": root, "voila-certificate.service": root},
+		"HOL02-Jupyter": {"jupyter.service": "jupyter", "notebook-restore.service": "notebook-sync",
+			"notebook-push.service": "notebook-sync", "notebook-push-at-shutdown.service": "notebook-sync",
+			"imds-guard.service": root, "os-update.service": root},
+		"HOL02-NAT": {"research-lab-nat.service": root, "os-update.service": root},
+	}
+	for server, users := range want {
 		units, _ := serverUnits(t, run, server)
+		got := map[string]string{}
 		for unit, p := range units {
-			if !strings.HasSuffix(unit, ".service") {
-				continue
+			if strings.HasSuffix(unit, ".service") {
+				got[unit] = strings.Join(p["User"], " ")
 			}
-			if asRoot[unit] {
-				assert.Empty(t, p["User"], "%s %s", server, unit)
-				continue
-			}
-			assert.Equal(t, []string{user}, p["User"], "%s: %s must run as %s, not root", server, unit, user)
 		}
+		assert.Equal(t, users, got, "%s: each service's User= (empty: root)", server)
 	}
 }
 

@@ -32,6 +32,7 @@ const (
 	jupyterUser        = "jupyter"
 	voilaNotebookDir   = "/srv/notebooks"
 	voilaUser          = "voila"
+	syncUser           = "notebook-sync" // the sync's own user, one of imdsUsers
 	osUpdateCalendar   = "Sun *-*-* 00:00:00"
 	// The public site's limits: a crowd of visitors cannot exhaust the server.
 	voilaMaxKernels     = 10  // live kernel connections at once, all visitors together
@@ -45,12 +46,24 @@ const (
 var (
 	voilaPackages   = []string{"voila>=0.5,<0.6", "ipywidgets>=8,<9", "numpy", "pandas", "matplotlib"}
 	jupyterPackages = []string{"notebook>=7,<8", "ipywidgets>=8,<9", "numpy", "pandas", "matplotlib"}
-	voilaUnits      = []string{"voila.service", "notebook-pull.service", "notebook-pull.timer", "os-update.service", "os-update.timer",
+	voilaUnits      = []string{"voila.service", imdsGuardUnit, "notebook-pull.service", "notebook-pull.timer", "os-update.service", "os-update.timer",
 		"voila-certificate.service", "voila-certificate.timer"}
-	jupyterUnits = []string{"jupyter.service", "notebook-restore.service", "notebook-push.service", "notebook-push.timer",
+	jupyterUnits = []string{"jupyter.service", imdsGuardUnit, "notebook-restore.service", "notebook-push.service", "notebook-push.timer",
 		"notebook-push-at-shutdown.service", "os-update.service", "os-update.timer"}
 	natUnits = []string{"research-lab-nat.service", "os-update.service", "os-update.timer"}
 )
+
+// The instance metadata service hands out the instance's credentials (its
+// IPv6 address answers only when enabled on a Nitro instance; guarded all the
+// same). imdsGuardUnit lets only the users in imdsUsers reach it: an allow-list,
+// so a notebook user added later is refused without a change here.
+const (
+	imdsIPv4      = "169.254.169.254"
+	imdsIPv6      = "fd00:ec2::254"
+	imdsGuardUnit = "imds-guard.service"
+)
+
+var imdsUsers = []string{"root", syncUser}
 
 // The Voila site's certificate: Let's Encrypt through lab-acme (the acme/
 // module, built on the server from the source the stack puts in the bucket).
@@ -97,6 +110,11 @@ type userDataValues struct {
 	PublishFolder    string // "" publishes the whole prefix
 	NotebookDir      string
 	NotebookUser     string
+	Pushes           bool // Jupyter restores and pushes; Voila only pulls
+	SyncUser         string
+	IMDSUsers        []string
+	IMDSIPv4         string
+	IMDSIPv6         string
 	JupyterHome      string
 	SyncInterval     string
 	OSUpdateCalendar string
@@ -208,6 +226,10 @@ func baseValues(c *labConfig) *userDataValues {
 			OpenVPN: portOpenVPN.Number, OpenVPNTCP: portOpenVPNTCP.Number, VPNWeb: portVPNWeb.Number, WireGuard: portWireGuard.Number,
 		},
 		Region:           c.Region,
+		SyncUser:         syncUser,
+		IMDSUsers:        imdsUsers,
+		IMDSIPv4:         imdsIPv4,
+		IMDSIPv6:         imdsIPv6,
 		Prefix:           c.NotebookPrefix,
 		PublishFolder:    c.PublishFolder,
 		SyncInterval:     c.SyncInterval,
@@ -267,6 +289,7 @@ func jupyterUserData(c *labConfig, bucket, membersParameter string) (string, err
 	// The bucket's name carries Pulumi's random suffix (kept in state): with
 	// the stack it makes the salt differ from lab to lab, and stay the same
 	// from run to run.
+	v.Pushes = true
 	v.JupyterPasswordHash = jupyterPasswordHash(c.JupyterPassword, projectName+"/"+c.Stack+"/"+bucket)
 	v.IdleStopSeconds = c.IdleStopMinutes * 60
 	if c.team() {

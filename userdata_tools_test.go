@@ -344,39 +344,53 @@ func unitFiles(c cloudConfig) map[string]string {
 	return units
 }
 
-func TestSystemdUnitsVerify(t *testing.T) {
-	tool := requireTool(t, "systemd-analyze")
+// serversUnits are the units every server writes, keyed by server (and
+// variant: the idle stop changes Jupyter's).
+func serversUnits(t *testing.T) map[string]map[string]string {
+	t.Helper()
 	run := deploy(t, nil)
 	idle := deploy(t, map[string]string{"jupyterIdleStopMinutes": "30"})
 	userdata := map[string]string{"HOL02-Jupyter (idle stop)": propString(one(t, idle, typeInstance, "HOL02-Jupyter").Inputs, "userData")}
 	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter", "HOL02-NAT"} {
 		userdata[name] = propString(one(t, run, typeInstance, name).Inputs, "userData")
 	}
-	verified := 0
+	out := map[string]map[string]string{}
 	for name, ud := range userdata {
-		c := parseCloudConfig(t, name, ud)
-		units := unitFiles(c)
-		require.NotEmpty(t, units, "%s writes no units", name)
+		out[name] = unitFiles(parseCloudConfig(t, name, ud))
+		require.NotEmpty(t, out[name], "%s writes no units", name)
+	}
+	return out
+}
 
-		// A root with this machine's own units (the targets the servers' units
-		// hang on), ours, and stand-ins for the programs the setup script
-		// installs, which verify requires to exist.
-		root := t.TempDir()
-		sys := filepath.Join(root, "etc/systemd/system")
-		require.NoError(t, os.MkdirAll(sys, 0o755))
-		require.NoError(t, os.CopyFS(filepath.Join(root, "usr/lib/systemd/system"), os.DirFS("/lib/systemd/system")))
-		execRe := regexp.MustCompile(`(?m)^Exec\w+=[-+!@:]*(\S+)`) // after the prefixes
-		var names []string
-		for unit, content := range units {
-			require.NoError(t, os.WriteFile(filepath.Join(sys, unit), []byte(content), 0o644))
-			names = append(names, unit)
-			for _, m := range execRe.FindAllStringSubmatch(content, -1) {
-				bin := filepath.Join(root, m[1])
-				require.NoError(t, os.MkdirAll(filepath.Dir(bin), 0o755))
-				require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755))
-			}
+// unitRoot is a root for systemd-analyze --root: this machine's own units
+// (the targets the servers' units hang on), the server's, and stand-ins for
+// the programs the setup script installs, which verify requires to exist.
+// It returns the units' names, sorted.
+func unitRoot(t *testing.T, units map[string]string) (root string, names []string) {
+	t.Helper()
+	root = t.TempDir()
+	sys := filepath.Join(root, "etc/systemd/system")
+	require.NoError(t, os.MkdirAll(sys, 0o755))
+	require.NoError(t, os.CopyFS(filepath.Join(root, "usr/lib/systemd/system"), os.DirFS("/lib/systemd/system")))
+	execRe := regexp.MustCompile(`(?m)^Exec\w+=[-+!@:]*(\S+)`) // after the prefixes
+	for unit, content := range units {
+		require.NoError(t, os.WriteFile(filepath.Join(sys, unit), []byte(content), 0o644))
+		names = append(names, unit)
+		for _, m := range execRe.FindAllStringSubmatch(content, -1) {
+			bin := filepath.Join(root, m[1])
+			require.NoError(t, os.MkdirAll(filepath.Dir(bin), 0o755))
+			require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755))
 		}
-		sort.Strings(names)
+	}
+	sort.Strings(names)
+	return root, names
+}
+
+func TestSystemdUnitsVerify(t *testing.T) {
+	tool := requireTool(t, "systemd-analyze")
+	verified := 0
+	for name, units := range serversUnits(t) {
+		root, names := unitRoot(t, units)
 		out, err := exec.Command(tool, append([]string{"verify", "--root=" + root}, names...)...).CombinedOutput()
 		assert.NoError(t, err, "systemd-analyze verify rejects %s units:\n%s", name, out)
 		assert.Empty(t, strings.TrimSpace(string(out)), "systemd-analyze verify warns about %s units", name)
@@ -412,7 +426,7 @@ func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {
 	voila := propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
 	assert.Contains(t, voila, "aws s3 sync --only-show-errors --delete", "Voila mirrors the bucket, deletions included")
 	jupyter := propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData")
-	push := regexp.MustCompile(`(?m)^\s*retry aws s3 sync .*"\$NOTEBOOK_DIR/" "\$uri"$`).FindString(jupyter)
+	push := regexp.MustCompile(`(?m)^\s*retry push_sync .*"\$NOTEBOOK_DIR/" "\$uri"$`).FindString(jupyter)
 	require.NotEmpty(t, push, "Jupyter must push from its folder to the bucket")
 	assert.NotContains(t, push, "--delete", "Jupyter's push must never delete in the bucket")
 }

@@ -8,15 +8,18 @@ set -euo pipefail
 # shellcheck source=/dev/null
 . /etc/research-lab/notebooks.env
 log_to /var/log/research-lab/voila-setup.log
+cd / # python -m imports from the current folder: never one a user can write
 
 retry dnf -y -q install python3.11 python3.11-pip nginx awscli-2
 id -u "$NOTEBOOK_USER" >/dev/null 2>&1 ||
 	useradd --system --home-dir /var/lib/voila --create-home --shell /sbin/nologin "$NOTEBOOK_USER"
+id -u "$SYNC_USER" >/dev/null 2>&1 || useradd --system --shell /sbin/nologin "$SYNC_USER"
 [ -x /opt/voila/bin/python ] || python3.11 -m venv /opt/voila
 retry /opt/voila/bin/pip install -q --upgrade pip
 read -ra packages <<<"$VOILA_PACKAGES"
 retry /opt/voila/bin/pip install -q "${packages[@]}"
-install -d -o "$NOTEBOOK_USER" -g "$NOTEBOOK_USER" -m 0755 "$NOTEBOOK_DIR"
+# The sync's: Voila (its group) reads, its kernels cannot change it.
+install -d -o "$SYNC_USER" -g "$NOTEBOOK_USER" -m 2750 "$NOTEBOOK_DIR"
 # Where Nginx serves the ACME challenges from, and where the certificate lives.
 install -d -m 0755 {{.ACMEWebroot}}
 install -d -m 0700 {{.ACMEStateDir}}

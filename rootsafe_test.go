@@ -1,0 +1,93 @@
+package main
+
+// Nothing a lab user can write runs as root (the README: every setup script
+// is safe to run again with sudo). Proven by running the rendered setup as
+// root in a mount namespace with the real venv (Debian's Python 3.11, pip
+// installing stand-in wheels offline), traps laid by the users where they may
+// write, and a second run of the setup.
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// uidTrap is Python that records the uid it runs as in file.
+func uidTrap(file string) string {
+	return `import os; print(os.getuid(), file=open("` + file + `", "a"))`
+}
+
+// trapFile is a file every user may append to; the uids a trap ran as.
+func trapFile(t *testing.T) (path string, uids func() []string) {
+	t.Helper()
+	path = filepath.Join(sharedTempDir(t), "uids")
+	require.NoError(t, os.WriteFile(path, nil, 0o666))
+	require.NoError(t, os.Chmod(path, 0o666))
+	return path, func() []string {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		return strings.Fields(string(b))
+	}
+}
+
+func TestRootNeverRunsWhatJupyterCanChange(t *testing.T) {
+	requireDebianVenv(t)
+	m := newMachine(t, "HOL02-Jupyter", nil, true)
+	env := offlinePip(t, jupyterPackages)
+	m.setup(env...)
+	assert.Equal(t, "jupyter jupyter 755", m.stat("/opt/jupyter"), "the venv is the notebook user's (%%pip install in a notebook)")
+	assert.Contains(t, m.must("/opt/jupyter/bin/pip list"), "notebook", "the setup installs the packages into the venv")
+
+	// What any notebook can do: a .pth file in the venv runs in every Python
+	// that starts from it.
+	trap, uids := trapFile(t)
+	pth := "/opt/jupyter/lib/python3.11/site-packages/zz-trap.pth"
+	m.must(m.asUnit("jupyter.service", "/bin/sh", "-c", "echo '"+uidTrap(trap)+"' >"+pth))
+
+	m.setup(env...) // an admin's `sudo research-lab-setup`
+	ran := uids()
+	require.NotEmpty(t, ran, "the rerun must start the venv's Python (its pip), or this test proves nothing")
+	assert.NotContains(t, ran, "0", "root ran code the notebook user planted in the venv (uids %v)", ran)
+}
+
+func TestRootNeverRunsWhatVoilaCanChange(t *testing.T) {
+	requireDebianVenv(t)
+	m := newMachine(t, "HOL02-VoilaServer", nil, true)
+	env := offlinePip(t, voilaPackages)
+	m.setup(env...)
+	assert.Equal(t, "root root 755", m.stat("/opt/voila"))
+	assert.Contains(t, m.must("/opt/voila/bin/pip list"), "voila")
+
+	// Nothing root runs or reads is Voila's to write (its kernels run any
+	// visitor's code): the venv, the scripts and their configuration.
+	writable := m.must(m.asUnit("voila.service", "find", "/opt/voila", "/usr/local/sbin", "/usr/local/bin",
+		"/usr/local/lib/research-lab", "/etc/research-lab", "/etc/systemd/system", "-writable", "-not", "-type", "l"))
+	assert.Empty(t, strings.TrimSpace(writable), "Voila's user may write what root runs or reads")
+
+	// `python -m` imports from the current folder: an admin repairing the
+	// venv from Voila's home must not run what Voila put there.
+	trap, uids := trapFile(t)
+	m.must(m.asUnit("voila.service", "/bin/sh", "-c",
+		"mkdir -p /var/lib/voila/venv && echo '"+uidTrap(trap)+"' | tee /var/lib/voila/venv/__init__.py >/var/lib/voila/venv/__main__.py"))
+	out, err := m.command("", "rm /opt/voila/bin/python && cd /var/lib/voila && /usr/local/sbin/research-lab-setup", env...).CombinedOutput()
+	assert.Empty(t, uids(), "root ran code that Voila's user put in the folder the setup was started from")
+	require.NoError(t, err, "the setup run from Voila's home:\n%s", out)
+	assert.Contains(t, m.must("/opt/voila/bin/python -c 'import sys; print(sys.prefix)'"), "/opt/voila", "the setup must repair the venv")
+}
+
+// requireDebianVenv: the setup's venv is made by Debian's Python 3.11, whose
+// venv module comes with python3-venv.
+func requireDebianVenv(t *testing.T) {
+	t.Helper()
+	if err := exec.Command("/usr/bin/python3", "-c", "import ensurepip, venv, sys; assert sys.version_info[:2] == (3, 11)").Run(); err != nil {
+		if os.Getenv("RESEARCH_LAB_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("Debian's python3 (3.11) with python3-venv is not installed: run .ci/install-tools (%v)", err)
+		}
+		t.Skipf("Debian's python3 (3.11) with python3-venv is not installed (%v)", err)
+	}
+}
