@@ -50,6 +50,8 @@ var (
 	jupyterUnits = []string{"jupyter.service", "notebook-restore.service", "notebook-push.service", "notebook-push.timer",
 		"notebook-push-at-shutdown.service", "os-update.service", "os-update.timer"}
 	natUnits = []string{"research-lab-nat.service", "os-update.service", "os-update.timer"}
+	// The VPN's sync applies its secret and team from SSM, on a timer.
+	vpnUnits = []string{"research-lab-vpn-sync.service", "research-lab-vpn-sync.timer"}
 )
 
 // The Voila site's certificate: Let's Encrypt through lab-acme (the acme/
@@ -139,6 +141,8 @@ type userDataValues struct {
 	VPNRepoURL            string
 	VPNRepoKeyURL         string
 	VPNRepoHost           string
+	// VPNService is the VPN's own systemd unit, which the sync follows.
+	VPNService string
 }
 
 func mustParseUserdata() *template.Template {
@@ -224,6 +228,7 @@ func vpnUserData(c *labConfig, publicIP, secretParameter, membersParameter strin
 	v.VPNPublicIP = publicIP
 	v.PrivateNetworks = c.vpnRoutes()
 	v.VPNMembersParameter = membersParameter
+	v.Units, v.VPNService = vpnUnits, vpnKinds[c.VPN].Service
 	switch c.VPN {
 	case vpnOpenVPNAS:
 		v.VPNPasswordParameter = secretParameter

@@ -28,6 +28,8 @@ type vpnSpec struct {
 	MinMemoryMiB int
 	// Template is the VPN server's cloud-config in userdata/.
 	Template string
+	// Service is the systemd unit of the VPN itself.
+	Service string
 	// GroupDescription describes the DMZ group. AWS replaces a group whose
 	// description changes (refresh_test.go), so openvpn-as keeps the one
 	// it always had.
@@ -36,11 +38,12 @@ type vpnSpec struct {
 
 var vpnKinds = map[vpnKind]vpnSpec{
 	vpnOpenVPNAS: {
-		Name: "OpenVPN Access Server", DefaultType: "t4g.micro", MinMemoryMiB: 1024, Template: "vpn.yaml",
+		Name: "OpenVPN Access Server", DefaultType: "t4g.micro", MinMemoryMiB: 1024, Template: "vpn.yaml", Service: "openvpnas.service",
 		GroupDescription: "OpenVPN Access Server: VPN from anywhere, SSH from adminCidrs",
 	},
 	vpnWireGuard: {
 		Name: "WireGuard", DefaultType: "t4g.nano", MinMemoryMiB: 512, Template: "vpn-wireguard.yaml",
+		Service:          "wg-quick@" + wireguardInterface + ".service",
 		GroupDescription: "WireGuard: its UDP port from anywhere, SSH from adminCidrs",
 	},
 }
@@ -53,6 +56,9 @@ var (
 	wireguardNetwork = netip.MustParsePrefix("100.96.0.0/16")
 	wireguardServer  = netip.MustParseAddr("100.96.0.1")
 )
+
+// wireguardInterface is the WireGuard server's interface (/etc/wireguard/wg0.conf).
+const wireguardInterface = "wg0"
 
 // vpnRoutes are the networks a VPN client reaches through the tunnel: the
 // lab's private subnets, and nothing else (no internet reroute).
