@@ -50,8 +50,6 @@ var (
 	jupyterUnits = []string{"jupyter.service", "notebook-restore.service", "notebook-push.service", "notebook-push.timer",
 		"notebook-push-at-shutdown.service", "os-update.service", "os-update.timer"}
 	natUnits = []string{"research-lab-nat.service", "os-update.service", "os-update.timer"}
-	// The VPN's sync applies its secret and team from SSM, on a timer.
-	vpnUnits = []string{"research-lab-vpn-sync.service", "research-lab-vpn-sync.timer"}
 )
 
 // The Voila site's certificate: Let's Encrypt through lab-acme (the acme/
@@ -135,9 +133,12 @@ type userDataValues struct {
 	VPNPasswordParameter string
 	// VPNMembersParameter names the team as the VPN applies it.
 	VPNMembersParameter string
-	// The WireGuard server: its key's parameter and its tunnel address.
+	// The WireGuard server: its key's parameter, its interface, its tunnel
+	// address and the tunnel's network.
 	WireGuardKeyParameter string
+	WireGuardInterface    string
 	WireGuardAddress      string
+	WireGuardNetwork      string
 	VPNRepoURL            string
 	VPNRepoKeyURL         string
 	VPNRepoHost           string
@@ -228,22 +229,23 @@ func vpnUserData(c *labConfig, publicIP, secretParameter, membersParameter strin
 	v.VPNPublicIP = publicIP
 	v.PrivateNetworks = c.vpnRoutes()
 	v.VPNMembersParameter = membersParameter
-	v.Units, v.VPNService = vpnUnits, vpnKinds[c.VPN].Service
+	v.Units, v.VPNService = vpnKinds[c.VPN].Units, vpnKinds[c.VPN].Service
 	switch c.VPN {
 	case vpnOpenVPNAS:
 		v.VPNPasswordParameter = secretParameter
+		v.VPNRepoURL, v.VPNRepoKeyURL = openVPNRepoURL, openVPNRepoKeyURL
+		repo, err := url.Parse(openVPNRepoURL)
+		if err != nil {
+			return "", fmt.Errorf("the OpenVPN repository address: %w", err)
+		}
+		v.VPNRepoHost = repo.Host
 	case vpnWireGuard:
-		v.WireGuardKeyParameter = secretParameter
+		v.WireGuardKeyParameter, v.WireGuardInterface = secretParameter, wireguardInterface
 		v.WireGuardAddress = netip.PrefixFrom(wireguardServer, wireguardNetwork.Bits()).String()
+		v.WireGuardNetwork = wireguardNetwork.String()
 	default:
 		return "", fmt.Errorf("vpn %q: no userdata for this VPN", c.VPN)
 	}
-	v.VPNRepoURL, v.VPNRepoKeyURL = openVPNRepoURL, openVPNRepoKeyURL
-	repo, err := url.Parse(openVPNRepoURL)
-	if err != nil {
-		return "", fmt.Errorf("the OpenVPN repository address: %w", err)
-	}
-	v.VPNRepoHost = repo.Host
 	return render(vpnKinds[c.VPN].Template, v)
 }
 

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,19 +46,22 @@ func TestVPNPasswordReachesTheVPNOnlyThroughSSM(t *testing.T) {
 
 // vpnRig runs the VPN's rendered setup and sync scripts with recording
 // stand-ins for Access Server's sacli, the package tools, the aws CLI (SSM
-// answered from files) and systemctl. sacli's stand-in keeps the
-// configuration and the users it is given, as Access Server would.
+// answered from files), systemctl and wg. sacli's stand-in keeps the
+// configuration and the users it is given, as Access Server would. Every
+// file the userdata writes lies under root, at its own path.
 type vpnRig struct {
-	t                   *testing.T
-	root, bin           string
-	setup, sync         string
-	calls, log          string
-	adminParam, members string // the parameters' names, from the rendered vpn.env
+	t           *testing.T
+	root, bin   string
+	setup, sync string
+	calls       string
+	// The parameters' names, from the rendered env file: the VPN's secret
+	// (the admin password, or the WireGuard key) and the team.
+	secret, members string
 }
 
 const vpnStandIns = `
 dpkg-query) if [ -e "$ROOT/installed" ]; then echo "install ok installed"; else exit 1; fi ;;
-apt-get) echo "apt-get $*" >>"$ROOT/calls"; case "$*" in *openvpn-as*) touch "$ROOT/installed" ;; esac ;;
+apt-get) echo "apt-get $*" >>"$ROOT/calls"; case "$*" in *install*) touch "$ROOT/installed" ;; esac ;;
 curl) echo "curl $*" >>"$ROOT/calls" ;;
 systemctl) echo "systemctl $*" >>"$ROOT/calls" ;;
 aws) echo "aws $*" >>"$ROOT/calls"
@@ -84,55 +88,51 @@ sacli) echo "sacli $*" >>"$ROOT/calls"
 		done
 		echo "}" ;;
 	esac ;;
+wg) echo "wg $*" >>"$ROOT/calls"
+	case "$1" in
+	show) [ -e "$ROOT/wg-up" ] ;;
+	syncconf) cat "$3" >"$ROOT/synced" ;;
+	esac ;;
+wg-quick) sed '/^Address/d; /^#/d' "$2" ;;
 esac
 `
 
-// script writes a rendered script into the rig, with the paths it
-// names moved into the rig's root.
-func (r *vpnRig) script(ud, path string, moved map[string]string) string {
-	script := writtenFile(r.t, ud, path)
-	for from, to := range moved {
-		script = strings.ReplaceAll(script, from, to)
-	}
-	local := filepath.Join(r.root, filepath.Base(path))
-	require.NoError(r.t, os.WriteFile(local, []byte(script), 0o755))
-	return local
-}
-
+// newVPNRig is the rig of an OpenVPN AS lab.
 func newVPNRig(t *testing.T) *vpnRig {
 	t.Helper()
-	run := deploy(t, nil)
-	ud := propString(one(t, run, typeInstance, "HOL02-VPN").Inputs, "userData")
+	ud := propString(one(t, deploy(t, nil), typeInstance, "HOL02-VPN").Inputs, "userData")
+	r := newRig(t, ud, "/etc/research-lab/vpn.env", "VPN_ADMIN_PASSWORD_PARAMETER")
+	r.setParam(r.secret, testVPNPassword)
+	r.setParam(r.members, `{"members":[]}`)
+	return r
+}
+
+func newRig(t *testing.T, ud, envFile, secretVar string) *vpnRig {
+	t.Helper()
 	root := t.TempDir()
-	r := &vpnRig{t: t, root: root, bin: filepath.Join(root, "bin"),
-		calls: filepath.Join(root, "calls"), log: filepath.Join(root, "log", "vpn-setup.log")}
-	require.NoError(t, os.MkdirAll(r.bin, 0o755))
-	require.NoError(t, os.MkdirAll(filepath.Join(root, "params"), 0o755))
+	r := &vpnRig{t: t, root: root, bin: filepath.Join(root, "bin"), calls: filepath.Join(root, "calls")}
+	for _, dir := range []string{r.bin, root + "/params", root + "/etc/apt/sources.list.d"} {
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+	}
 	require.NoError(t, os.WriteFile(filepath.Join(root, "config"), nil, 0o644))
-	for _, tool := range []string{"dpkg-query", "apt-get", "curl", "systemctl", "aws", "sacli"} {
+	for _, tool := range []string{"dpkg-query", "apt-get", "curl", "systemctl", "aws", "sacli", "wg", "wg-quick"} {
 		body := "#!/bin/bash\ncase " + tool + " in" + vpnStandIns
 		require.NoError(t, os.WriteFile(filepath.Join(r.bin, tool), []byte(body), 0o755))
 	}
-	common, env := filepath.Join(root, "common.sh"), filepath.Join(root, "vpn.env")
-	require.NoError(t, os.WriteFile(common, []byte(writtenFile(t, ud, "/usr/local/lib/research-lab/common.sh")), 0o644))
-	envText := writtenFile(t, ud, "/etc/research-lab/vpn.env")
-	require.NoError(t, os.WriteFile(env, []byte(envText), 0o644))
-	vars := sourcedEnv(t, envText)
-	r.adminParam, r.members = vars["VPN_ADMIN_PASSWORD_PARAMETER"], vars["VPN_MEMBERS_PARAMETER"]
-	require.NotEmpty(t, r.adminParam)
-	require.NotEmpty(t, r.members)
-
-	moved := map[string]string{
-		"/usr/local/lib/research-lab/common.sh": common, "/etc/research-lab/vpn.env": env,
-		"/usr/local/openvpn_as/scripts/sacli": filepath.Join(r.bin, "sacli"), "/var/log/research-lab/vpn-setup.log": r.log,
-		"/etc/apt/": root + "/etc/apt/", "/var/lib/research-lab/": root + "/state/",
-		"/usr/local/sbin/research-lab-vpn-sync": filepath.Join(root, "research-lab-vpn-sync"),
+	moved := strings.NewReplacer("/usr/local/openvpn_as/scripts/sacli", filepath.Join(r.bin, "sacli"),
+		"/usr/local/lib/research-lab/", root+"/usr/local/lib/research-lab/", "/usr/local/sbin/", root+"/usr/local/sbin/",
+		"/etc/research-lab/", root+"/etc/research-lab/", "/etc/apt/", root+"/etc/apt/", "/etc/wireguard/", root+"/etc/wireguard/", "/etc/sysctl.d/", root+"/etc/sysctl.d/",
+		"/var/lib/research-lab/", root+"/var/lib/research-lab/", "/var/log/research-lab/", root+"/var/log/research-lab/")
+	for _, f := range parseCloudConfig(t, "vpn", ud).WriteFiles {
+		path := filepath.Join(root, f.Path)
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(t, os.WriteFile(path, []byte(moved.Replace(f.Content)), 0o755))
 	}
-	r.sync = r.script(ud, "/usr/local/sbin/research-lab-vpn-sync", moved)
-	r.setup = r.script(ud, "/usr/local/sbin/research-lab-setup", moved)
-	require.NoError(t, os.MkdirAll(root+"/etc/apt/sources.list.d", 0o755))
-	r.setParam(r.adminParam, testVPNPassword)
-	r.setParam(r.members, `{"members":[]}`)
+	r.setup, r.sync = root+"/usr/local/sbin/research-lab-setup", root+"/usr/local/sbin/research-lab-vpn-sync"
+	vars := sourcedEnv(t, writtenFile(t, ud, envFile))
+	r.secret, r.members = vars[secretVar], vars["VPN_MEMBERS_PARAMETER"]
+	require.NotEmpty(t, r.secret)
+	require.NotEmpty(t, r.members)
 	return r
 }
 
@@ -197,13 +197,15 @@ func (r *vpnRig) calledWith(words ...string) []string {
 }
 
 // assertNoSecretOnDisk: nothing the VPN writes holds one of the secrets;
-// only Access Server's own user database (users/), SSM (params/) and the
-// record of sacli's arguments (calls) may.
-func (r *vpnRig) assertNoSecretOnDisk(secrets ...string) {
+// only Access Server's own user database (users/), SSM (params/), the
+// record of the stand-ins' arguments (calls) and what syncconf was given
+// (synced) may, and the files named in allowed.
+func (r *vpnRig) assertNoSecretOnDisk(allowed []string, secrets ...string) {
 	r.t.Helper()
 	require.NoError(r.t, filepath.WalkDir(r.root, func(path string, d os.DirEntry, err error) error {
 		rel, _ := filepath.Rel(r.root, path)
-		if err != nil || d.IsDir() || rel == "calls" || strings.HasPrefix(rel, "users/") || strings.HasPrefix(rel, "params/") {
+		if err != nil || d.IsDir() || rel == "calls" || rel == "synced" || strings.HasPrefix(rel, "users/") || strings.HasPrefix(rel, "params/") ||
+			slices.Contains(allowed, rel) {
 			return err
 		}
 		b, _ := os.ReadFile(path)
@@ -258,7 +260,7 @@ func TestVPNSetupAsAccessServerReceivesIt(t *testing.T) {
 	assert.GreaterOrEqual(t, first("apt-get install -y -q openvpn-as"), 0, "a first run installs Access Server")
 
 	// Nothing holds the password on disk: not the log, not a file of its own.
-	r.assertNoSecretOnDisk(testVPNPassword)
+	r.assertNoSecretOnDisk(nil, testVPNPassword)
 
 	// A second run changes nothing and installs nothing.
 	before := r.read("config")
@@ -298,31 +300,31 @@ func TestVPNAdminPasswordRotationReachesTheVPN(t *testing.T) {
 	require.NoError(t, err, "the sync failed:\n%s", out)
 	assert.Empty(t, r.calledWith("SetLocalPassword"), "an unchanged password must not be set again")
 	assert.Empty(t, r.calledWith("--with-decryption"), "an unchanged version must not read the value")
-	assert.Len(t, r.calledWith("aws ssm get-parameter", "--name "+r.adminParam, "--query Parameter.Version"), 1, "the sync looks at the version")
+	assert.Len(t, r.calledWith("aws ssm get-parameter", "--name "+r.secret, "--query Parameter.Version"), 1, "the sync looks at the version")
 
 	rotated := "a-new-Adm1n-pass-after-a-leak"
-	r.setParam(r.adminParam, rotated)
+	r.setParam(r.secret, rotated)
 	out, err = r.runSync()
 	require.NoError(t, err, "the sync failed:\n%s", out)
 	assert.Equal(t, rotated, r.password("openvpn"), "the new password must reach Access Server")
 	assert.Len(t, r.calledWith("SetLocalPassword"), 1, "the new password is set once, for openvpn only")
-	assert.Equal(t, "2\n", r.read("state/vpn-sync/admin-version"), "the state records the version applied")
+	assert.Equal(t, "2\n", r.read("var/lib/research-lab/vpn-sync/admin-version"), "the state records the version applied")
 	assert.NotContains(t, out, rotated, "the sync's output, which the journal keeps, must not hold the password")
 
 	// SSM out of reach while a newer password waits: the old one stays, and
 	// the unit fails, so the timer runs it again.
-	r.setParam(r.adminParam, "yet-another-Adm1n-pass")
+	r.setParam(r.secret, "yet-another-Adm1n-pass")
 	require.NoError(t, os.WriteFile(filepath.Join(r.root, "ssm-down"), nil, 0o644))
 	out, err = r.runSync()
 	require.Error(t, err, "the sync must fail when SSM is out of reach:\n%s", out)
 	assert.Equal(t, rotated, r.password("openvpn"), "the password in place must stay while SSM is out of reach")
 	assert.Empty(t, r.calledWith("sacli"), "nothing may change while SSM is out of reach")
-	assert.Equal(t, "2\n", r.read("state/vpn-sync/admin-version"), "the state must still say what Access Server holds")
+	assert.Equal(t, "2\n", r.read("var/lib/research-lab/vpn-sync/admin-version"), "the state must still say what Access Server holds")
 	require.NoError(t, os.Remove(filepath.Join(r.root, "ssm-down")))
 	out, err = r.runSync()
 	require.NoError(t, err, "the sync failed:\n%s", out)
 	assert.Equal(t, "yet-another-Adm1n-pass", r.password("openvpn"), "once SSM answers, the waiting password is applied")
-	r.assertNoSecretOnDisk(testVPNPassword, rotated, "yet-another-Adm1n-pass")
+	r.assertNoSecretOnDisk(nil, testVPNPassword, rotated, "yet-another-Adm1n-pass")
 
 	// A rerun of the setup sets a throwaway password first, then SSM's again.
 	out, err = r.run()
@@ -402,7 +404,7 @@ func TestVPNMembersAreAccessServerUsers(t *testing.T) {
 	require.NoError(t, err, "a second setup failed:\n%s", out)
 	assert.Empty(t, r.calledWith("sacli", "--user alice"), "a rerun of the setup must not set unchanged passwords again")
 	assert.Empty(t, r.calledWith("sacli", "--user bob"))
-	r.assertNoSecretOnDisk(testAlicePassword, testBobPassword, "bob-New-pass-4", testCarolPassword)
+	r.assertNoSecretOnDisk(nil, testAlicePassword, testBobPassword, "bob-New-pass-4", testCarolPassword)
 
 	// A member whose name an Access Server user already has is left alone,
 	// and the sync says so and fails until it is resolved; the others apply.
