@@ -66,7 +66,9 @@ func TestWireGuardSetupWritesWg0FromSSM(t *testing.T) {
 	require.NoError(t, err, "the WireGuard setup failed:\n%s", out)
 
 	calls := r.calledWith()
-	index := func(pattern string) int { return slices.IndexFunc(calls, func(c string) bool { return strings.Contains(c, pattern) }) }
+	index := func(pattern string) int {
+		return slices.IndexFunc(calls, func(c string) bool { return strings.Contains(c, pattern) })
+	}
 	assert.Contains(t, calls, "apt-get install -y -q --no-install-recommends wireguard-tools nftables jq awscli unattended-upgrades")
 	nat, read, wg0 := index("enable --now research-lab-vpn-nat.service"), index("--with-decryption"), index("enable --now wg-quick@wg0.service research-lab-vpn-sync.timer")
 	require.True(t, nat >= 0 && read >= 0 && wg0 >= 0, "the setup must start the forwarding, read SSM and start wg0 with the timer:\n%s", strings.Join(calls, "\n"))
@@ -135,7 +137,7 @@ func TestWireGuardSyncAppliesOnlyWhatChanged(t *testing.T) {
 
 	applied := r.read("etc/wireguard/wg0.conf")
 	bad := map[string]string{
-		"a key with a line of its own": strings.Replace(vpnWireGuardTeam(t, "alice"), alice, alice[:20]+`\n[Interface]\nListenPort = 1`, 1),
+		"a key with a line of its own":  strings.Replace(vpnWireGuardTeam(t, "alice"), alice, alice[:20]+`\n[Interface]\nListenPort = 1`, 1),
 		"an address outside the tunnel": regexp.MustCompile(`"address":"[0-9.]+"`).ReplaceAllString(vpnWireGuardTeam(t, "alice"), `"address":"10.0.3.10"`),
 		"the server's own address":      regexp.MustCompile(`"address":"[0-9.]+"`).ReplaceAllString(vpnWireGuardTeam(t, "alice"), `"address":"100.96.0.1"`),
 		"two members with one key":      strings.Replace(vpnWireGuardTeam(t, "alice", "bob"), bob, alice, 1),
@@ -232,16 +234,17 @@ func (h *wgHost) must(args ...string) string {
 	return string(out)
 }
 
-// listen starts answerPeers in the namespace and waits until it listens.
-func (h *wgHost) listen(port int) {
-	h.t.Helper()
-	cmd := h.cmd("/usr/bin/python3", "-c", answerPeers, strconv.Itoa(port))
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(h.t, err)
-	require.NoError(h.t, cmd.Start())
-	h.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+// answer starts answerPeers on port with cmd (which runs python3 in a
+// namespace) and waits until it listens.
+func answer(t *testing.T, cmd func(args ...string) *exec.Cmd, port int) {
+	t.Helper()
+	c := cmd("/usr/bin/python3", "-c", answerPeers, strconv.Itoa(port))
+	stdout, err := c.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, c.Start())
+	t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
 	line, _ := bufio.NewReader(stdout).ReadString('\n')
-	require.Equal(h.t, "ready\n", line, "the listener in %s did not start", h.name)
+	require.Equal(t, "ready\n", line, "the listener on %d did not start", port)
 }
 
 // dial connects to addr:port from the namespace within 2 s and returns
@@ -317,14 +320,8 @@ func TestWireGuardMembersReachTheLabAndOnlyThem(t *testing.T) {
 	for host, addr := range map[*wgHost]string{alice: "198.51.100.2/24", bob: "198.51.100.3/24", mallory: "198.51.100.4/24"} {
 		bridged(t, inet, host.netns, addr)
 	}
-	research.listen(portJupyter.Number)
-	internet := inet.cmd("/usr/bin/python3", "-c", answerPeers, "8080")
-	stdout, err := internet.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, internet.Start())
-	t.Cleanup(func() { _ = internet.Process.Kill(); _ = internet.Wait() })
-	line, _ := bufio.NewReader(stdout).ReadString('\n')
-	require.Equal(t, "ready\n", line)
+	answer(t, research.cmd, portJupyter.Number)
+	answer(t, inet.cmd, 8080)
 
 	// The VPN as its setup leaves it: the sync writes wg0's configuration,
 	// the forwarding unit's commands run, wg-quick@wg0 brings wg0 up.
@@ -416,4 +413,18 @@ func TestWireGuardMembersReachTheLabAndOnlyThem(t *testing.T) {
 	from, err = bob.dial("10.0.3.10", portJupyter.Number)
 	assert.NoError(t, err, "bob still reaches Jupyter's port: %s", from)
 	t.Logf("bob: %s packets sent, %s received while alice was removed", m[1], m[2])
+}
+
+// TestWireGuardEnvKeepsValuesLiteral: wireguard.env, sourced by bash as
+// root, keeps whatever a value holds one literal word.
+func TestWireGuardEnvKeepsValuesLiteral(t *testing.T) {
+	hostile := `wg0;touch pwned $(touch pwned2) 'quoted' "double" \`
+	v := baseValues(&labConfig{Region: hostile})
+	v.WireGuardInterface, v.WireGuardAddress, v.WireGuardKeyParameter, v.VPNMembersParameter = hostile, hostile, hostile, hostile
+	env, err := render("config/wireguard.env", v)
+	require.NoError(t, err)
+	got := sourcedEnv(t, env)
+	for _, k := range []string{"WG_INTERFACE", "WG_ADDRESS", "WG_KEY_PARAMETER", "VPN_MEMBERS_PARAMETER", "AWS_REGION"} {
+		assert.Equal(t, hostile, got[k], "wireguard.env must keep %s literal", k)
+	}
 }
