@@ -41,15 +41,14 @@ type vpnSpec struct {
 
 var vpnKinds = map[vpnKind]vpnSpec{
 	vpnOpenVPNAS: {
-		Name: "OpenVPN Access Server", DefaultType: "t4g.micro", MinMemoryMiB: 1024, Template: "vpn.yaml", Service: "openvpnas.service",
-		Units:            vpnSyncUnits,
+		Name: "OpenVPN Access Server", DefaultType: "t4g.micro", MinMemoryMiB: 1024, Template: "vpn.yaml",
+		Service: "openvpnas.service", Units: vpnSyncUnits,
 		GroupDescription: "OpenVPN Access Server: VPN from anywhere, SSH from adminCidrs",
 	},
 	vpnWireGuard: {
 		Name: "WireGuard", DefaultType: "t4g.nano", MinMemoryMiB: 512, Template: "vpn-wireguard.yaml",
-		Service: "wg-quick@" + wireguardInterface + ".service",
-		// Forwarding and masquerade of the members to the lab.
-		Units:            append([]string{"research-lab-vpn-nat.service"}, vpnSyncUnits...),
+		// Forwarding and masquerade of the members to the lab, and the sync.
+		Service: "wg-quick@" + wireguardInterface + ".service", Units: append([]string{"research-lab-vpn-nat.service"}, vpnSyncUnits...),
 		GroupDescription: "WireGuard: its UDP port from anywhere, SSH from adminCidrs",
 	},
 }
