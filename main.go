@@ -144,11 +144,15 @@ func stackOutputs(infra *infrastructure) map[string]pulumi.Output {
 		// What `go run . vpn profile` writes a member's profile from.
 		out["vpnServerPublicKey"] = pulumi.String(c.WireGuardPublicKey).ToStringOutput()
 		out["vpnEndpoint"] = pulumi.Sprintf("%s:%d", vpnIP, portWireGuard.Number)
-		addresses := pulumi.StringMap{}
+		// The members' public keys (public, as their name says) let the
+		// profile command check that a member's private key is theirs.
+		addresses, keys := pulumi.StringMap{}, pulumi.StringMap{}
 		for _, m := range c.Members {
 			addresses[m.Name] = pulumi.String(m.Address.String())
+			keys[m.Name] = pulumi.String(m.WireGuardPublicKey)
 		}
 		out["vpnClientAddresses"] = addresses.ToStringMapOutput()
+		out["vpnClientPublicKeys"] = keys.ToStringMapOutput()
 		out["vpnRoutes"] = pulumi.ToStringArray(c.vpnRoutes()).ToStringArrayOutput()
 	}
 	if infra.Cost.Complete() {
@@ -165,6 +169,10 @@ or offline, with Go only:
                                 what a stack creates, who can reach what, what it costs
   go run . check [--stack NAME | --outputs FILE] [--via-vpn]
                                 probe the deployed lab from here, rule by rule
+  go run . vpn keygen [--private-key FILE]
+                                a WireGuard key pair (vpn: wireguard): the server's, or a member's
+  go run . vpn profile --member NAME --private-key FILE [--stack NAME | --outputs FILE] (--out FILE | --qr)
+                                a member's WireGuard profile, as a file or a QR code for a phone
 `
 
 // voilaURL is the public site over HTTPS: on voilaDomain, or the Elastic IP
@@ -201,6 +209,8 @@ func main() {
 		}
 	case "check":
 		os.Exit(runCheck(os.Args[2:], os.Stdout, os.Stderr))
+	case "vpn":
+		os.Exit(runVPN(os.Args[2:], os.Stdout, os.Stderr))
 	case "-h", "-help", "--help", "help":
 		fmt.Print(programUsage)
 	default:

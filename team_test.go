@@ -25,6 +25,11 @@ func testKeyPair(t *testing.T, seed byte) (private, public string) {
 	return base64.StdEncoding.EncodeToString(k), pub
 }
 
+// testMemberKeyPair is the key pair of the i-th member of teamConfig.
+func testMemberKeyPair(t *testing.T, i int, name string) (private, public string) {
+	return testKeyPair(t, byte(10+i+int(name[0])))
+}
+
 const (
 	testAlicePassword = "alice-Secret-pass"
 	testBobPassword   = "bob-Secret-pass-2"
@@ -41,7 +46,7 @@ func teamConfig(t *testing.T, vpn string, names []string, changes map[string]str
 	for i, n := range names {
 		m := map[string]string{"name": n, "password": passwords[n]}
 		if vpn == string(vpnWireGuard) {
-			_, m["wireguardPublicKey"] = testKeyPair(t, byte(10+i+int(n[0])))
+			_, m["wireguardPublicKey"] = testMemberKeyPair(t, i, n)
 		}
 		members = append(members, m)
 	}

@@ -151,12 +151,17 @@ type userDataValues struct {
 	VPNPasswordParameter string
 	// VPNMembersParameter names the team as the VPN applies it.
 	VPNMembersParameter string
-	// The WireGuard server: its key's parameter and its tunnel address.
+	// The WireGuard server: its key's parameter, its interface, its tunnel
+	// address and the tunnel's network.
 	WireGuardKeyParameter string
+	WireGuardInterface    string
 	WireGuardAddress      string
+	WireGuardNetwork      string
 	VPNRepoURL            string
 	VPNRepoKeyURL         string
 	VPNRepoHost           string
+	// VPNService is the VPN's own systemd unit, which the sync follows.
+	VPNService string
 }
 
 func mustParseUserdata() *template.Template {
@@ -246,21 +251,23 @@ func vpnUserData(c *labConfig, publicIP, secretParameter, membersParameter strin
 	v.VPNPublicIP = publicIP
 	v.PrivateNetworks = c.vpnRoutes()
 	v.VPNMembersParameter = membersParameter
+	v.Units, v.VPNService = vpnKinds[c.VPN].Units, vpnKinds[c.VPN].Service
 	switch c.VPN {
 	case vpnOpenVPNAS:
 		v.VPNPasswordParameter = secretParameter
+		v.VPNRepoURL, v.VPNRepoKeyURL = openVPNRepoURL, openVPNRepoKeyURL
+		repo, err := url.Parse(openVPNRepoURL)
+		if err != nil {
+			return "", fmt.Errorf("the OpenVPN repository address: %w", err)
+		}
+		v.VPNRepoHost = repo.Host
 	case vpnWireGuard:
-		v.WireGuardKeyParameter = secretParameter
+		v.WireGuardKeyParameter, v.WireGuardInterface = secretParameter, wireguardInterface
 		v.WireGuardAddress = netip.PrefixFrom(wireguardServer, wireguardNetwork.Bits()).String()
+		v.WireGuardNetwork = wireguardNetwork.String()
 	default:
 		return "", fmt.Errorf("vpn %q: no userdata for this VPN", c.VPN)
 	}
-	v.VPNRepoURL, v.VPNRepoKeyURL = openVPNRepoURL, openVPNRepoKeyURL
-	repo, err := url.Parse(openVPNRepoURL)
-	if err != nil {
-		return "", fmt.Errorf("the OpenVPN repository address: %w", err)
-	}
-	v.VPNRepoHost = repo.Host
 	return render(vpnKinds[c.VPN].Template, v)
 }
 

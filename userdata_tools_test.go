@@ -47,8 +47,9 @@ type cloudConfig struct {
 	RunCmd [][]string `yaml:"runcmd"`
 }
 
-// renderedUserData renders the three servers' userdata through the program
-// itself, in each egress mode, keyed "<mode>/<instance>".
+// renderedUserData renders the servers' userdata through the program
+// itself, in each egress mode and for a WireGuard team, keyed
+// "<variant>/<instance>".
 func renderedUserData(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -56,13 +57,16 @@ func renderedUserData(t *testing.T) map[string]string {
 	for _, mode := range egressModes {
 		variants[mode] = map[string]string{"researchEgress": mode}
 	}
+	runs := map[string]*mockRun{"wireguard": deployTeam(t, "wireguard", []string{"alice", "bob"}, nil)}
 	for name, changes := range variants {
-		run := deploy(t, changes)
+		runs[name] = deploy(t, changes)
+	}
+	for name, run := range runs {
 		for _, in := range run.Mocks.ofType(typeInstance) {
 			out[name+"/"+in.Name] = propString(in.Inputs, "userData")
 		}
 	}
-	for _, want := range []string{"nat-instance/HOL02-NAT", "idle-stop/HOL02-Jupyter", "none/HOL02-VPN"} {
+	for _, want := range []string{"nat-instance/HOL02-NAT", "idle-stop/HOL02-Jupyter", "none/HOL02-VPN", "wireguard/HOL02-VPN"} {
 		require.Contains(t, out, want)
 	}
 	return out
@@ -350,8 +354,10 @@ func serversUnits(t *testing.T) map[string]map[string]string {
 	t.Helper()
 	run := deploy(t, nil)
 	idle := deploy(t, map[string]string{"jupyterIdleStopMinutes": "30"})
-	userdata := map[string]string{"HOL02-Jupyter (idle stop)": propString(one(t, idle, typeInstance, "HOL02-Jupyter").Inputs, "userData")}
-	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter", "HOL02-NAT"} {
+	wireguard := deployTeam(t, "wireguard", []string{"alice"}, nil)
+	userdata := map[string]string{"HOL02-Jupyter (idle stop)": propString(one(t, idle, typeInstance, "HOL02-Jupyter").Inputs, "userData"),
+		"HOL02-VPN (wireguard)": propString(one(t, wireguard, typeInstance, "HOL02-VPN").Inputs, "userData")}
+	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter", "HOL02-NAT", "HOL02-VPN"} {
 		userdata[name] = propString(one(t, run, typeInstance, name).Inputs, "userData")
 	}
 	out := map[string]map[string]string{}
@@ -407,7 +413,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, len(voilaUnits)+2*len(jupyterUnits)+len(natUnits), verified)
+	assert.Equal(t, len(voilaUnits)+2*len(jupyterUnits)+len(natUnits)+len(vpnKinds[vpnOpenVPNAS].Units)+len(vpnKinds[vpnWireGuard].Units), verified)
 }
 
 func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {

@@ -28,6 +28,11 @@ type vpnSpec struct {
 	MinMemoryMiB int
 	// Template is the VPN server's cloud-config in userdata/.
 	Template string
+	// Service is the systemd unit of the VPN itself.
+	Service string
+	// Units are the systemd units its userdata writes: the sync that
+	// applies its secret and team from SSM, and what else it needs.
+	Units []string
 	// GroupDescription describes the DMZ group. AWS replaces a group whose
 	// description changes (refresh_test.go), so openvpn-as keeps the one
 	// it always had.
@@ -37,13 +42,19 @@ type vpnSpec struct {
 var vpnKinds = map[vpnKind]vpnSpec{
 	vpnOpenVPNAS: {
 		Name: "OpenVPN Access Server", DefaultType: "t4g.micro", MinMemoryMiB: 1024, Template: "vpn.yaml",
+		Service: "openvpnas.service", Units: vpnSyncUnits,
 		GroupDescription: "OpenVPN Access Server: VPN from anywhere, SSH from adminCidrs",
 	},
 	vpnWireGuard: {
 		Name: "WireGuard", DefaultType: "t4g.nano", MinMemoryMiB: 512, Template: "vpn-wireguard.yaml",
+		// Forwarding and masquerade of the members to the lab, and the sync.
+		Service: "wg-quick@" + wireguardInterface + ".service", Units: append([]string{"research-lab-vpn-nat.service"}, vpnSyncUnits...),
 		GroupDescription: "WireGuard: its UDP port from anywhere, SSH from adminCidrs",
 	},
 }
+
+// vpnSyncUnits run research-lab-vpn-sync every minute, whatever the kind.
+var vpnSyncUnits = []string{"research-lab-vpn-sync.service", "research-lab-vpn-sync.timer"}
 
 // The WireGuard tunnel: the server's address and the members' come from this
 // network, in the shared address space (RFC 6598) that VPCs and home networks
@@ -53,6 +64,9 @@ var (
 	wireguardNetwork = netip.MustParsePrefix("100.96.0.0/16")
 	wireguardServer  = netip.MustParseAddr("100.96.0.1")
 )
+
+// wireguardInterface is the WireGuard server's interface (/etc/wireguard/wg0.conf).
+const wireguardInterface = "wg0"
 
 // vpnRoutes are the networks a VPN client reaches through the tunnel: the
 // lab's private subnets, and nothing else (no internet reroute).

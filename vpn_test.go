@@ -4,6 +4,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -42,73 +44,176 @@ func TestVPNPasswordReachesTheVPNOnlyThroughSSM(t *testing.T) {
 	assert.Len(t, academy.Mocks.ofType("aws:ssm/parameter:Parameter"), 2)
 }
 
-// vpnRig runs the VPN's rendered setup script with recording stand-ins for
-// Access Server's sacli, the package tools, the aws CLI and systemctl. sacli's
-// stand-in keeps the configuration it is given, as Access Server would.
+// vpnRig runs the VPN's rendered setup and sync scripts with recording
+// stand-ins for Access Server's sacli, the package tools, the aws CLI (SSM
+// answered from files), systemctl and wg. sacli's stand-in keeps the
+// configuration and the users it is given, as Access Server would. Every
+// file the userdata writes lies under root, at its own path.
 type vpnRig struct {
-	t                  *testing.T
-	root, bin, script  string
-	calls, config, log string
+	t           *testing.T
+	root, bin   string
+	setup, sync string
+	calls       string
+	// The parameters' names, from the rendered env file: the VPN's secret
+	// (the admin password, or the WireGuard key) and the team.
+	secret, members string
 }
 
 const vpnStandIns = `
 dpkg-query) if [ -e "$ROOT/installed" ]; then echo "install ok installed"; else exit 1; fi ;;
-apt-get) echo "apt-get $*" >>"$ROOT/calls"; case "$*" in *openvpn-as*) touch "$ROOT/installed" ;; esac ;;
+apt-get) echo "apt-get $*" >>"$ROOT/calls"; case "$*" in *install*) touch "$ROOT/installed" ;; esac ;;
 curl) echo "curl $*" >>"$ROOT/calls" ;;
 systemctl) echo "systemctl $*" >>"$ROOT/calls" ;;
 aws) echo "aws $*" >>"$ROOT/calls"
 	[ -e "$ROOT/ssm-down" ] && exit 255
-	case "$*" in *"ssm get-parameter"*"--name $PARAM "*"--with-decryption"*) echo "$PASSWORD" ;; *) exit 254 ;; esac ;;
+	while [ "$1" != --name ]; do shift; done
+	param="$ROOT/params/$2"
+	[ -e "$param.version" ] || exit 254
+	case "$*" in
+	*"--with-decryption --query Parameter.Value --output text") cat "$param.value" ;;
+	*"--query Parameter.Version --output text") cat "$param.version" ;;
+	*) exit 254 ;;
+	esac ;;
 sacli) echo "sacli $*" >>"$ROOT/calls"
 	case "$*" in
 	*ConfigPut) sed -i "/^$2=/d" "$ROOT/config"; echo "$2=$4" >>"$ROOT/config" ;;
 	*ConfigDel) sed -i "/^$2=/d" "$ROOT/config" ;;
-	*SetLocalPassword) echo "$4" >"$ROOT/password" ;;
+	*UserPropPut) mkdir -p "$ROOT/users/$2"; echo "$6" >"$ROOT/users/$2/$4" ;;
+	*SetLocalPassword) mkdir -p "$ROOT/users/$2"; echo "$4" >"$ROOT/users/$2/password" ;;
+	*UserPropDelAll) rm -rf "$ROOT/users/$2" ;;
+	UserPropGet)
+		printf '{"__DEFAULT__": {"type": "user_default"}, "Admin": {"type": "group"}'
+		for u in "$ROOT"/users/*; do
+			[ -e "$u/type" ] && printf ', "%s": {"type": "%s"}' "${u##*/}" "$(cat "$u/type")"
+		done
+		echo "}" ;;
 	esac ;;
+wg) echo "wg $*" >>"$ROOT/calls"
+	case "$1" in
+	show) [ -e "$ROOT/wg-up" ] ;;
+	syncconf) cat "$3" >"$ROOT/synced" ;;
+	esac ;;
+wg-quick) sed '/^Address/d; /^#/d' "$2" ;;
 esac
 `
 
+// newVPNRig is the rig of an OpenVPN AS lab.
 func newVPNRig(t *testing.T) *vpnRig {
 	t.Helper()
-	run := deploy(t, nil)
-	ud := propString(one(t, run, typeInstance, "HOL02-VPN").Inputs, "userData")
-	root := t.TempDir()
-	r := &vpnRig{t: t, root: root, bin: filepath.Join(root, "bin"), script: filepath.Join(root, "setup"),
-		calls: filepath.Join(root, "calls"), config: filepath.Join(root, "config"), log: filepath.Join(root, "log", "vpn-setup.log")}
-	require.NoError(t, os.MkdirAll(r.bin, 0o755))
-	require.NoError(t, os.WriteFile(r.config, nil, 0o644))
-	for _, tool := range []string{"dpkg-query", "apt-get", "curl", "systemctl", "aws", "sacli"} {
-		body := "#!/bin/bash\ncase " + tool + " in" + vpnStandIns
-		require.NoError(t, os.WriteFile(filepath.Join(r.bin, tool), []byte(body), 0o755))
-	}
-	common, env := filepath.Join(root, "common.sh"), filepath.Join(root, "vpn.env")
-	require.NoError(t, os.WriteFile(common, []byte(writtenFile(t, ud, "/usr/local/lib/research-lab/common.sh")), 0o644))
-	require.NoError(t, os.WriteFile(env, []byte(writtenFile(t, ud, "/etc/research-lab/vpn.env")), 0o644))
-	script := writtenFile(t, ud, "/usr/local/sbin/research-lab-setup")
-	for from, to := range map[string]string{
-		"/usr/local/lib/research-lab/common.sh": common, "/etc/research-lab/vpn.env": env,
-		"/usr/local/openvpn_as/scripts/sacli": filepath.Join(r.bin, "sacli"), "/var/log/research-lab/vpn-setup.log": r.log,
-		"/etc/apt/": root + "/etc/apt/",
-	} {
-		require.Contains(t, script, from)
-		script = strings.ReplaceAll(script, from, to)
-	}
-	require.NoError(t, os.WriteFile(r.script, []byte(script), 0o755))
-	require.NoError(t, os.MkdirAll(root+"/etc/apt/sources.list.d", 0o755))
+	ud := propString(one(t, deploy(t, nil), typeInstance, "HOL02-VPN").Inputs, "userData")
+	r := newRig(t, ud, "/etc/research-lab/vpn.env", "VPN_ADMIN_PASSWORD_PARAMETER")
+	r.setParam(r.secret, testVPNPassword)
+	r.setParam(r.members, `{"members":[]}`)
 	return r
 }
 
-func (r *vpnRig) run() (string, error) {
-	cmd := exec.Command("/bin/bash", r.script)
-	cmd.Env = []string{"PATH=" + r.bin + ":/usr/bin:/bin", "ROOT=" + r.root, "RETRY_MAX=1",
-		"PARAM=vpn-admin-password-1a2b3c4", "PASSWORD=" + testVPNPassword}
+func newRig(t *testing.T, ud, envFile, secretVar string) *vpnRig {
+	t.Helper()
+	root := t.TempDir()
+	r := &vpnRig{t: t, root: root, bin: filepath.Join(root, "bin"), calls: filepath.Join(root, "calls")}
+	for _, dir := range []string{r.bin, root + "/params", root + "/etc/apt/sources.list.d"} {
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(root, "config"), nil, 0o644))
+	for _, tool := range []string{"dpkg-query", "apt-get", "curl", "systemctl", "aws", "sacli", "wg", "wg-quick"} {
+		body := "#!/bin/bash\ncase " + tool + " in" + vpnStandIns
+		require.NoError(t, os.WriteFile(filepath.Join(r.bin, tool), []byte(body), 0o755))
+	}
+	moved := strings.NewReplacer("/usr/local/openvpn_as/scripts/sacli", filepath.Join(r.bin, "sacli"),
+		"/usr/local/lib/research-lab/", root+"/usr/local/lib/research-lab/", "/usr/local/sbin/", root+"/usr/local/sbin/",
+		"/etc/research-lab/", root+"/etc/research-lab/", "/etc/apt/", root+"/etc/apt/", "/etc/wireguard/", root+"/etc/wireguard/", "/etc/sysctl.d/", root+"/etc/sysctl.d/",
+		"/var/lib/research-lab/", root+"/var/lib/research-lab/", "/var/log/research-lab/", root+"/var/log/research-lab/")
+	for _, f := range parseCloudConfig(t, "vpn", ud).WriteFiles {
+		path := filepath.Join(root, f.Path)
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(t, os.WriteFile(path, []byte(moved.Replace(f.Content)), 0o755))
+	}
+	r.setup, r.sync = root+"/usr/local/sbin/research-lab-setup", root+"/usr/local/sbin/research-lab-vpn-sync"
+	vars := sourcedEnv(t, writtenFile(t, ud, envFile))
+	r.secret, r.members = vars[secretVar], vars["VPN_MEMBERS_PARAMETER"]
+	require.NotEmpty(t, r.secret)
+	require.NotEmpty(t, r.members)
+	return r
+}
+
+// setParam stores a new version of an SSM parameter.
+func (r *vpnRig) setParam(name, value string) {
+	r.t.Helper()
+	base := filepath.Join(r.root, "params", name)
+	version := 1
+	if b, err := os.ReadFile(base + ".version"); err == nil {
+		version, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		version++
+	}
+	require.NoError(r.t, os.WriteFile(base+".value", []byte(value+"\n"), 0o600))
+	require.NoError(r.t, os.WriteFile(base+".version", []byte(strconv.Itoa(version)+"\n"), 0o600))
+}
+
+func (r *vpnRig) exec(script string) (string, error) {
+	cmd := exec.Command("/bin/bash", script)
+	cmd.Env = []string{"PATH=" + r.bin + ":/usr/bin:/bin", "ROOT=" + r.root, "RETRY_MAX=1"}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// run runs the setup, as cloud-init does at first boot.
+func (r *vpnRig) run() (string, error) { return r.exec(r.setup) }
+
+// runSync runs the sync, as its timer does every minute; the calls it makes
+// are recorded afresh.
+func (r *vpnRig) runSync() (string, error) {
+	require.NoError(r.t, os.WriteFile(r.calls, nil, 0o644))
+	return r.exec(r.sync)
 }
 
 func (r *vpnRig) read(name string) string {
 	b, _ := os.ReadFile(filepath.Join(r.root, name))
 	return string(b)
+}
+
+// password is the password Access Server holds for a user.
+func (r *vpnRig) password(user string) string {
+	return strings.TrimSpace(r.read("users/" + user + "/password"))
+}
+
+// canConnect: the user exists, may connect, and has this password.
+func (r *vpnRig) canConnect(user, password string) bool {
+	return strings.TrimSpace(r.read("users/"+user+"/type")) == "user_connect" && r.password(user) == password
+}
+
+// calledWith lists the recorded calls that contain every one of words.
+func (r *vpnRig) calledWith(words ...string) []string {
+	var found []string
+	for _, c := range strings.Split(strings.TrimSpace(r.read("calls")), "\n") {
+		all := c != ""
+		for _, w := range words {
+			all = all && strings.Contains(c, w)
+		}
+		if all {
+			found = append(found, c)
+		}
+	}
+	return found
+}
+
+// assertNoSecretOnDisk: nothing the VPN writes holds one of the secrets;
+// only Access Server's own user database (users/), SSM (params/), the
+// record of the stand-ins' arguments (calls) and what syncconf was given
+// (synced) may, and the files named in allowed.
+func (r *vpnRig) assertNoSecretOnDisk(allowed []string, secrets ...string) {
+	r.t.Helper()
+	require.NoError(r.t, filepath.WalkDir(r.root, func(path string, d os.DirEntry, err error) error {
+		rel, _ := filepath.Rel(r.root, path)
+		if err != nil || d.IsDir() || rel == "calls" || rel == "synced" || strings.HasPrefix(rel, "users/") || strings.HasPrefix(rel, "params/") ||
+			slices.Contains(allowed, rel) {
+			return err
+		}
+		b, _ := os.ReadFile(path)
+		for _, s := range secrets {
+			assert.NotContains(r.t, string(b), s, "%s holds a secret", rel)
+		}
+		return nil
+	}))
 }
 
 func TestVPNSetupAsAccessServerReceivesIt(t *testing.T) {
@@ -134,7 +239,7 @@ func TestVPNSetupAsAccessServerReceivesIt(t *testing.T) {
 		"vpn.server.routing.private_network.0": "10.0.2.0/24",
 		"vpn.server.routing.private_network.1": "10.0.3.0/24",
 	}, config, "Access Server's configuration: host name = the Elastic IP, NAT mode, the two private networks only, client internet and DNS not rerouted")
-	assert.Equal(t, testVPNPassword+"\n", r.read("password"), "the admin password must be the one in SSM")
+	assert.Equal(t, testVPNPassword, r.password("openvpn"), "the admin password must be the one in SSM")
 
 	calls := strings.Split(strings.TrimSpace(r.read("calls")), "\n")
 	first := func(pattern string) int {
@@ -150,18 +255,12 @@ func TestVPNSetupAsAccessServerReceivesIt(t *testing.T) {
 	assert.Less(t, scrub, put, "the initial password Access Server logs must be replaced before anything else is configured")
 	assert.NotContains(t, calls[scrub], testVPNPassword, "the first password set is a throwaway nobody knows")
 	assert.Contains(t, calls, "systemctl enable openvpnas.service")
+	assert.Contains(t, calls, "systemctl enable --now research-lab-vpn-sync.timer", "the setup starts the sync's timer")
 	assert.Contains(t, calls, "sacli --user openvpn --key prop_superuser --value true UserPropPut")
 	assert.GreaterOrEqual(t, first("apt-get install -y -q openvpn-as"), 0, "a first run installs Access Server")
 
 	// Nothing holds the password on disk: not the log, not a file of its own.
-	require.NoError(t, filepath.WalkDir(r.root, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || path == filepath.Join(r.root, "password") || path == r.calls {
-			return err
-		}
-		b, _ := os.ReadFile(path)
-		assert.NotContains(t, string(b), testVPNPassword, "%s holds the admin password", path)
-		return nil
-	}))
+	r.assertNoSecretOnDisk(nil, testVPNPassword)
 
 	// A second run changes nothing and installs nothing.
 	before := r.read("config")
@@ -177,11 +276,149 @@ func TestVPNSetupAsAccessServerReceivesIt(t *testing.T) {
 func TestVPNInitialPasswordIsUselessWhenSetupFails(t *testing.T) {
 	r := newVPNRig(t)
 	require.NoError(t, os.WriteFile(filepath.Join(r.root, "ssm-down"), nil, 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(r.root, "password"), []byte("initial-from-the-log\n"), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(r.root, "users/openvpn"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(r.root, "users/openvpn/password"), []byte("initial-from-the-log\n"), 0o644))
 	out, err := r.run()
 	require.Error(t, err, "the setup must fail when it cannot read the password:\n%s", out)
-	got := r.read("password")
-	assert.NotEqual(t, "initial-from-the-log\n", got, "the logged initial password must be replaced even though the setup failed")
-	assert.NotEqual(t, testVPNPassword+"\n", got)
-	assert.GreaterOrEqual(t, len(strings.TrimSpace(got)), 32, "the throwaway password must be long and random")
+	got := r.password("openvpn")
+	assert.NotEqual(t, "initial-from-the-log", got, "the logged initial password must be replaced even though the setup failed")
+	assert.NotEqual(t, testVPNPassword, got)
+	assert.GreaterOrEqual(t, len(got), 32, "the throwaway password must be long and random")
+}
+
+// TestVPNAdminPasswordRotationReachesTheVPN: a new vpnAdminPassword reaches
+// the running VPN at the sync's next run, every minute; the sync reads the
+// value only when the version changed, and with SSM out of reach it fails
+// (the timer tries again) and changes nothing.
+func TestVPNAdminPasswordRotationReachesTheVPN(t *testing.T) {
+	r := newVPNRig(t)
+	out, err := r.run()
+	require.NoError(t, err, "the VPN setup failed:\n%s", out)
+	require.Equal(t, testVPNPassword, r.password("openvpn"), "the first run applies the password")
+
+	out, err = r.runSync()
+	require.NoError(t, err, "the sync failed:\n%s", out)
+	assert.Empty(t, r.calledWith("SetLocalPassword"), "an unchanged password must not be set again")
+	assert.Empty(t, r.calledWith("--with-decryption"), "an unchanged version must not read the value")
+	assert.Len(t, r.calledWith("aws ssm get-parameter", "--name "+r.secret, "--query Parameter.Version"), 1, "the sync looks at the version")
+
+	rotated := "a-new-Adm1n-pass-after-a-leak"
+	r.setParam(r.secret, rotated)
+	out, err = r.runSync()
+	require.NoError(t, err, "the sync failed:\n%s", out)
+	assert.Equal(t, rotated, r.password("openvpn"), "the new password must reach Access Server")
+	assert.Len(t, r.calledWith("SetLocalPassword"), 1, "the new password is set once, for openvpn only")
+	assert.Equal(t, "2\n", r.read("var/lib/research-lab/vpn-sync/admin-version"), "the state records the version applied")
+	assert.NotContains(t, out, rotated, "the sync's output, which the journal keeps, must not hold the password")
+
+	// SSM out of reach while a newer password waits: the old one stays, and
+	// the unit fails, so the timer runs it again.
+	r.setParam(r.secret, "yet-another-Adm1n-pass")
+	require.NoError(t, os.WriteFile(filepath.Join(r.root, "ssm-down"), nil, 0o644))
+	out, err = r.runSync()
+	require.Error(t, err, "the sync must fail when SSM is out of reach:\n%s", out)
+	assert.Equal(t, rotated, r.password("openvpn"), "the password in place must stay while SSM is out of reach")
+	assert.Empty(t, r.calledWith("sacli"), "nothing may change while SSM is out of reach")
+	assert.Equal(t, "2\n", r.read("var/lib/research-lab/vpn-sync/admin-version"), "the state must still say what Access Server holds")
+	require.NoError(t, os.Remove(filepath.Join(r.root, "ssm-down")))
+	out, err = r.runSync()
+	require.NoError(t, err, "the sync failed:\n%s", out)
+	assert.Equal(t, "yet-another-Adm1n-pass", r.password("openvpn"), "once SSM answers, the waiting password is applied")
+	r.assertNoSecretOnDisk(nil, testVPNPassword, rotated, "yet-another-Adm1n-pass")
+
+	// A rerun of the setup sets a throwaway password first, then SSM's again.
+	out, err = r.run()
+	require.NoError(t, err, "a second setup failed:\n%s", out)
+	assert.Equal(t, "yet-another-Adm1n-pass", r.password("openvpn"), "a rerun of the setup must end with the password from SSM")
+
+	units, _ := serverUnits(t, deploy(t, nil), "HOL02-VPN")
+	assert.Equal(t, []string{"minutely"}, units["research-lab-vpn-sync.timer"]["OnCalendar"], "the sync runs every minute, failed or not")
+	assert.Equal(t, []string{"/usr/local/sbin/research-lab-vpn-sync"}, units["research-lab-vpn-sync.service"]["ExecStart"])
+	assert.Equal(t, []string{"0077"}, units["research-lab-vpn-sync.service"]["UMask"], "what the sync writes is root's alone")
+}
+
+// vpnTeam is the member list the VPN applies (the vpn-members parameter)
+// for these members and passwords.
+func vpnTeam(t *testing.T, passwords map[string]string) string {
+	t.Helper()
+	c := &labConfig{VPN: vpnOpenVPNAS}
+	for name, password := range passwords {
+		c.Members = append(c.Members, member{Name: name, Password: password})
+	}
+	list, err := vpnMembers(c)
+	require.NoError(t, err)
+	return list
+}
+
+// TestVPNMembersAreAccessServerUsers: each member gets an Access Server user
+// with their own password; a change touches that member only, a removed
+// member's user is deleted, and users the lab did not make are never touched.
+func TestVPNMembersAreAccessServerUsers(t *testing.T) {
+	r := newVPNRig(t)
+	// An account someone made by hand in the admin UI.
+	require.NoError(t, os.MkdirAll(filepath.Join(r.root, "users/helpdesk"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(r.root, "users/helpdesk/type"), []byte("user_connect\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(r.root, "users/helpdesk/password"), []byte("helpdesk-pass\n"), 0o644))
+	out, err := r.run()
+	require.NoError(t, err, "the VPN setup failed:\n%s", out)
+
+	team := map[string]string{"alice": testAlicePassword, "bob": testBobPassword, "carol": testCarolPassword}
+	r.setParam(r.members, vpnTeam(t, team))
+	out, err = r.runSync()
+	require.NoError(t, err, "the sync failed:\n%s", out)
+	for name, password := range team {
+		assert.True(t, r.canConnect(name, password), "%s must be able to connect with their own password", name)
+		assert.Equal(t, "local\n", r.read("users/"+name+"/user_auth_type"), "%s logs in with a local password", name)
+	}
+	assert.Len(t, r.calledWith("SetLocalPassword"), 3, "three members, three passwords")
+
+	// A new password for bob touches bob only.
+	team["bob"] = "bob-New-pass-4"
+	r.setParam(r.members, vpnTeam(t, team))
+	out, err = r.runSync()
+	require.NoError(t, err, "the sync failed:\n%s", out)
+	assert.True(t, r.canConnect("bob", "bob-New-pass-4"), "bob's new password must reach Access Server")
+	assert.False(t, r.canConnect("bob", testBobPassword), "bob's old password must no longer work")
+	for _, c := range r.calledWith("sacli", "--user") {
+		assert.Contains(t, c, "--user bob ", "changing bob's password touched another user: %s", c)
+	}
+
+	// carol leaves: her user is deleted; the others stay as they were.
+	delete(team, "carol")
+	r.setParam(r.members, vpnTeam(t, team))
+	out, err = r.runSync()
+	require.NoError(t, err, "the sync failed:\n%s", out)
+	assert.False(t, r.canConnect("carol", testCarolPassword), "a removed member must not connect")
+	assert.NoDirExists(t, filepath.Join(r.root, "users/carol"), "a removed member's user must be deleted")
+	assert.Equal(t, []string{"sacli --user carol UserPropDelAll"}, r.calledWith("sacli", "--user"), "removing carol touches carol only")
+	assert.True(t, r.canConnect("alice", testAlicePassword))
+	assert.True(t, r.canConnect("bob", "bob-New-pass-4"))
+	assert.True(t, r.canConnect("helpdesk", "helpdesk-pass"), "a user the lab did not make must be left alone")
+	assert.True(t, r.canConnect("openvpn", testVPNPassword), "the admin must be left alone")
+
+	// Running again changes nothing, even after the setup looked afresh.
+	out, err = r.runSync()
+	require.NoError(t, err, "the sync failed:\n%s", out)
+	assert.Empty(t, r.calledWith("sacli"), "an unchanged team must change nothing")
+	out, err = r.run()
+	require.NoError(t, err, "a second setup failed:\n%s", out)
+	assert.Empty(t, r.calledWith("sacli", "--user alice"), "a rerun of the setup must not set unchanged passwords again")
+	assert.Empty(t, r.calledWith("sacli", "--user bob"))
+	r.assertNoSecretOnDisk(nil, testAlicePassword, testBobPassword, "bob-New-pass-4", testCarolPassword)
+
+	// A member whose name an Access Server user already has is left alone,
+	// and the sync says so and fails until it is resolved; the others apply.
+	team["helpdesk"] = "member-helpdesk-pass"
+	team["dave"] = "dave-Secret-pass"
+	r.setParam(r.members, vpnTeam(t, team))
+	out, err = r.runSync()
+	require.Error(t, err, "a member who clashes with a user the lab did not make must fail the sync:\n%s", out)
+	assert.Contains(t, out, "helpdesk is an Access Server user the lab did not make: left as it is")
+	assert.True(t, r.canConnect("helpdesk", "helpdesk-pass"), "the hand-made user must keep its password")
+	assert.True(t, r.canConnect("dave", "dave-Secret-pass"), "the other members apply all the same")
+	delete(team, "helpdesk")
+	r.setParam(r.members, vpnTeam(t, team))
+	out, err = r.runSync()
+	require.NoError(t, err, "the sync failed:\n%s", out)
+	assert.True(t, r.canConnect("helpdesk", "helpdesk-pass"), "a user the lab did not make is never deleted")
 }
