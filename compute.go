@@ -252,7 +252,8 @@ func createInstance(ctx *pulumi.Context, c *labConfig, spec instanceSpec) (*ec2.
 		VpcSecurityGroupIds:      pulumi.StringArray{group.ID()},
 		AssociatePublicIpAddress: pulumi.Bool(spec.PublicIP),
 		SourceDestCheck:          pulumi.Bool(!spec.Forwards),
-		UserData:                 spec.UserData,
+		// Compressed: cloud-init reads gzip as is, and EC2 takes 16 KiB.
+		UserDataBase64: spec.UserData.ApplyT(gzipBase64).(pulumi.StringOutput),
 		// A changed userdata is a changed server: replace it rather than leave
 		// it running with a configuration it never applied.
 		UserDataReplaceOnChange: pulumi.Bool(true),

@@ -96,7 +96,7 @@ func TestBudgetAlertsBeforeTheLimit(t *testing.T) {
 func jupyterFiles(t *testing.T, changes map[string]string, dir string) map[string]string {
 	t.Helper()
 	run := deploy(t, changes)
-	c := parseCloudConfig(t, "jupyter", propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData"))
+	c := parseCloudConfig(t, "jupyter", cloudConfigOf(one(t, run, typeInstance, "HOL02-Jupyter").Inputs))
 	return extracted(t, c, dir)
 }
 

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"sort"
@@ -53,6 +55,27 @@ func deploy(t *testing.T, changes map[string]string) *mockRun {
 	run, err := runUnderMocks("dev", stackConfig(changes), secretKeys)
 	require.NoError(t, err, "a valid configuration must deploy")
 	return run
+}
+
+// cloudConfigOf is an instance's userdata as cloud-init reads it: the
+// program sends it gzip-compressed, in base64.
+func cloudConfigOf(in resource.PropertyMap) string {
+	z, err := gzip.NewReader(base64.NewDecoder(base64.StdEncoding, strings.NewReader(propString(in, "userDataBase64"))))
+	if err != nil {
+		return ""
+	}
+	b, err := io.ReadAll(z)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// userDataBytes is what EC2 counts of an instance's userdata: the
+// compressed bytes.
+func userDataBytes(in resource.PropertyMap) int {
+	b, _ := base64.StdEncoding.DecodeString(propString(in, "userDataBase64"))
+	return len(b)
 }
 
 func object(m resource.PropertyMap, key string) resource.PropertyMap {
@@ -190,7 +213,7 @@ func TestNATInstanceIsAHardenedRouter(t *testing.T) {
 			assert.Equal(t, "HOL02-NAT-SG: all from 10.0.3.0/24", rule, "the NAT instance admits the Research subnet and nothing else")
 		}
 	}
-	ud := propString(in, "userData")
+	ud := cloudConfigOf(in)
 	assert.Contains(t, ud, "ip saddr 10.0.3.0/24 ip daddr != 10.0.0.0/16 masquerade", "only the Research subnet is masqueraded, and only out of the VPC")
 	assert.Contains(t, ud, "net.ipv4.ip_forward = 1")
 	assert.Equal(t, "required", propString(object(in, "metadataOptions"), "httpTokens"), "the NAT instance must allow IMDSv2 only")
@@ -289,7 +312,7 @@ func TestPublicServersKeepTheirAddresses(t *testing.T) {
 	assert.Equal(t, voilaIP, run.Outputs["voilaPublicIp"], "voilaPublicIp is Voila's Elastic IP")
 	assert.Equal(t, "https://"+voilaIP+"/", run.Outputs["voilaUrl"], "voilaUrl names the Elastic IP, which survives a stop and holds the certificate")
 	vpn := one(t, run, typeInstance, "HOL02-VPN")
-	assert.Equal(t, run.Outputs["vpnPublicIp"], sourcedEnv(t, writtenFile(t, propString(vpn.Inputs, "userData"), "/etc/research-lab/vpn.env"))["VPN_HOSTNAME"],
+	assert.Equal(t, run.Outputs["vpnPublicIp"], sourcedEnv(t, writtenFile(t, cloudConfigOf(vpn.Inputs), "/etc/research-lab/vpn.env"))["VPN_HOSTNAME"],
 		"the VPN's host name must be its Elastic IP (the manual's first troubleshooting item)")
 }
 
@@ -346,7 +369,7 @@ func TestJupyterReplacementLosesNothing(t *testing.T) {
 	jupyter := one(t, run, typeInstance, "HOL02-Jupyter")
 	assert.True(t, jupyter.Options.GetDeleteBeforeReplace(),
 		"Jupyter must be replaced delete-before-create, so its last push lands before its successor restores")
-	ud := propString(jupyter.Inputs, "userData")
+	ud := cloudConfigOf(jupyter.Inputs)
 	assert.Contains(t, ud, "ExecStop=/usr/local/bin/notebook-sync push", "Jupyter must push its notebooks at shutdown")
 	assert.Contains(t, ud, "Before=jupyter.service", "the shutdown push must run after Jupyter has stopped")
 	assert.Contains(t, ud, "After=network-online.target notebook-restore.service", "Jupyter must start after the restore")
@@ -602,20 +625,20 @@ func TestOutputsArePresentAndHoldNoSecret(t *testing.T) {
 func TestUserDataWithSecretsIsSecret(t *testing.T) {
 	run := deploy(t, nil)
 	for _, in := range run.Mocks.ofType(typeInstance) {
-		plain := propString(in.Inputs, "userData")
+		plain := cloudConfigOf(in.Inputs)
 		for _, secret := range []string{testJupyterPass, testVPNPassword, base64.StdEncoding.EncodeToString([]byte(testVPNPassword))} {
 			assert.NotContains(t, plain, secret, "%s userdata holds a password", in.Name)
 		}
 	}
-	assert.True(t, one(t, run, typeInstance, "HOL02-Jupyter").Inputs["userData"].IsSecret(), "Jupyter's userdata holds the password hash and must be a Pulumi secret")
-	assert.Contains(t, propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData"), "hashed_password = \"argon2:$argon2id$")
+	assert.True(t, one(t, run, typeInstance, "HOL02-Jupyter").Inputs["userDataBase64"].IsSecret(), "Jupyter's userdata holds the password hash and must be a Pulumi secret")
+	assert.Contains(t, cloudConfigOf(one(t, run, typeInstance, "HOL02-Jupyter").Inputs), "hashed_password = \"argon2:$argon2id$")
 }
 
 func TestUserDataIsByteIdenticalFromRunToRun(t *testing.T) {
 	userdata := func(run *mockRun) map[string]string {
 		m := map[string]string{}
 		for _, in := range run.Mocks.ofType(typeInstance) {
-			m[in.Name] = propString(in.Inputs, "userData")
+			m[in.Name] = cloudConfigOf(in.Inputs)
 		}
 		return m
 	}
@@ -626,23 +649,51 @@ func TestUserDataIsByteIdenticalFromRunToRun(t *testing.T) {
 	assert.Equal(t, first["HOL02-VoilaServer"], changed["HOL02-VoilaServer"], "Voila does not depend on the Jupyter password")
 }
 
+// varied is n characters of the alphabet in an order that gzip cannot
+// shorten much, for the longest values a key accepts.
+func varied(n int, alphabet string) string {
+	b := make([]byte, n)
+	x := uint32(2463534242)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = alphabet[x%uint32(len(alphabet))]
+	}
+	return string(b)
+}
+
 func TestUserDataFitsEC2Limit(t *testing.T) {
-	// The longest values the configuration accepts.
+	// The longest values the configuration accepts, varied so that the
+	// compression does not flatter them.
+	lower := "abcdefghijklmnopqrstuvwxyz0123456789"
 	longest := map[string]string{
-		"bucketName":       strings.Repeat("b", 63),
-		"notebookPrefix":   strings.Repeat("p", 200),
-		"namePrefix":       "L" + strings.Repeat("x", 23),
-		"vpnAdminPassword": strings.Repeat("v", 256),
-		"jupyterPassword":  strings.Repeat("j", 256),
+		"bucketName":       "b" + varied(61, lower) + "b",
+		"notebookPrefix":   "p" + varied(199, lower),
+		"namePrefix":       "L" + varied(23, lower),
+		"vpnAdminPassword": varied(256, lower),
+		"jupyterPassword":  varied(256, lower),
 		"syncInterval":     "86400s",
-		"voilaDomain":      strings.Repeat(strings.Repeat("d", 62)+".", 4)[:249] + ".edu",
+		"voilaDomain":      "d" + varied(61, lower) + ".d" + varied(61, lower) + ".d" + varied(61, lower) + ".d" + varied(57, lower) + ".edu",
 	}
 	run, err := runUnderMocks("a-rather-long-stack-name-for-a-course", stackConfig(longest), secretKeys)
 	require.NoError(t, err)
 	for _, in := range run.Mocks.ofType(typeInstance) {
-		size := len(propString(in.Inputs, "userData"))
+		size := userDataBytes(in.Inputs)
 		assert.Less(t, size, userDataLimit, "%s userdata is %d bytes; EC2 accepts at most %d", in.Name, size, userDataLimit)
-		t.Logf("%s userdata: %d bytes", in.Name, size)
+		t.Logf("%s userdata: %d bytes compressed, %d as cloud-init reads it", in.Name, size, len(cloudConfigOf(in.Inputs)))
+	}
+}
+
+// TestUserDataIsGzipOfTheCloudConfig: every instance's userdata is the
+// cloud-config, compressed, and the same bytes for the same configuration.
+func TestUserDataIsGzipOfTheCloudConfig(t *testing.T) {
+	first, second := deploy(t, nil), deploy(t, nil)
+	for _, in := range first.Mocks.ofType(typeInstance) {
+		assert.True(t, strings.HasPrefix(cloudConfigOf(in.Inputs), "#cloud-config\n"), "%s userdata must decompress to a cloud-config", in.Name)
+		assert.NotContains(t, in.Inputs, resource.PropertyKey("userData"), "%s must send its userdata compressed only", in.Name)
+		assert.Equal(t, propString(in.Inputs, "userDataBase64"), propString(one(t, second, typeInstance, in.Name).Inputs, "userDataBase64"),
+			"%s: the same configuration must compress to the same bytes, or every `pulumi up` replaces it", in.Name)
 	}
 }
 

@@ -61,9 +61,11 @@ var replaceOnChange = map[string]providerSchema{
 		{Path: "securityGroups", Computed: true},
 		{Path: "rootBlockDevice.encrypted", Computed: true},
 		{Path: "rootBlockDevice.kmsKeyId", Computed: true},
-		// CustomizeDiff: customdiff.ForceNewIf("user_data", ... "user_data_replace_on_change").
-		// rootBlockDevice's volumeType and volumeSize are modified in place (ModifyVolume).
+		// CustomizeDiff: customdiff.ForceNewIf("user_data", ...) and ("user_data_base64", ...)
+		// with "user_data_replace_on_change". rootBlockDevice's volumeType and
+		// volumeSize are modified in place (ModifyVolume).
 		{Path: "userData", Computed: true, When: "userDataReplaceOnChange"},
+		{Path: "userDataBase64", Computed: true, When: "userDataReplaceOnChange"},
 	}},
 	typeEIP: {Source: "internal/service/ec2/ec2_eip.go", ForceNew: []forceNew{
 		{Path: "address"}, {Path: "domain", Computed: true}, {Path: "networkBorderGroup", Computed: true}, {Path: "publicIpv4Pool", Computed: true},
@@ -229,7 +231,7 @@ func diffAgainst(t *testing.T, prior priorState, run *mockRun, resolved map[stri
 				newV, declared = valueAt(old.Inputs, f.Path)
 			}
 			oldV, had := valueAt(old.State, f.Path)
-			if f.Path == "userData" {
+			if strings.HasPrefix(f.Path, "userData") {
 				oldV, had = valueAt(old.Inputs, f.Path) // the state holds its hash; the stored input the text
 			}
 			switch {

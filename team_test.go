@@ -190,7 +190,7 @@ func TestMembersComeAndGoWithoutNewUserdata(t *testing.T) {
 		userdata := func(run *mockRun) map[string]string {
 			m := map[string]string{}
 			for _, in := range run.Mocks.ofType(typeInstance) {
-				m[in.Name] = propString(in.Inputs, "userData")
+				m[in.Name] = cloudConfigOf(in.Inputs)
 			}
 			return m
 		}

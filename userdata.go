@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -196,6 +198,26 @@ func mustParseUserdata() *template.Template {
 		panic(fmt.Sprintf("parsing the userdata templates: %v", err))
 	}
 	return t
+}
+
+// gzipBase64 compresses a server's userdata for EC2, which takes 16 KiB of
+// it: gzip (cloud-init recognises it and decompresses), in base64 for the
+// API. The header has no name and no time, so the same userdata gives the
+// same bytes and `pulumi up` replaces a server only when its userdata
+// really changed.
+func gzipBase64(userData string) (string, error) {
+	var b bytes.Buffer
+	z, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	if err != nil {
+		return "", err
+	}
+	if _, err := z.Write([]byte(userData)); err != nil {
+		return "", fmt.Errorf("compressing the userdata: %w", err)
+	}
+	if err := z.Close(); err != nil {
+		return "", fmt.Errorf("compressing the userdata: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(b.Bytes()), nil
 }
 
 // shellQuote quotes a value for a POSIX shell (the env files are sourced by

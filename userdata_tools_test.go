@@ -63,7 +63,7 @@ func renderedUserData(t *testing.T) map[string]string {
 	}
 	for name, run := range runs {
 		for _, in := range run.Mocks.ofType(typeInstance) {
-			out[name+"/"+in.Name] = propString(in.Inputs, "userData")
+			out[name+"/"+in.Name] = cloudConfigOf(in.Inputs)
 		}
 	}
 	for _, want := range []string{"nat-instance/HOL02-NAT", "idle-stop/HOL02-Jupyter", "none/HOL02-VPN", "wireguard/HOL02-VPN"} {
@@ -177,7 +177,7 @@ func voilaServerBlock(t *testing.T) string {
 // server block at path in place: conf.d's common file, then the block.
 func voilaNginxConf(t *testing.T, run *mockRun, path string) string {
 	t.Helper()
-	ud := propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
+	ud := cloudConfigOf(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs)
 	return writtenFile(t, ud, "/etc/nginx/conf.d/00-voila-common.conf") + "\n" + writtenFile(t, ud, path)
 }
 
@@ -355,10 +355,10 @@ func serversUnits(t *testing.T) map[string]map[string]string {
 	run := deploy(t, nil)
 	idle := deploy(t, map[string]string{"jupyterIdleStopMinutes": "30"})
 	wireguard := deployTeam(t, "wireguard", []string{"alice"}, nil)
-	userdata := map[string]string{"HOL02-Jupyter (idle stop)": propString(one(t, idle, typeInstance, "HOL02-Jupyter").Inputs, "userData"),
-		"HOL02-VPN (wireguard)": propString(one(t, wireguard, typeInstance, "HOL02-VPN").Inputs, "userData")}
+	userdata := map[string]string{"HOL02-Jupyter (idle stop)": cloudConfigOf(one(t, idle, typeInstance, "HOL02-Jupyter").Inputs),
+		"HOL02-VPN (wireguard)": cloudConfigOf(one(t, wireguard, typeInstance, "HOL02-VPN").Inputs)}
 	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter", "HOL02-NAT", "HOL02-VPN"} {
-		userdata[name] = propString(one(t, run, typeInstance, name).Inputs, "userData")
+		userdata[name] = cloudConfigOf(one(t, run, typeInstance, name).Inputs)
 	}
 	out := map[string]map[string]string{}
 	for name, ud := range userdata {
@@ -419,7 +419,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {
 	run := deploy(t, map[string]string{"syncInterval": "90s"})
 	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter"} {
-		c := parseCloudConfig(t, name, propString(one(t, run, typeInstance, name).Inputs, "userData"))
+		c := parseCloudConfig(t, name, cloudConfigOf(one(t, run, typeInstance, name).Inputs))
 		found := false
 		for unit, content := range unitFiles(c) {
 			if strings.HasPrefix(unit, "notebook-p") && strings.HasSuffix(unit, ".timer") {
@@ -429,9 +429,9 @@ func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {
 		}
 		assert.True(t, found, "%s has no sync timer", name)
 	}
-	voila := propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
+	voila := cloudConfigOf(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs)
 	assert.Contains(t, voila, "aws s3 sync --only-show-errors --delete", "Voila mirrors the bucket, deletions included")
-	jupyter := propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData")
+	jupyter := cloudConfigOf(one(t, run, typeInstance, "HOL02-Jupyter").Inputs)
 	push := regexp.MustCompile(`(?m)^\s*retry push_sync .*"\$NOTEBOOK_DIR/" "\$uri"$`).FindString(jupyter)
 	require.NotEmpty(t, push, "Jupyter must push from its folder to the bucket")
 	assert.NotContains(t, push, "--delete", "Jupyter's push must never delete in the bucket")
@@ -478,7 +478,7 @@ func unitProperties(t *testing.T, unit string) map[string][]string {
 func TestJupyterServerVerifiesTheDeployTimeHash(t *testing.T) {
 	python := debianJupyterPython(t)
 	run := deploy(t, nil)
-	ud := propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData")
+	ud := cloudConfigOf(one(t, run, typeInstance, "HOL02-Jupyter").Inputs)
 	assert.NotContains(t, ud, testJupyterPass, "the plain password must never reach the instance")
 	m := regexp.MustCompile(`hashed_password = "([^"]+)"`).FindStringSubmatch(ud)
 	require.NotNil(t, m, "the Jupyter configuration holds no hashed_password")

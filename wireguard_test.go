@@ -23,7 +23,7 @@ import (
 func newWireGuardRig(t *testing.T) (*vpnRig, *mockRun) {
 	t.Helper()
 	run := deployTeam(t, "wireguard", []string{"alice", "bob"}, nil)
-	ud := propString(one(t, run, typeInstance, "HOL02-VPN").Inputs, "userData")
+	ud := cloudConfigOf(one(t, run, typeInstance, "HOL02-VPN").Inputs)
 	r := newRig(t, ud, "/etc/research-lab/wireguard.env", "WG_KEY_PARAMETER")
 	serverKey, _ := testKeyPair(t, 7)
 	r.setParam(r.secret, serverKey)
@@ -103,7 +103,7 @@ func TestWireGuardSetupWritesWg0FromSSM(t *testing.T) {
 	require.NoError(t, err, "apt-config rejects the WireGuard server's upgrade configuration:\n%s", dump)
 	assert.Contains(t, string(dump), `APT::Periodic::Unattended-Upgrade "1";`, "the WireGuard server installs security updates every day")
 	assert.NotContains(t, string(dump), "openvpn", "a WireGuard server takes nothing from OpenVPN's repository")
-	assert.Less(t, len(propString(one(t, run, typeInstance, "HOL02-VPN").Inputs, "userData")), userDataLimit)
+	assert.Less(t, userDataBytes(one(t, run, typeInstance, "HOL02-VPN").Inputs), userDataLimit)
 }
 
 // TestWireGuardSyncAppliesOnlyWhatChanged: with wg0 up, an unchanged key
@@ -407,8 +407,12 @@ func TestWireGuardMembersReachTheLabAndOnlyThem(t *testing.T) {
 	m := regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`).FindStringSubmatch(pinged.String())
 	require.NotNil(t, m, "ping said:\n%s", pinged.String())
 	sent, _ := strconv.Atoi(m[1])
+	received, _ := strconv.Atoi(m[2])
 	assert.GreaterOrEqual(t, sent, 10, "bob pinged throughout")
-	assert.Equal(t, m[1], m[2], "bob's tunnel must carry on, no packet lost, while the team changes:\n%s", pinged.String())
+	// At most the echo in flight when ping is stopped goes unanswered (a
+	// busy machine can hold it past the interrupt); a reset tunnel loses
+	// most of them (wg setconf: 80%), and the handshake below would change.
+	assert.LessOrEqual(t, sent-received, 1, "bob's tunnel must carry on while the team changes:\n%s", pinged.String())
 	assert.Equal(t, bobHandshake, handshake(t, vpn, bobPublic), "bob's session must be the same one: no new handshake")
 	from, err = bob.dial("10.0.3.10", portJupyter.Number)
 	assert.NoError(t, err, "bob still reaches Jupyter's port: %s", from)
