@@ -120,7 +120,7 @@ func newTLSSite(t *testing.T, changes map[string]string, stubPort int) *tlsSite 
 	require.NoError(t, os.Chmod(s.dir, 0o755))
 	require.NoError(t, os.Chmod(filepath.Dir(s.dir), 0o755))
 	run := deploy(t, changes)
-	ud := propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
+	ud := userDataOf(t, one(t, run, typeInstance, "HOL02-VoilaServer"))
 	local := func(content string) string {
 		// In order: the webroot's path begins with the state folder's.
 		for _, r := range [][2]string{
@@ -354,7 +354,7 @@ func readCertificate(t *testing.T, file string) *x509.Certificate {
 func TestVoilaCertificateForADomain(t *testing.T) {
 	run := deploy(t, map[string]string{"voilaDomain": "Lab.Example.EDU"})
 	assert.Equal(t, "https://lab.example.edu/", run.Outputs["voilaUrl"])
-	ud := propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
+	ud := userDataOf(t, one(t, run, typeInstance, "HOL02-VoilaServer"))
 	start := words(unitProperties(t, writtenFile(t, ud, "/etc/systemd/system/voila-certificate.service"))["ExecStart"])
 	assert.Subset(t, start, []string{"--identifier", "lab.example.edu", "--renew-within", "720h"})
 	assert.NotContains(t, start, "--profile", "a domain gets the CA's default profile")
@@ -362,7 +362,7 @@ func TestVoilaCertificateForADomain(t *testing.T) {
 		"a domain's site asks browsers for HTTPS only")
 
 	ipRun := deploy(t, nil)
-	ipUD := propString(one(t, ipRun, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
+	ipUD := userDataOf(t, one(t, ipRun, typeInstance, "HOL02-VoilaServer"))
 	assert.NotContains(t, writtenFile(t, ipUD, "/etc/research-lab/nginx/voila-https.conf"), "Strict-Transport-Security")
 	ipUnit := unitProperties(t, writtenFile(t, ipUD, "/etc/systemd/system/voila-certificate.service"))
 	assert.Contains(t, strings.Join(ipUnit["Environment"], " "), `"ACME_FILES=`+strings.Join(acmeSourceFiles, " ")+`"`,

@@ -72,6 +72,10 @@ type instanceSpec struct {
 	UserData   pulumi.StringOutput
 	DependsOn  []pulumi.Resource
 	ReplaceOpt []pulumi.ResourceOption
+
+	// GzipUserData sends the cloud-config gzip-compressed, which cloud-init
+	// reads as it is: for one larger than the 16 KiB EC2 accepts.
+	GzipUserData bool
 }
 
 // images looks up each Amazon Linux 2023 image once per architecture.
@@ -169,7 +173,8 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, se
 		UserData: pulumi.All(bucket, out.VoilaIP.PublicIp).ApplyT(func(v []any) (string, error) {
 			return voilaUserData(c, v[0].(string), v[1].(string))
 		}).(pulumi.StringOutput),
-		DependsOn: append([]pulumi.Resource{s.Sample}, s.ACMESource...),
+		GzipUserData: true,
+		DependsOn:    append([]pulumi.Resource{s.Sample}, s.ACMESource...),
 	})
 	if err != nil {
 		return nil, err
@@ -236,7 +241,6 @@ func createInstance(ctx *pulumi.Context, c *labConfig, spec instanceSpec) (*ec2.
 		VpcSecurityGroupIds:      pulumi.StringArray{group.ID()},
 		AssociatePublicIpAddress: pulumi.Bool(spec.PublicIP),
 		SourceDestCheck:          pulumi.Bool(!spec.Forwards),
-		UserData:                 spec.UserData,
 		// A changed userdata is a changed server: replace it rather than leave
 		// it running with a configuration it never applied.
 		UserDataReplaceOnChange: pulumi.Bool(true),
@@ -258,6 +262,11 @@ func createInstance(ctx *pulumi.Context, c *labConfig, spec instanceSpec) (*ec2.
 		// Burstable types default to "unlimited" credits, billed on top of
 		// the hourly price; a lab should cost what the plan says.
 		args.CreditSpecification = ec2.InstanceCreditSpecificationArgs{CpuCredits: pulumi.String("standard")}
+	}
+	if spec.GzipUserData {
+		args.UserDataBase64 = spec.UserData.ApplyT(gzipBase64).(pulumi.StringOutput)
+	} else {
+		args.UserData = spec.UserData
 	}
 	if spec.KeyName != nil {
 		args.KeyName = spec.KeyName

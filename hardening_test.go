@@ -79,7 +79,7 @@ func TestWrittenFilesAreAlwaysStrings(t *testing.T) {
 	run := deploy(t, map[string]string{"vpnAdminPassword": strings.Repeat("Ӎ4", 6)})
 	for _, in := range run.Mocks.ofType(typeInstance) {
 		var doc yaml.Node
-		require.NoError(t, yaml.Unmarshal([]byte(propString(in.Inputs, "userData")), &doc))
+		require.NoError(t, yaml.Unmarshal([]byte(userDataOf(t, in)), &doc))
 		var files []struct {
 			Path    string    `yaml:"path"`
 			Content yaml.Node `yaml:"content"`
@@ -151,7 +151,7 @@ func TestNotebooksSurviveRenamesAndDestroy(t *testing.T) {
 func TestUpdatesReallyUpdate(t *testing.T) {
 	run := deploy(t, nil)
 	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter", "HOL02-NAT"} {
-		unit := writtenFile(t, propString(one(t, run, typeInstance, name).Inputs, "userData"), "/etc/systemd/system/os-update.service")
+		unit := writtenFile(t, userDataOf(t, one(t, run, typeInstance, name)), "/etc/systemd/system/os-update.service")
 		start := unitProperties(t, unit)["ExecStart"]
 		require.Len(t, start, 1, "%s: os-update runs one command", name)
 		assert.Contains(t, strings.Fields(start[0]), "--releasever=latest", "%s: dnf must move to the latest release", name)

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"sort"
@@ -72,6 +75,32 @@ func one(t *testing.T, run *mockRun, typ, name string) recordedResource {
 	}
 	t.Fatalf("no %s named %s was declared", typ, name)
 	return recordedResource{}
+}
+
+// userDataOf is the cloud-config a server receives, as text, whether it is
+// sent as it is (userData) or gzip-compressed (userDataBase64).
+func userDataOf(t *testing.T, in recordedResource) string {
+	t.Helper()
+	text, _ := userDataAndSize(t, in)
+	return text
+}
+
+// userDataAndSize is the cloud-config and its size as EC2 counts it.
+func userDataAndSize(t *testing.T, in recordedResource) (string, int) {
+	t.Helper()
+	encoded := propString(in.Inputs, "userDataBase64")
+	if encoded == "" {
+		text := propString(in.Inputs, "userData")
+		return text, len(text)
+	}
+	require.Empty(t, propString(in.Inputs, "userData"), "%s sets both userData and userDataBase64", in.Name)
+	raw, err := base64.StdEncoding.DecodeString(encoded)
+	require.NoError(t, err, "%s userDataBase64", in.Name)
+	r, err := gzip.NewReader(bytes.NewReader(raw))
+	require.NoError(t, err, "%s userDataBase64 is not gzip, which is all cloud-init would decompress", in.Name)
+	text, err := io.ReadAll(r)
+	require.NoError(t, err)
+	return string(text), len(raw)
 }
 
 func nameOf(run *mockRun, id string) string {
@@ -586,7 +615,7 @@ func TestOutputsArePresentAndHoldNoSecret(t *testing.T) {
 func TestUserDataWithSecretsIsSecret(t *testing.T) {
 	run := deploy(t, nil)
 	for _, in := range run.Mocks.ofType(typeInstance) {
-		plain := propString(in.Inputs, "userData")
+		plain := userDataOf(t, in)
 		for _, secret := range []string{testJupyterPass, testVPNPassword, base64.StdEncoding.EncodeToString([]byte(testVPNPassword))} {
 			assert.NotContains(t, plain, secret, "%s userdata holds a password", in.Name)
 		}
@@ -599,7 +628,7 @@ func TestUserDataIsByteIdenticalFromRunToRun(t *testing.T) {
 	userdata := func(run *mockRun) map[string]string {
 		m := map[string]string{}
 		for _, in := range run.Mocks.ofType(typeInstance) {
-			m[in.Name] = propString(in.Inputs, "userData")
+			m[in.Name] = userDataOf(t, in)
 		}
 		return m
 	}
@@ -624,7 +653,7 @@ func TestUserDataFitsEC2Limit(t *testing.T) {
 	run, err := runUnderMocks("a-rather-long-stack-name-for-a-course", stackConfig(longest), secretKeys)
 	require.NoError(t, err)
 	for _, in := range run.Mocks.ofType(typeInstance) {
-		size := len(propString(in.Inputs, "userData"))
+		_, size := userDataAndSize(t, in)
 		assert.Less(t, size, userDataLimit, "%s userdata is %d bytes; EC2 accepts at most %d", in.Name, size, userDataLimit)
 		t.Logf("%s userdata: %d bytes", in.Name, size)
 	}

@@ -14,7 +14,7 @@ import (
 // and the units its runcmd enables.
 func serverUnits(t *testing.T, run *mockRun, name string) (units map[string]map[string][]string, enabled []string) {
 	t.Helper()
-	c := parseCloudConfig(t, name, propString(one(t, run, typeInstance, name).Inputs, "userData"))
+	c := parseCloudConfig(t, name, userDataOf(t, one(t, run, typeInstance, name)))
 	units = map[string]map[string][]string{}
 	for unit, content := range unitFiles(c) {
 		units[unit] = unitProperties(t, content)

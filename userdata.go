@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -23,6 +25,25 @@ var userdataTemplates = mustParseUserdata()
 
 // EC2 refuses userdata over 16 KiB; TestUserDataFitsEC2Limit keeps us under it.
 const userDataLimit = 16 * 1024
+
+// gzipBase64 compresses a cloud-config for userDataBase64 (cloud-init reads
+// gzip-compressed userdata as it is). The header holds no name and no time,
+// so the same text gives the same bytes and an unchanged server is not
+// replaced.
+func gzipBase64(text string) (string, error) {
+	var b bytes.Buffer
+	w, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	if err != nil {
+		return "", err
+	}
+	if _, err := w.Write([]byte(text)); err != nil {
+		return "", fmt.Errorf("compressing the userdata: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return "", fmt.Errorf("compressing the userdata: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(b.Bytes()), nil
+}
 
 // Where things live on the servers, and what they install.
 const (

@@ -59,7 +59,7 @@ func renderedUserData(t *testing.T) map[string]string {
 	for name, changes := range variants {
 		run := deploy(t, changes)
 		for _, in := range run.Mocks.ofType(typeInstance) {
-			out[name+"/"+in.Name] = propString(in.Inputs, "userData")
+			out[name+"/"+in.Name] = userDataOf(t, in)
 		}
 	}
 	for _, want := range []string{"nat-instance/HOL02-NAT", "idle-stop/HOL02-Jupyter", "none/HOL02-VPN"} {
@@ -173,7 +173,7 @@ func voilaServerBlock(t *testing.T) string {
 // server block at path in place: conf.d's common file, then the block.
 func voilaNginxConf(t *testing.T, run *mockRun, path string) string {
 	t.Helper()
-	ud := propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
+	ud := userDataOf(t, one(t, run, typeInstance, "HOL02-VoilaServer"))
 	return writtenFile(t, ud, "/etc/nginx/conf.d/00-voila-common.conf") + "\n" + writtenFile(t, ud, path)
 }
 
@@ -350,7 +350,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 	idle := deploy(t, map[string]string{"jupyterIdleStopMinutes": "30"})
 	userdata := map[string]string{"HOL02-Jupyter (idle stop)": propString(one(t, idle, typeInstance, "HOL02-Jupyter").Inputs, "userData")}
 	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter", "HOL02-NAT"} {
-		userdata[name] = propString(one(t, run, typeInstance, name).Inputs, "userData")
+		userdata[name] = userDataOf(t, one(t, run, typeInstance, name))
 	}
 	verified := 0
 	for name, ud := range userdata {
@@ -399,7 +399,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {
 	run := deploy(t, map[string]string{"syncInterval": "90s"})
 	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter"} {
-		c := parseCloudConfig(t, name, propString(one(t, run, typeInstance, name).Inputs, "userData"))
+		c := parseCloudConfig(t, name, userDataOf(t, one(t, run, typeInstance, name)))
 		found := false
 		for unit, content := range unitFiles(c) {
 			if strings.HasPrefix(unit, "notebook-p") && strings.HasSuffix(unit, ".timer") {
@@ -409,7 +409,7 @@ func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {
 		}
 		assert.True(t, found, "%s has no sync timer", name)
 	}
-	voila := propString(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs, "userData")
+	voila := userDataOf(t, one(t, run, typeInstance, "HOL02-VoilaServer"))
 	assert.Contains(t, voila, "aws s3 sync --only-show-errors --delete", "Voila mirrors the bucket, deletions included")
 	jupyter := propString(one(t, run, typeInstance, "HOL02-Jupyter").Inputs, "userData")
 	push := regexp.MustCompile(`(?m)^\s*retry aws s3 sync .*"\$NOTEBOOK_DIR/" "\$uri"$`).FindString(jupyter)
