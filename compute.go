@@ -171,10 +171,10 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, se
 		KeyName: out.KeyName,
 		Profile: s.VoilaProfile,
 		UserData: pulumi.All(bucket, out.VoilaIP.PublicIp).ApplyT(func(v []any) (string, error) {
-			return voilaUserData(c, v[0].(string), v[1].(string))
+			return voilaUserData(c, v[0].(string), v[1].(string), s.ACMEBinary.SHA256)
 		}).(pulumi.StringOutput),
 		GzipUserData: true,
-		DependsOn:    append([]pulumi.Resource{s.Sample}, s.ACMESource...),
+		DependsOn:    []pulumi.Resource{s.Sample, s.ACMEClient},
 	})
 	if err != nil {
 		return nil, err

@@ -507,8 +507,8 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	}, g, "Jupyter reads and writes the prefix, and deletes only in the publish folder (unpublishing)")
 	assert.Equal(t, []string{"team/notebooks/", "team/notebooks/*"}, listed, "Jupyter may list only the notebook prefix")
 	g, listed = grants(t, run, "HOL02-Voila-Role")
-	assert.Equal(t, map[string][]string{"s3:ListBucket": {bucketArn}, "s3:GetObject": {publishedArn, bucketArn + "/research-lab/acme/*"}}, g,
-		"Voila only reads, and only what is published and the source of its certificate client")
+	assert.Equal(t, map[string][]string{"s3:ListBucket": {bucketArn}, "s3:GetObject": {publishedArn, bucketArn + "/research-lab/lab-acme"}}, g,
+		"Voila only reads, and only what is published and its certificate client")
 	assert.Equal(t, []string{"team/notebooks/published/", "team/notebooks/published/*"}, listed, "Voila may list only the publish folder")
 
 	// Publishing everything, as the manual does: nothing is ever deleted.
@@ -516,7 +516,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	g, _ = grants(t, all, "HOL02-Jupyter-Role")
 	assert.NotContains(t, g, "s3:DeleteObject", "with publishFolder empty the push never deletes, so Jupyter may not")
 	g, _ = grants(t, all, "HOL02-Voila-Role")
-	assert.Equal(t, []string{bucketArn + "/hol02/*", bucketArn + "/research-lab/acme/*"}, g["s3:GetObject"], "with publishFolder empty Voila reads the whole prefix")
+	assert.Equal(t, []string{bucketArn + "/hol02/*", bucketArn + "/research-lab/lab-acme"}, g["s3:GetObject"], "with publishFolder empty Voila reads the whole prefix")
 
 	profile := func(name string) string {
 		return propString(one(t, run, typeInstance, name).Inputs, "iamInstanceProfile")

@@ -4,7 +4,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
@@ -30,13 +29,19 @@ type storage struct {
 	// JupyterAccess are the IAM resources behind Jupyter's profile: its
 	// shutdown push needs them until the very end.
 	JupyterAccess []pulumi.Resource
-	// ACMESource is lab-acme's source in the bucket, which Voila builds.
-	ACMESource []pulumi.Resource
+	// ACMEClient is lab-acme in the bucket, built on this machine, which
+	// Voila installs once its digest (ACMEBinary.SHA256) checks out.
+	ACMEClient *s3.BucketObjectv2
+	ACMEBinary acmeBinary
 }
 
 // createStorage declares the notebook bucket (versioned, encrypted, private,
 // TLS only), the sample notebook, and the instance profiles that reach it.
 func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
+	acme, err := buildACME(goArch(c.VoilaType))
+	if err != nil {
+		return nil, err
+	}
 	bucketArgs := &s3.BucketV2Args{
 		ForceDestroy: pulumi.Bool(c.ForceDestroy),
 		Tags:         c.tags("Notebooks"),
@@ -53,7 +58,7 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("declaring the notebook bucket: %w", err)
 	}
-	s := &storage{Bucket: bucket}
+	s := &storage{Bucket: bucket, ACMEBinary: acme}
 
 	_, err = s3.NewBucketVersioningV2(ctx, "notebooks-versioning", &s3.BucketVersioningV2Args{
 		Bucket: bucket.ID(),
@@ -116,20 +121,15 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 		return nil, fmt.Errorf("declaring the sample notebook: %w", err)
 	}
 
-	// lab-acme's source, uploaded from the project folder as it is: Voila
-	// builds it with the module checksums of its go.sum.
-	for _, f := range acmeSourceFiles {
-		obj, err := s3.NewBucketObjectv2(ctx, "acme-"+f, &s3.BucketObjectv2Args{
-			Bucket:      bucket.ID(),
-			Key:         pulumi.String(acmeSourceKey + "/" + f),
-			Source:      pulumi.NewFileAsset(filepath.Join("acme", f)),
-			ContentType: pulumi.String("text/plain"),
-			Tags:        c.tags("acme-source"),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("declaring the ACME client's source %s: %w", f, err)
-		}
-		s.ACMESource = append(s.ACMESource, obj)
+	s.ACMEClient, err = s3.NewBucketObjectv2(ctx, "lab-acme", &s3.BucketObjectv2Args{
+		Bucket:      bucket.ID(),
+		Key:         pulumi.String(acmeBinaryKey),
+		Source:      pulumi.NewFileAsset(acme.Path),
+		ContentType: pulumi.String("application/octet-stream"),
+		Tags:        c.tags("lab-acme"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("declaring the certificate client lab-acme: %w", err)
 	}
 
 	if c.InstanceProfile != "" {
@@ -157,7 +157,8 @@ const (
 
 // notebookPolicy is the least privilege a server needs in the bucket. Jupyter
 // lists, reads and writes the notebook prefix and deletes only in the publish
-// folder (unpublishing); Voila lists and reads the publish folder only.
+// folder (unpublishing); Voila lists and reads the publish folder only, and
+// reads its certificate client.
 func notebookPolicy(bucketArn string, c *labConfig, access notebookAccess) (string, error) {
 	prefix := c.NotebookPrefix
 	if access == notebookAccessReadOnly {
@@ -177,8 +178,8 @@ func notebookPolicy(bucketArn string, c *labConfig, access notebookAccess) (stri
 	}
 	if access == notebookAccessReadOnly {
 		statements = append(statements, statement{
-			Sid: "CertificateClientSource", Effect: "Allow", Action: []string{"s3:GetObject"},
-			Resource: []string{bucketArn + "/" + acmeSourceKey + "/*"},
+			Sid: "CertificateClient", Effect: "Allow", Action: []string{"s3:GetObject"},
+			Resource: []string{bucketArn + "/" + acmeBinaryKey},
 		})
 	}
 	if access == notebookAccessReadWrite && c.PublishFolder != "" {

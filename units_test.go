@@ -37,9 +37,8 @@ func words(values []string) []string { return strings.Fields(strings.Join(values
 // root; only the OS update and the NAT rules' loader do.
 func TestServersRunAsTheirOwnUsers(t *testing.T) {
 	run := deploy(t, nil)
-	// The OS update, the NAT rules' loader, and the certificate client, which
-	// switches and reloads Nginx.
-	asRoot := map[string]bool{"os-update.service": true, "research-lab-nat.service": true, "voila-certificate.service": true}
+	asRoot := map[string]bool{"os-update.service": true, "research-lab-nat.service": true}
+	ownUser := map[string]string{"voila-certificate.service": acmeUser}
 	want := map[string]string{"HOL02-VoilaServer": "voila", "HOL02-Jupyter": "jupyter", "HOL02-NAT": ""}
 	for server, user := range want {
 		units, _ := serverUnits(t, run, server)
@@ -51,9 +50,30 @@ func TestServersRunAsTheirOwnUsers(t *testing.T) {
 				assert.Empty(t, p["User"], "%s %s", server, unit)
 				continue
 			}
-			assert.Equal(t, []string{user}, p["User"], "%s: %s must run as %s, not root", server, unit, user)
+			want := user
+			if u, ok := ownUser[unit]; ok {
+				want = u
+			}
+			assert.Equal(t, []string{want}, p["User"], "%s: %s must run as %s, not root", server, unit, want)
 		}
 	}
+}
+
+// TestCertificateClientRunsUnprivileged: lab-acme, which talks to the
+// internet, runs as its own user with a read-only system; only installing the
+// verified binary and putting the certificate in Nginx's hands run as root.
+func TestCertificateClientRunsUnprivileged(t *testing.T) {
+	units, _ := serverUnits(t, deploy(t, nil), "HOL02-VoilaServer")
+	u := units["voila-certificate.service"]
+	assert.Equal(t, []string{acmeUser}, u["User"])
+	assert.Equal(t, []string{acmeUser}, u["Group"])
+	require.Len(t, u["ExecStart"], 1)
+	assert.True(t, strings.HasPrefix(u["ExecStart"][0], "/usr/local/bin/lab-acme "), "lab-acme runs as the unit's user, without a privilege prefix: %s", u["ExecStart"][0])
+	assert.Equal(t, []string{"+/usr/local/sbin/lab-acme-install"}, u["ExecStartPre"], "only the verified install runs as root before lab-acme")
+	assert.Equal(t, []string{"+/usr/local/sbin/voila-tls-enable"}, u["ExecStartPost"], "only putting the certificate in service runs as root after it")
+	assert.NotContains(t, u["ExecStart"][0], "--deploy-hook", "lab-acme starts nothing as root")
+	assert.ElementsMatch(t, []string{acmeStateDir, acmeWebroot}, words(u["ReadWritePaths"]), "lab-acme may write its state and the webroot, nothing else")
+	assert.Equal(t, []string{"strict"}, u["ProtectSystem"])
 }
 
 // TestRestartsAndOrdering checks what restarts and what comes before what at

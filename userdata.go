@@ -73,21 +73,20 @@ var (
 )
 
 // The Voila site's certificate: Let's Encrypt through lab-acme (the acme/
-// module, built on the server from the source the stack puts in the bucket).
+// module, built by acmebuild.go on the deployer's machine), run as its own
+// unprivileged user, which owns the state and the webroot.
 const (
 	acmeDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 	acmeWebroot   = "/var/lib/research-lab/acme-webroot" // Nginx serves the HTTP-01 answers from here
 	acmeStateDir  = "/var/lib/research-lab/acme"         // account, certificate and key
-	acmeSourceKey = "research-lab/acme"                  // bucket folder of lab-acme's source
+	acmeBinaryKey = "research-lab/lab-acme"              // bucket key of the binary Voila installs
+	acmeUser      = "lab-acme"
 	// An IP address is certified with the six-day shortlived profile, renewed
 	// at half-life; a domain with the default 90 days, renewed 30 days ahead.
 	acmeIPProfile       = "shortlived"
 	acmeIPRenewWithin   = "72h"
 	acmeNameRenewWithin = "720h"
 )
-
-// acmeSourceFiles are the files of the acme/ module, uploaded as they are.
-var acmeSourceFiles = []string{"main.go", "go.mod", "go.sum"}
 
 // Argon2id parameters of jupyter_server's own passwd(), so that its
 // passwd_check verifies our hash exactly as one it made itself.
@@ -141,8 +140,9 @@ type userDataValues struct {
 	ACMEServer     string
 	ACMEWebroot    string
 	ACMEStateDir   string
-	ACMESource     string // s3:// folder of lab-acme's source
-	ACMEFiles      []string
+	ACMEUser       string
+	ACMEBinaryURI  string // s3:// address of lab-acme
+	ACMEBinarySHA  string // its SHA-256, checked before anything runs it
 
 	VPNPublicIP          string
 	PrivateNetworks      []string
@@ -244,7 +244,8 @@ func vpnUserData(c *labConfig, publicIP, passwordParameter string) (string, erro
 }
 
 // voilaUserData is the Voila server's cloud-config; it holds no secret.
-func voilaUserData(c *labConfig, bucket, publicIP string) (string, error) {
+// acmeSHA256 is the digest of the lab-acme in the bucket.
+func voilaUserData(c *labConfig, bucket, publicIP, acmeSHA256 string) (string, error) {
 	v := baseValues(c)
 	v.Bucket, v.NotebookDir, v.NotebookUser = bucket, voilaNotebookDir, voilaUser
 	v.PackagesVar, v.Packages, v.Units = "VOILA_PACKAGES", voilaPackages, voilaUnits
@@ -253,7 +254,7 @@ func voilaUserData(c *labConfig, bucket, publicIP string) (string, error) {
 		v.TLSIdentifier, v.TLSProfile, v.TLSRenewWithin, v.HSTS = c.VoilaDomain, "", acmeNameRenewWithin, true
 	}
 	v.ACMEServer, v.ACMEWebroot, v.ACMEStateDir = acmeDirectory, acmeWebroot, acmeStateDir
-	v.ACMESource, v.ACMEFiles = "s3://"+bucket+"/"+acmeSourceKey+"/", acmeSourceFiles
+	v.ACMEUser, v.ACMEBinaryURI, v.ACMEBinarySHA = acmeUser, "s3://"+bucket+"/"+acmeBinaryKey, acmeSHA256
 	return render("voila.yaml", v)
 }
 

@@ -36,6 +36,18 @@ func requireTool(t *testing.T, name string) string {
 	return path
 }
 
+// requireRoot skips a test that needs root outside CI, and fails it in CI.
+func requireRoot(t *testing.T, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("RESEARCH_LAB_REQUIRE_TOOLS") == "1" {
+		t.Fatalf("this test needs root (%s): run the tests as root, as .ci/run does", why)
+	}
+	t.Skipf("this test needs root (%s; .ci/run runs as root)", why)
+}
+
 // cloudConfig is the part of a cloud-config the tests read.
 type cloudConfig struct {
 	WriteFiles []struct {

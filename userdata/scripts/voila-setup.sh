@@ -17,7 +17,11 @@ retry /opt/voila/bin/pip install -q --upgrade pip
 read -ra packages <<<"$VOILA_PACKAGES"
 retry /opt/voila/bin/pip install -q "${packages[@]}"
 install -d -o "$NOTEBOOK_USER" -g "$NOTEBOOK_USER" -m 0755 "$NOTEBOOK_DIR"
-# Where Nginx serves the ACME challenges from, and where the certificate lives.
-install -d -m 0755 {{.ACMEWebroot}}
-install -d -m 0700 {{.ACMEStateDir}}
+# lab-acme's own user owns the webroot Nginx serves the ACME challenges from,
+# and the account, certificate and key.
+id -u {{.ACMEUser}} >/dev/null 2>&1 ||
+	useradd --system --home-dir {{.ACMEStateDir}} --no-create-home --shell /sbin/nologin {{.ACMEUser}}
+install -d -m 0755 /var/lib/research-lab
+install -d -o {{.ACMEUser}} -g {{.ACMEUser}} -m 0755 {{.ACMEWebroot}}
+install -d -o {{.ACMEUser}} -g {{.ACMEUser}} -m 0700 {{.ACMEStateDir}}
 nginx -t
