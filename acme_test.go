@@ -160,6 +160,7 @@ func newTLSSite(t *testing.T, stubPort int) *tlsSite {
 			{"/var/lib/research-lab/served-certificate.sha256", filepath.Join(s.dir, "served-certificate.sha256")},
 			{"/etc/nginx/conf.d/voila.conf", filepath.Join(confd, "voila.conf")},
 			{"/etc/research-lab/nginx/voila-https.conf", filepath.Join(s.dir, "voila-https.conf")},
+			{voilaSiteConf, filepath.Join(s.dir, "voila-site.conf")},
 			{"/usr/local/lib/research-lab/common.sh", filepath.Join(s.dir, "common.sh")},
 			{"/etc/research-lab/notebooks.env", filepath.Join(s.dir, "notebooks.env")},
 			{"/usr/local/bin/lab-acme", filepath.Join(bin, "lab-acme")},
@@ -179,6 +180,7 @@ func newTLSSite(t *testing.T, stubPort int) *tlsSite {
 	write(filepath.Join(confd, "voila.conf"), writtenFile(t, ud, "/etc/nginx/conf.d/voila.conf"), 0o644)
 	s.httpsVariant = writtenFile(t, ud, "/etc/research-lab/nginx/voila-https.conf")
 	write(filepath.Join(s.dir, "voila-https.conf"), s.httpsVariant, 0o644)
+	write(filepath.Join(s.dir, "voila-site.conf"), writtenFile(t, ud, voilaSiteConf), 0o644)
 	write(filepath.Join(s.dir, "common.sh"), writtenFile(t, ud, "/usr/local/lib/research-lab/common.sh"), 0o644)
 	write(filepath.Join(s.dir, "notebooks.env"), writtenFile(t, ud, "/etc/research-lab/notebooks.env"), 0o644)
 	for _, script := range []string{"lab-acme-install", "voila-tls-enable"} {
@@ -440,9 +442,14 @@ func TestVoilaCertificateFromPebble(t *testing.T) {
 		}
 		return status, header
 	}
+	ip := site.run.Outputs["voilaPublicIp"].(string)
 	status, header := redirect("")
 	assert.Equal(t, http.StatusMovedPermanently, status, "HTTP redirects to HTTPS once a certificate is served")
-	assert.Equal(t, fmt.Sprintf("https://127.0.0.1/voila/render/%s", sampleNotebookName), header.Get("Location"))
+	assert.Equal(t, fmt.Sprintf("https://%s/voila/render/%s", ip, sampleNotebookName), header.Get("Location"))
+	_, header = redirect("evil.example")
+	assert.Equal(t, fmt.Sprintf("https://%s/voila/render/%s", ip, sampleNotebookName), header.Get("Location"),
+		"the redirect goes to the certificate's own name, never to the Host a request names")
+	assertSecurityHeaders(t, header, "the redirect")
 	require.NoError(t, os.MkdirAll(filepath.Join(site.dir, "webroot/.well-known/acme-challenge"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(site.dir, "webroot/.well-known/acme-challenge/token"), []byte("answer"), 0o644))
 	status, body, _ = get(plain+"/.well-known/acme-challenge/token", "")
@@ -454,6 +461,7 @@ func TestVoilaCertificateFromPebble(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Empty(t, resp.Header.Get("Strict-Transport-Security"), "no HSTS for a six-day IP certificate")
+	assertSecurityHeaders(t, resp.Header, "the HTTPS site")
 	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", site.httpsPort), &tls.Config{RootCAs: roots})
 	require.NoError(t, err)
 	fmt.Fprintf(conn, "GET /api/kernels/1/channels HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+

@@ -53,13 +53,9 @@ const (
 	voilaNotebookDir   = "/srv/notebooks"
 	voilaUser          = "voila"
 	osUpdateCalendar   = "Sun *-*-* 00:00:00"
-	// The public site's limits: a crowd of visitors cannot exhaust the server.
-	voilaMaxKernels     = 10  // live kernel connections at once, all visitors together
-	voilaKernelIdleCull = 600 // seconds before an idle visitor's kernel is shut down
-	voilaPagesPerMinute = 30  // notebook pages (each starts a kernel) per visitor address
-	voilaMemoryMaxPct   = 75  // of the server's memory, for Voila and its kernels
-	openVPNRepoURL      = "https://as-repository.openvpn.net/as/debian"
-	openVPNRepoKeyURL   = "https://as-repository.openvpn.net/as-repo-public.asc"
+	voilaMemoryMaxPct  = 75 // of the server's memory, for Voila and its kernels
+	openVPNRepoURL     = "https://as-repository.openvpn.net/as/debian"
+	openVPNRepoKeyURL  = "https://as-repository.openvpn.net/as-repo-public.asc"
 )
 
 var (
@@ -98,8 +94,73 @@ const (
 	argon2SaltLen = 16
 )
 
+// The public site's limits: a crowd of visitors cannot exhaust the server.
+// Voila starts a kernel for each page it renders and shuts down a kernel
+// without activity; Nginx admits renders and kernel requests at these rates
+// (site-wide, and per visitor address so that one visitor cannot take the
+// site's whole share). voilaKernelBound works out what they add up to; the
+// README states it and a test holds the README to it.
+const (
+	voilaKernelIdleCull   = 600 // seconds without activity before Voila shuts a kernel down
+	voilaKernelCullPeriod = 60  // seconds between Voila's checks for idle kernels
+	// Pages rendered (each starts a kernel) a minute, and the burst admitted
+	// at once beyond that, all visitors together; then for one address.
+	voilaRendersPerMinute       = 2
+	voilaRenderBurst            = 10
+	voilaClientRendersPerMinute = 1
+	voilaClientRenderBurst      = 3
+	// Requests to running kernels (a page's websocket, its model), which
+	// count as kernel activity.
+	voilaKernelRequestsPerMinute       = 2
+	voilaKernelRequestBurst            = 10
+	voilaClientKernelRequestsPerMinute = 1
+	voilaClientKernelRequestBurst      = 3
+	// Kernel connections (websockets and renders) open at once.
+	voilaConnections       = 10
+	voilaClientConnections = 3
+)
+
+// rateLimit is one of Nginx's limit_req zones: a steady rate, and a burst
+// admitted at once beyond it.
+type rateLimit struct{ PerMinute, Burst int }
+
+// admittedWithin is the most requests the zone admits in any span of
+// seconds: Nginx's leaky bucket starts with room for one request and the
+// burst, and drains at the rate (rounded up, to stay an upper bound).
+func (r rateLimit) admittedWithin(seconds int) int {
+	return 1 + r.Burst + (r.PerMinute*seconds+59)/60
+}
+
 type voilaLimits struct {
-	MaxKernels, KernelIdleCull, PagesPerMinute, MemoryMaxPct int
+	KernelIdleCull, CullInterval         int // seconds
+	Renders, ClientRenders               rateLimit
+	KernelRequests, ClientKernelRequests rateLimit
+	Connections, ClientConnections       int
+	MemoryMaxPct                         int
+	Window                               int // seconds a kernel outlives its last activity, at most
+	MaxKernels                           int // voilaKernelBound
+}
+
+// voilaKernelBound is the most kernels that can live at once. A kernel lives
+// at most Window seconds after its last activity, and a kernel's activity
+// comes from the render that started it, from a request to it, or from a
+// connection (render or websocket) that was open within the window: each
+// counted by Nginx. So at any moment the live kernels are at most the renders
+// and the kernel requests admitted in the last Window seconds, plus the
+// connections open when that window began.
+func voilaKernelBound() voilaLimits {
+	l := voilaLimits{
+		KernelIdleCull: voilaKernelIdleCull, CullInterval: voilaKernelCullPeriod,
+		Renders:              rateLimit{voilaRendersPerMinute, voilaRenderBurst},
+		ClientRenders:        rateLimit{voilaClientRendersPerMinute, voilaClientRenderBurst},
+		KernelRequests:       rateLimit{voilaKernelRequestsPerMinute, voilaKernelRequestBurst},
+		ClientKernelRequests: rateLimit{voilaClientKernelRequestsPerMinute, voilaClientKernelRequestBurst},
+		Connections:          voilaConnections, ClientConnections: voilaClientConnections,
+		MemoryMaxPct: voilaMemoryMaxPct,
+		Window:       voilaKernelIdleCull + voilaKernelCullPeriod,
+	}
+	l.MaxKernels = l.Renders.admittedWithin(l.Window) + l.KernelRequests.admittedWithin(l.Window) + l.Connections
+	return l
 }
 
 type userDataPorts struct {
@@ -223,7 +284,7 @@ func baseValues(c *labConfig) *userDataValues {
 		PublishFolder:    c.PublishFolder,
 		SyncInterval:     c.SyncInterval,
 		OSUpdateCalendar: osUpdateCalendar,
-		Voila:            voilaLimits{voilaMaxKernels, voilaKernelIdleCull, voilaPagesPerMinute, voilaMemoryMaxPct},
+		Voila:            voilaKernelBound(),
 	}
 }
 

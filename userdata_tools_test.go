@@ -182,12 +182,21 @@ func voilaServerBlock(t *testing.T) string {
 }
 
 // voilaNginxConf is what Nginx reads of Voila's configuration with the
-// server block at path in place: conf.d's common file, then the block.
+// server block at path in place: conf.d's common file, then the block with
+// the site it includes.
 func voilaNginxConf(t *testing.T, run *mockRun, path string) string {
 	t.Helper()
 	ud := userDataOf(t, one(t, run, typeInstance, "HOL02-VoilaServer"))
-	return writtenFile(t, ud, "/etc/nginx/conf.d/00-voila-common.conf") + "\n" + writtenFile(t, ud, path)
+	include := "include " + voilaSiteConf + ";"
+	block := writtenFile(t, ud, path)
+	require.Contains(t, block, include, "%s must include the site", path)
+	return writtenFile(t, ud, "/etc/nginx/conf.d/00-voila-common.conf") + "\n" +
+		strings.ReplaceAll(block, include, writtenFile(t, ud, voilaSiteConf))
 }
+
+// voilaSiteConf is the Voila site's server context, which both variants of
+// voila.conf include.
+const voilaSiteConf = "/etc/research-lab/nginx/voila-site.conf"
 
 // nginxPrefix lays out a minimal Nginx around a server block, as the http{}
 // context of Amazon Linux's nginx.conf includes conf.d.
@@ -309,40 +318,6 @@ func upgrade(t *testing.T, conn net.Conn, path string) string {
 	status, err := bufio.NewReader(conn).ReadString('\n')
 	require.NoError(t, err)
 	return status
-}
-
-// TestNginxCapsKernelsAtOnce: every Voila kernel holds a websocket; past the
-// cap a visitor gets 503 instead of a kernel that exhausts the server.
-func TestNginxCapsKernelsAtOnce(t *testing.T) {
-	hold := make(chan struct{})
-	defer close(hold)
-	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, buf, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			return
-		}
-		buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-		buf.Flush()
-		<-hold // a kernel connection stays open
-		conn.Close()
-	}))
-	defer stub.Close()
-	port := freePort(t)
-	startNginx(t, localServerBlock(t, voilaServerBlock(t), port, stub.Listener.Addr().(*net.TCPAddr).Port))
-
-	for i := 1; i <= voilaMaxKernels+1; i++ {
-		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		require.NoError(t, err)
-		defer conn.Close()
-		status := upgrade(t, conn, fmt.Sprintf("/api/kernels/%d/channels", i))
-		if i <= voilaMaxKernels {
-			require.Contains(t, status, "101", "kernel connection %d of %d must pass", i, voilaMaxKernels)
-		} else {
-			assert.Contains(t, status, "503", "kernel connection %d, past the cap of %d, must be refused", i, voilaMaxKernels)
-		}
-	}
-	block := voilaServerBlock(t)
-	assert.Regexp(t, `(?m)^\s*proxy_buffering off;`, block, "Voila's deployment guide turns proxy buffering off")
 }
 
 // unitFiles returns the systemd units a server's cloud-config writes.

@@ -10,6 +10,8 @@ set -euo pipefail
 log_to /var/log/research-lab/voila-setup.log
 
 retry dnf -y -q install python3.11 python3.11-pip nginx awscli-2
+# Nginx reads research-lab's nginx.conf: the Voila site and nothing else.
+install -m 0644 /etc/research-lab/nginx/nginx.conf /etc/nginx/nginx.conf
 id -u "$NOTEBOOK_USER" >/dev/null 2>&1 ||
 	useradd --system --home-dir /var/lib/voila --create-home --shell /sbin/nologin "$NOTEBOOK_USER"
 [ -x /opt/voila/bin/python ] || python3.11 -m venv /opt/voila
