@@ -52,6 +52,7 @@ const (
 	jupyterUser        = "jupyter"
 	voilaNotebookDir   = "/srv/notebooks"
 	voilaUser          = "voila"
+	voilaHome          = "/var/lib/voila" // root's: nothing a kernel writes there survives
 	osUpdateCalendar   = "Sun *-*-* 00:00:00"
 	voilaMemoryMaxPct  = 75 // of the server's memory, for Voila and its kernels
 	openVPNRepoURL     = "https://as-repository.openvpn.net/as/debian"
@@ -178,6 +179,7 @@ type userDataValues struct {
 	NotebookDir      string
 	NotebookUser     string
 	JupyterHome      string
+	VoilaHome        string
 	SyncInterval     string
 	OSUpdateCalendar string
 	Voila            voilaLimits
@@ -308,7 +310,7 @@ func vpnUserData(c *labConfig, publicIP, passwordParameter string) (string, erro
 // acmeSHA256 is the digest of the lab-acme in the bucket.
 func voilaUserData(c *labConfig, bucket, publicIP, acmeSHA256 string) (string, error) {
 	v := baseValues(c)
-	v.Bucket, v.NotebookDir, v.NotebookUser = bucket, voilaNotebookDir, voilaUser
+	v.Bucket, v.NotebookDir, v.NotebookUser, v.VoilaHome = bucket, voilaNotebookDir, voilaUser, voilaHome
 	v.PackagesVar, v.Packages, v.Units = "VOILA_PACKAGES", voilaPackages, voilaUnits
 	v.TLSIdentifier, v.TLSProfile, v.TLSRenewWithin = publicIP, acmeIPProfile, acmeIPRenewWithin
 	if c.VoilaDomain != "" {

@@ -292,3 +292,85 @@ func TestTheDistributionsServerWouldAnswer(t *testing.T) {
 	require.Error(t, err, "without the setup's nginx.conf two default servers must clash:\n%s", out)
 	assert.Contains(t, string(out), "duplicate default server")
 }
+
+// TestUnpublishedNotebookCodeDoesNotRunAgain: a kernel started as voila.service
+// starts it (its user, environment and folder, the file ownership the setup
+// makes) writes an IPython startup file and a .pth file everywhere it can;
+// the next kernel runs none of them.
+func TestUnpublishedNotebookCodeDoesNotRunAgain(t *testing.T) {
+	python := "/usr/bin/python3"
+	if exec.Command(python, "-c", "import IPython").Run() != nil {
+		if os.Getenv("RESEARCH_LAB_REQUIRE_TOOLS") == "1" {
+			t.Fatal("Debian's python3-ipython is not installed: run .ci/install-tools")
+		}
+		t.Skip("Debian's python3-ipython is not installed")
+	}
+	run := deploy(t, nil)
+	ud := userDataOf(t, one(t, run, typeInstance, "HOL02-VoilaServer"))
+	unit := unitProperties(t, writtenFile(t, ud, "/etc/systemd/system/voila.service"))
+	for _, p := range words(unit["ReadWritePaths"]) {
+		assert.False(t, p == voilaHome || strings.HasPrefix(voilaHome, strings.TrimSuffix(p, "/")+"/"),
+			"voila.service makes %s writable, which holds its home %s", p, voilaHome)
+	}
+	assert.Equal(t, []string{"strict"}, unit["ProtectSystem"], "everything but the runtime folder is read-only for Voila")
+	runtime := words(unit["RuntimeDirectory"])
+	require.Len(t, runtime, 1)
+
+	root := newVoilaRoot(t, ud)
+	root.installNginxPackage(readFixture(t, "al2023-nginx.conf"), nil)
+	root.setup()
+	owner, mode := root.owner(voilaHome)
+	assert.Equal(t, "root", owner, "Voila's home must be root's")
+	assert.Zero(t, mode&0o022, "Voila's home must not be writable by others")
+
+	// What systemd gives the unit's processes: the user's home, the unit's
+	// Environment=, its runtime folder (the user's, 0755).
+	user, notebooks := unit["User"][0], unit["WorkingDirectory"][0]
+	env := []string{"PATH=/usr/local/bin:/usr/bin", "HOME=" + voilaHome, "USER=" + user, "LOGNAME=" + user}
+	for _, e := range unit["Environment"] {
+		env = append(env, strings.Fields(e)...)
+	}
+	uid := strings.Split(regexp.MustCompile(`(?m)^`+user+`:x:(\d+):(\d+):`).FindString(root.read("/etc/passwd")), ":")
+	require.Len(t, uid, 5, "the setup made no %s user", user)
+	rt := "/run/" + runtime[0]
+	require.NoError(t, os.MkdirAll(root.path(rt), 0o755))
+	var id, gid int
+	fmt.Sscan(uid[2], &id)
+	fmt.Sscan(uid[3], &gid)
+	require.NoError(t, os.Chown(root.path(rt), id, gid))
+	for _, e := range env {
+		if k, v, _ := strings.Cut(e, "="); strings.HasPrefix(k, "JUPYTER_") || k == "MPLCONFIGDIR" {
+			assert.True(t, strings.HasPrefix(v, rt+"/"), "%s=%s must be in the runtime folder, emptied when Voila stops", k, v)
+		}
+	}
+
+	mark := "/tmp/planted-code-ran"
+	planted := fmt.Sprintf("open(%q, 'w').close()\n", mark)
+	kernel := func(code string) string {
+		out, err := root.command(user, notebooks, env, "/opt/voila/bin/python", "-m", "IPython", "-c", code).CombinedOutput()
+		require.NoError(t, err, "the stand-in kernel failed:\n%s", out)
+		return string(out)
+	}
+	plant := fmt.Sprintf(`import os, site, sys
+planted = %q
+targets = [
+    os.path.join(get_ipython().profile_dir.startup_dir, "00-planted.py"),
+    os.path.expanduser("~/.ipython/profile_default/startup/00-planted.py"),
+    os.path.join(site.getusersitepackages(), "planted.pth"),
+]
+for path in targets:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(("import os; " if path.endswith(".pth") else "") + planted)
+        print("wrote", path)
+    except OSError as e:
+        print("refused", path, e)
+`, planted)
+	out := kernel(plant)
+	t.Logf("the first kernel:\n%s", out)
+	assert.Contains(t, out, "wrote", "the stand-in kernel must have somewhere to write, or the test proves nothing")
+	out = kernel("print('second kernel')")
+	assert.Contains(t, out, "second kernel")
+	assert.NoFileExists(t, root.path(mark), "code a kernel left behind ran in the next kernel:\n%s", out)
+}

@@ -13,7 +13,9 @@ retry dnf -y -q install python3.11 python3.11-pip nginx awscli-2
 # Nginx reads research-lab's nginx.conf: the Voila site and nothing else.
 install -m 0644 /etc/research-lab/nginx/nginx.conf /etc/nginx/nginx.conf
 id -u "$NOTEBOOK_USER" >/dev/null 2>&1 ||
-	useradd --system --home-dir /var/lib/voila --create-home --shell /sbin/nologin "$NOTEBOOK_USER"
+	useradd --system --home-dir {{.VoilaHome}} --no-create-home --shell /sbin/nologin "$NOTEBOOK_USER"
+# Voila's home is root's: its kernels cannot leave files there that run again.
+install -d -o root -g root -m 0755 {{.VoilaHome}}
 [ -x /opt/voila/bin/python ] || python3.11 -m venv /opt/voila
 retry /opt/voila/bin/pip install -q --upgrade pip
 read -ra packages <<<"$VOILA_PACKAGES"
