@@ -86,15 +86,23 @@ func visitor(n int) *net.Dialer {
 	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(n))}, Timeout: 5 * time.Second}
 }
 
-// get fetches path from the site as visitor n, on a connection of its own.
-func get(t *testing.T, site string, n int, path string) (int, http.Header) {
-	t.Helper()
+// fetch gets path from the site as visitor n, on a connection of its own.
+func fetch(site string, n int, path string) (int, http.Header, error) {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: visitor(n).DialContext, DisableKeepAlives: true}}
 	resp, err := client.Get("http://" + site + path)
-	require.NoError(t, err)
+	if err != nil {
+		return 0, nil, err
+	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, resp.Header
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header, err
+}
+
+func get(t *testing.T, site string, n int, path string) (int, http.Header) {
+	t.Helper()
+	status, header, err := fetch(site, n, path)
+	require.NoError(t, err)
+	return status, header
 }
 
 // kernelSocket opens a kernel's websocket as visitor n and returns the
@@ -124,7 +132,8 @@ func TestNoCrowdStartsMoreKernelsThanTheBound(t *testing.T) {
 			for n := 2; n < 2+visitors; n++ {
 				for i := 0; i < each; i++ {
 					request := func(n, i int) {
-						status, _ := get(t, site, n, fmt.Sprintf("/voila/render/%s?visitor=%d&page=%d", sampleNotebookName, n, i))
+						status, _, err := fetch(site, n, fmt.Sprintf("/voila/render/%s?visitor=%d&page=%d", sampleNotebookName, n, i))
+						assert.NoError(t, err, "visitor %d", n)
 						statuses <- status
 					}
 					if together {
