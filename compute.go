@@ -177,9 +177,9 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, se
 		KeyName: out.KeyName,
 		Profile: s.VoilaProfile,
 		UserData: pulumi.All(bucket, out.VoilaIP.PublicIp).ApplyT(func(v []any) (string, error) {
-			return voilaUserData(c, v[0].(string), v[1].(string))
+			return voilaUserData(c, v[0].(string), v[1].(string), s.ACMEBinary.SHA256)
 		}).(pulumi.StringOutput),
-		DependsOn: append([]pulumi.Resource{s.Sample}, s.ACMESource...),
+		DependsOn: []pulumi.Resource{s.Sample, s.ACMEClient},
 	})
 	if err != nil {
 		return nil, err
@@ -252,8 +252,6 @@ func createInstance(ctx *pulumi.Context, c *labConfig, spec instanceSpec) (*ec2.
 		VpcSecurityGroupIds:      pulumi.StringArray{group.ID()},
 		AssociatePublicIpAddress: pulumi.Bool(spec.PublicIP),
 		SourceDestCheck:          pulumi.Bool(!spec.Forwards),
-		// Compressed: cloud-init reads gzip as is, and EC2 takes 16 KiB.
-		UserDataBase64: spec.UserData.ApplyT(gzipBase64).(pulumi.StringOutput),
 		// A changed userdata is a changed server: replace it rather than leave
 		// it running with a configuration it never applied.
 		UserDataReplaceOnChange: pulumi.Bool(true),
@@ -276,6 +274,8 @@ func createInstance(ctx *pulumi.Context, c *labConfig, spec instanceSpec) (*ec2.
 		// the hourly price; a lab should cost what the plan says.
 		args.CreditSpecification = ec2.InstanceCreditSpecificationArgs{CpuCredits: pulumi.String("standard")}
 	}
+	// Compressed: cloud-init reads gzip as it is, and EC2 takes 16 KiB.
+	args.UserDataBase64 = spec.UserData.ApplyT(gzipBase64).(pulumi.StringOutput)
 	if spec.KeyName != nil {
 		args.KeyName = spec.KeyName
 	}

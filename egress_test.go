@@ -105,7 +105,7 @@ func (ns *netns) serve(port int) *exec.Cmd {
 func natUnitCommands(t *testing.T, dir string) [][]string {
 	t.Helper()
 	run := deploy(t, nil)
-	c := parseCloudConfig(t, "nat", cloudConfigOf(one(t, run, typeInstance, "HOL02-NAT").Inputs))
+	c := parseCloudConfig(t, "nat", userDataOf(t, one(t, run, typeInstance, "HOL02-NAT")))
 	paths := map[string]string{}
 	for _, f := range c.WriteFiles {
 		local := filepath.Join(dir, filepath.Base(f.Path))

@@ -79,7 +79,7 @@ func TestWrittenFilesAreAlwaysStrings(t *testing.T) {
 	run := deploy(t, map[string]string{"vpnAdminPassword": strings.Repeat("Ӎ4", 6)})
 	for _, in := range run.Mocks.ofType(typeInstance) {
 		var doc yaml.Node
-		require.NoError(t, yaml.Unmarshal([]byte(cloudConfigOf(in.Inputs)), &doc))
+		require.NoError(t, yaml.Unmarshal([]byte(userDataOf(t, in)), &doc))
 		var files []struct {
 			Path    string    `yaml:"path"`
 			Content yaml.Node `yaml:"content"`
@@ -102,7 +102,7 @@ func TestJupyterSaltDoesNotDependOnThePassword(t *testing.T) {
 		run, err := runUnderMocks(stack, stackConfig(changes), secretKeys)
 		require.NoError(t, err)
 		m := regexp.MustCompile(`hashed_password = "argon2:\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$([^$]+)\$`).
-			FindStringSubmatch(cloudConfigOf(one(t, run, typeInstance, "HOL02-Jupyter").Inputs))
+			FindStringSubmatch(userDataOf(t, one(t, run, typeInstance, "HOL02-Jupyter")))
 		require.NotNil(t, m, "no argon2id hash in Jupyter's userdata")
 		return m[1]
 	}
@@ -151,7 +151,7 @@ func TestNotebooksSurviveRenamesAndDestroy(t *testing.T) {
 func TestUpdatesReallyUpdate(t *testing.T) {
 	run := deploy(t, nil)
 	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter", "HOL02-NAT"} {
-		unit := writtenFile(t, cloudConfigOf(one(t, run, typeInstance, name).Inputs), "/etc/systemd/system/os-update.service")
+		unit := writtenFile(t, userDataOf(t, one(t, run, typeInstance, name)), "/etc/systemd/system/os-update.service")
 		start := unitProperties(t, unit)["ExecStart"]
 		require.Len(t, start, 1, "%s: os-update runs one command", name)
 		assert.Contains(t, strings.Fields(start[0]), "--releasever=latest", "%s: dnf must move to the latest release", name)
@@ -159,7 +159,7 @@ func TestUpdatesReallyUpdate(t *testing.T) {
 	}
 
 	tool := requireTool(t, "apt-config")
-	conf := writtenFile(t, cloudConfigOf(one(t, run, typeInstance, "HOL02-VPN").Inputs), "/etc/apt/apt.conf.d/52research-lab-upgrades")
+	conf := writtenFile(t, userDataOf(t, one(t, run, typeInstance, "HOL02-VPN")), "/etc/apt/apt.conf.d/52research-lab-upgrades")
 	file := filepath.Join(t.TempDir(), "upgrades.conf")
 	require.NoError(t, os.WriteFile(file, []byte(conf), 0o644))
 	out, err := exec.Command(tool, "-c", file, "dump").CombinedOutput()

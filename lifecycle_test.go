@@ -96,7 +96,7 @@ func TestBudgetAlertsBeforeTheLimit(t *testing.T) {
 func jupyterFiles(t *testing.T, changes map[string]string, dir string) map[string]string {
 	t.Helper()
 	run := deploy(t, changes)
-	c := parseCloudConfig(t, "jupyter", cloudConfigOf(one(t, run, typeInstance, "HOL02-Jupyter").Inputs))
+	c := parseCloudConfig(t, "jupyter", userDataOf(t, one(t, run, typeInstance, "HOL02-Jupyter")))
 	return extracted(t, c, dir)
 }
 

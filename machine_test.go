@@ -54,7 +54,7 @@ func newMachine(t *testing.T, server string, changes map[string]string, realVenv
 	requireTool(t, "useradd")
 	requireTool(t, "runuser")
 	run := deploy(t, changes)
-	c := parseCloudConfig(t, server, cloudConfigOf(one(t, run, typeInstance, server).Inputs))
+	c := parseCloudConfig(t, server, userDataOf(t, one(t, run, typeInstance, server)))
 	m := &machine{t: t, name: server, root: t.TempDir(), bin: sharedTempDir(t), units: map[string]map[string][]string{}}
 	// Every user of the machine may run the stand-ins and record its calls.
 	m.calls = filepath.Join(m.bin, "calls")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
@@ -57,27 +58,6 @@ func deploy(t *testing.T, changes map[string]string) *mockRun {
 	return run
 }
 
-// cloudConfigOf is an instance's userdata as cloud-init reads it: the
-// program sends it gzip-compressed, in base64.
-func cloudConfigOf(in resource.PropertyMap) string {
-	z, err := gzip.NewReader(base64.NewDecoder(base64.StdEncoding, strings.NewReader(propString(in, "userDataBase64"))))
-	if err != nil {
-		return ""
-	}
-	b, err := io.ReadAll(z)
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
-
-// userDataBytes is what EC2 counts of an instance's userdata: the
-// compressed bytes.
-func userDataBytes(in resource.PropertyMap) int {
-	b, _ := base64.StdEncoding.DecodeString(propString(in, "userDataBase64"))
-	return len(b)
-}
-
 func object(m resource.PropertyMap, key string) resource.PropertyMap {
 	v, ok := m[resource.PropertyKey(key)]
 	if !ok || !v.IsObject() {
@@ -95,6 +75,32 @@ func one(t *testing.T, run *mockRun, typ, name string) recordedResource {
 	}
 	t.Fatalf("no %s named %s was declared", typ, name)
 	return recordedResource{}
+}
+
+// userDataOf is the cloud-config a server receives, as text, whether it is
+// sent as it is (userData) or gzip-compressed (userDataBase64).
+func userDataOf(t *testing.T, in recordedResource) string {
+	t.Helper()
+	text, _ := userDataAndSize(t, in)
+	return text
+}
+
+// userDataAndSize is the cloud-config and its size as EC2 counts it.
+func userDataAndSize(t *testing.T, in recordedResource) (string, int) {
+	t.Helper()
+	encoded := propString(in.Inputs, "userDataBase64")
+	if encoded == "" {
+		text := propString(in.Inputs, "userData")
+		return text, len(text)
+	}
+	require.Empty(t, propString(in.Inputs, "userData"), "%s sets both userData and userDataBase64", in.Name)
+	raw, err := base64.StdEncoding.DecodeString(encoded)
+	require.NoError(t, err, "%s userDataBase64", in.Name)
+	r, err := gzip.NewReader(bytes.NewReader(raw))
+	require.NoError(t, err, "%s userDataBase64 is not gzip, which is all cloud-init would decompress", in.Name)
+	text, err := io.ReadAll(r)
+	require.NoError(t, err)
+	return string(text), len(raw)
 }
 
 func nameOf(run *mockRun, id string) string {
@@ -213,7 +219,7 @@ func TestNATInstanceIsAHardenedRouter(t *testing.T) {
 			assert.Equal(t, "HOL02-NAT-SG: all from 10.0.3.0/24", rule, "the NAT instance admits the Research subnet and nothing else")
 		}
 	}
-	ud := cloudConfigOf(in)
+	ud := userDataOf(t, nat)
 	assert.Contains(t, ud, "ip saddr 10.0.3.0/24 ip daddr != 10.0.0.0/16 masquerade", "only the Research subnet is masqueraded, and only out of the VPC")
 	assert.Contains(t, ud, "net.ipv4.ip_forward = 1")
 	assert.Equal(t, "required", propString(object(in, "metadataOptions"), "httpTokens"), "the NAT instance must allow IMDSv2 only")
@@ -312,7 +318,7 @@ func TestPublicServersKeepTheirAddresses(t *testing.T) {
 	assert.Equal(t, voilaIP, run.Outputs["voilaPublicIp"], "voilaPublicIp is Voila's Elastic IP")
 	assert.Equal(t, "https://"+voilaIP+"/", run.Outputs["voilaUrl"], "voilaUrl names the Elastic IP, which survives a stop and holds the certificate")
 	vpn := one(t, run, typeInstance, "HOL02-VPN")
-	assert.Equal(t, run.Outputs["vpnPublicIp"], sourcedEnv(t, writtenFile(t, cloudConfigOf(vpn.Inputs), "/etc/research-lab/vpn.env"))["VPN_HOSTNAME"],
+	assert.Equal(t, run.Outputs["vpnPublicIp"], sourcedEnv(t, writtenFile(t, userDataOf(t, vpn), "/etc/research-lab/vpn.env"))["VPN_HOSTNAME"],
 		"the VPN's host name must be its Elastic IP (the manual's first troubleshooting item)")
 }
 
@@ -369,7 +375,7 @@ func TestJupyterReplacementLosesNothing(t *testing.T) {
 	jupyter := one(t, run, typeInstance, "HOL02-Jupyter")
 	assert.True(t, jupyter.Options.GetDeleteBeforeReplace(),
 		"Jupyter must be replaced delete-before-create, so its last push lands before its successor restores")
-	ud := cloudConfigOf(jupyter.Inputs)
+	ud := userDataOf(t, jupyter)
 	assert.Contains(t, ud, "ExecStop=/usr/local/bin/notebook-sync push", "Jupyter must push its notebooks at shutdown")
 	assert.Contains(t, ud, "Before=jupyter.service", "the shutdown push must run after Jupyter has stopped")
 	assert.Contains(t, ud, "After=network-online.target notebook-restore.service", "Jupyter must start after the restore")
@@ -481,8 +487,8 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	}, g, "Jupyter reads and writes the prefix, and deletes only in the publish folder (unpublishing)")
 	assert.Equal(t, []string{"team/notebooks/", "team/notebooks/*"}, listed, "Jupyter may list only the notebook prefix")
 	g, listed = grants(t, run, "HOL02-Voila-Role")
-	assert.Equal(t, map[string][]string{"s3:ListBucket": {bucketArn}, "s3:GetObject": {publishedArn, bucketArn + "/research-lab/acme/*"}}, g,
-		"Voila only reads, and only what is published and the source of its certificate client")
+	assert.Equal(t, map[string][]string{"s3:ListBucket": {bucketArn}, "s3:GetObject": {publishedArn, bucketArn + "/research-lab/lab-acme"}}, g,
+		"Voila only reads, and only what is published and its certificate client")
 	assert.Equal(t, []string{"team/notebooks/published/", "team/notebooks/published/*"}, listed, "Voila may list only the publish folder")
 
 	// Publishing everything, as the manual does: nothing is ever deleted.
@@ -490,7 +496,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	g, _ = grants(t, all, "HOL02-Jupyter-Role")
 	assert.NotContains(t, g, "s3:DeleteObject", "with publishFolder empty the push never deletes, so Jupyter may not")
 	g, _ = grants(t, all, "HOL02-Voila-Role")
-	assert.Equal(t, []string{bucketArn + "/hol02/*", bucketArn + "/research-lab/acme/*"}, g["s3:GetObject"], "with publishFolder empty Voila reads the whole prefix")
+	assert.Equal(t, []string{bucketArn + "/hol02/*", bucketArn + "/research-lab/lab-acme"}, g["s3:GetObject"], "with publishFolder empty Voila reads the whole prefix")
 
 	profile := func(name string) string {
 		return propString(one(t, run, typeInstance, name).Inputs, "iamInstanceProfile")
@@ -625,20 +631,20 @@ func TestOutputsArePresentAndHoldNoSecret(t *testing.T) {
 func TestUserDataWithSecretsIsSecret(t *testing.T) {
 	run := deploy(t, nil)
 	for _, in := range run.Mocks.ofType(typeInstance) {
-		plain := cloudConfigOf(in.Inputs)
+		plain := userDataOf(t, in)
 		for _, secret := range []string{testJupyterPass, testVPNPassword, base64.StdEncoding.EncodeToString([]byte(testVPNPassword))} {
 			assert.NotContains(t, plain, secret, "%s userdata holds a password", in.Name)
 		}
 	}
 	assert.True(t, one(t, run, typeInstance, "HOL02-Jupyter").Inputs["userDataBase64"].IsSecret(), "Jupyter's userdata holds the password hash and must be a Pulumi secret")
-	assert.Contains(t, cloudConfigOf(one(t, run, typeInstance, "HOL02-Jupyter").Inputs), "hashed_password = \"argon2:$argon2id$")
+	assert.Contains(t, userDataOf(t, one(t, run, typeInstance, "HOL02-Jupyter")), "hashed_password = \"argon2:$argon2id$")
 }
 
 func TestUserDataIsByteIdenticalFromRunToRun(t *testing.T) {
 	userdata := func(run *mockRun) map[string]string {
 		m := map[string]string{}
 		for _, in := range run.Mocks.ofType(typeInstance) {
-			m[in.Name] = cloudConfigOf(in.Inputs)
+			m[in.Name] = userDataOf(t, in)
 		}
 		return m
 	}
@@ -679,9 +685,9 @@ func TestUserDataFitsEC2Limit(t *testing.T) {
 	run, err := runUnderMocks("a-rather-long-stack-name-for-a-course", stackConfig(longest), secretKeys)
 	require.NoError(t, err)
 	for _, in := range run.Mocks.ofType(typeInstance) {
-		size := userDataBytes(in.Inputs)
+		_, size := userDataAndSize(t, in)
 		assert.Less(t, size, userDataLimit, "%s userdata is %d bytes; EC2 accepts at most %d", in.Name, size, userDataLimit)
-		t.Logf("%s userdata: %d bytes compressed, %d as cloud-init reads it", in.Name, size, len(cloudConfigOf(in.Inputs)))
+		t.Logf("%s userdata: %d bytes compressed, %d as cloud-init reads it", in.Name, size, len(userDataOf(t, in)))
 	}
 }
 
@@ -690,7 +696,7 @@ func TestUserDataFitsEC2Limit(t *testing.T) {
 func TestUserDataIsGzipOfTheCloudConfig(t *testing.T) {
 	first, second := deploy(t, nil), deploy(t, nil)
 	for _, in := range first.Mocks.ofType(typeInstance) {
-		assert.True(t, strings.HasPrefix(cloudConfigOf(in.Inputs), "#cloud-config\n"), "%s userdata must decompress to a cloud-config", in.Name)
+		assert.True(t, strings.HasPrefix(userDataOf(t, in), "#cloud-config\n"), "%s userdata must decompress to a cloud-config", in.Name)
 		assert.NotContains(t, in.Inputs, resource.PropertyKey("userData"), "%s must send its userdata compressed only", in.Name)
 		assert.Equal(t, propString(in.Inputs, "userDataBase64"), propString(one(t, second, typeInstance, in.Name).Inputs, "userDataBase64"),
 			"%s: the same configuration must compress to the same bytes, or every `pulumi up` replaces it", in.Name)

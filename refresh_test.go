@@ -65,7 +65,7 @@ var replaceOnChange = map[string]providerSchema{
 		// with "user_data_replace_on_change". rootBlockDevice's volumeType and
 		// volumeSize are modified in place (ModifyVolume).
 		{Path: "userData", Computed: true, When: "userDataReplaceOnChange"},
-		{Path: "userDataBase64", Computed: true, When: "userDataReplaceOnChange"},
+		{Path: "userDataBase64", Computed: true, When: "userDataReplaceOnChange"}, // the same rule
 	}},
 	typeEIP: {Source: "internal/service/ec2/ec2_eip.go", ForceNew: []forceNew{
 		{Path: "address"}, {Path: "domain", Computed: true}, {Path: "networkBorderGroup", Computed: true}, {Path: "publicIpv4Pool", Computed: true},
@@ -231,7 +231,7 @@ func diffAgainst(t *testing.T, prior priorState, run *mockRun, resolved map[stri
 				newV, declared = valueAt(old.Inputs, f.Path)
 			}
 			oldV, had := valueAt(old.State, f.Path)
-			if strings.HasPrefix(f.Path, "userData") {
+			if f.Path == "userData" || f.Path == "userDataBase64" {
 				oldV, had = valueAt(old.Inputs, f.Path) // the state holds its hash; the stored input the text
 			}
 			switch {

@@ -70,11 +70,12 @@ func TestRootNeverRunsWhatVoilaCanChange(t *testing.T) {
 	assert.Empty(t, strings.TrimSpace(writable), "Voila's user may write what root runs or reads")
 
 	// `python -m` imports from the current folder: an admin repairing the
-	// venv from Voila's home must not run what Voila put there.
+	// venv from a folder Voila's user wrote (its home is root's, so /tmp)
+	// must not run what Voila put there.
 	trap, uids := trapFile(t)
 	m.must(m.asUnit("voila.service", "/bin/sh", "-c",
-		"mkdir -p /var/lib/voila/venv && echo '"+uidTrap(trap)+"' | tee /var/lib/voila/venv/__init__.py >/var/lib/voila/venv/__main__.py"))
-	out, err := m.command("", "rm /opt/voila/bin/python && cd /var/lib/voila && /usr/local/sbin/research-lab-setup", env...).CombinedOutput()
+		"mkdir -p /tmp/planted/venv && echo '"+uidTrap(trap)+"' | tee /tmp/planted/venv/__init__.py >/tmp/planted/venv/__main__.py"))
+	out, err := m.command("", "rm /opt/voila/bin/python && cd /tmp/planted && /usr/local/sbin/research-lab-setup", env...).CombinedOutput()
 	assert.Empty(t, uids(), "root ran code that Voila's user put in the folder the setup was started from")
 	require.NoError(t, err, "the setup run from Voila's home:\n%s", out)
 	assert.Contains(t, m.must("/opt/voila/bin/python -c 'import sys; print(sys.prefix)'"), "/opt/voila", "the setup must repair the venv")

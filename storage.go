@@ -4,7 +4,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
@@ -34,13 +33,19 @@ type storage struct {
 	// JupyterMembers is the team as the Jupyter server applies it (names and
 	// password hashes); nil in a single-user lab.
 	JupyterMembers *ssm.Parameter
-	// ACMESource is lab-acme's source in the bucket, which Voila builds.
-	ACMESource []pulumi.Resource
+	// ACMEClient is lab-acme in the bucket, built on this machine, which
+	// Voila installs once its digest (ACMEBinary.SHA256) checks out.
+	ACMEClient *s3.BucketObjectv2
+	ACMEBinary acmeBinary
 }
 
 // createStorage declares the notebook bucket (versioned, encrypted, private,
 // TLS only), the sample notebook, and the instance profiles that reach it.
 func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
+	acme, err := buildACME(goArch(c.VoilaType))
+	if err != nil {
+		return nil, err
+	}
 	bucketArgs := &s3.BucketV2Args{
 		ForceDestroy: pulumi.Bool(c.ForceDestroy),
 		Tags:         c.tags("Notebooks"),
@@ -57,7 +62,7 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("declaring the notebook bucket: %w", err)
 	}
-	s := &storage{Bucket: bucket}
+	s := &storage{Bucket: bucket, ACMEBinary: acme}
 
 	_, err = s3.NewBucketVersioningV2(ctx, "notebooks-versioning", &s3.BucketVersioningV2Args{
 		Bucket: bucket.ID(),
@@ -120,20 +125,15 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 		return nil, fmt.Errorf("declaring the sample notebook: %w", err)
 	}
 
-	// lab-acme's source, uploaded from the project folder as it is: Voila
-	// builds it with the module checksums of its go.sum.
-	for _, f := range acmeSourceFiles {
-		obj, err := s3.NewBucketObjectv2(ctx, "acme-"+f, &s3.BucketObjectv2Args{
-			Bucket:      bucket.ID(),
-			Key:         pulumi.String(acmeSourceKey + "/" + f),
-			Source:      pulumi.NewFileAsset(filepath.Join("acme", f)),
-			ContentType: pulumi.String("text/plain"),
-			Tags:        c.tags("acme-source"),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("declaring the ACME client's source %s: %w", f, err)
-		}
-		s.ACMESource = append(s.ACMESource, obj)
+	s.ACMEClient, err = s3.NewBucketObjectv2(ctx, "lab-acme", &s3.BucketObjectv2Args{
+		Bucket:      bucket.ID(),
+		Key:         pulumi.String(acmeBinaryKey),
+		Source:      pulumi.NewFileAsset(acme.Path),
+		ContentType: pulumi.String("application/octet-stream"),
+		Tags:        c.tags("lab-acme"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("declaring the certificate client lab-acme: %w", err)
 	}
 
 	if c.team() {
@@ -180,7 +180,8 @@ const (
 
 // notebookPolicy is the least privilege a server needs in the bucket. Jupyter
 // lists, reads and writes the notebook prefix and deletes only in the publish
-// folder (unpublishing); Voila lists and reads the publish folder only.
+// folder (unpublishing); Voila lists and reads the publish folder only, and
+// reads its certificate client.
 //
 // In a team lab every member's folder has its publish folder: Voila lists the
 // notebook prefix (to find them) and reads only what they publish.
@@ -206,8 +207,8 @@ func notebookPolicy(bucketArn string, c *labConfig, access notebookAccess, extra
 	}
 	if access == notebookAccessReadOnly {
 		statements = append(statements, statement{
-			Sid: "CertificateClientSource", Effect: "Allow", Action: []string{"s3:GetObject"},
-			Resource: []string{bucketArn + "/" + acmeSourceKey + "/*"},
+			Sid: "CertificateClient", Effect: "Allow", Action: []string{"s3:GetObject"},
+			Resource: []string{bucketArn + "/" + acmeBinaryKey},
 		})
 	}
 	if access == notebookAccessReadWrite && c.PublishFolder != "" {

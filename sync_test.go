@@ -69,7 +69,7 @@ func (r *syncRig) server(name string, changes map[string]string) *syncServer {
 	t.Helper()
 	changes["bucketName"] = syncBucket
 	run := deploy(t, changes)
-	ud := cloudConfigOf(one(t, run, typeInstance, name).Inputs)
+	ud := userDataOf(t, one(t, run, typeInstance, name))
 	root := t.TempDir()
 	s := &syncServer{rig: r, dir: filepath.Join(root, "notebooks"), state: filepath.Join(root, "state"), script: filepath.Join(root, "notebook-sync")}
 	require.NoError(t, os.MkdirAll(s.dir, 0o755))

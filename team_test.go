@@ -190,7 +190,7 @@ func TestMembersComeAndGoWithoutNewUserdata(t *testing.T) {
 		userdata := func(run *mockRun) map[string]string {
 			m := map[string]string{}
 			for _, in := range run.Mocks.ofType(typeInstance) {
-				m[in.Name] = cloudConfigOf(in.Inputs)
+				m[in.Name] = userDataOf(t, in)
 			}
 			return m
 		}

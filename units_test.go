@@ -14,7 +14,7 @@ import (
 // and the units its runcmd enables.
 func serverUnits(t *testing.T, run *mockRun, name string) (units map[string]map[string][]string, enabled []string) {
 	t.Helper()
-	c := parseCloudConfig(t, name, cloudConfigOf(one(t, run, typeInstance, name).Inputs))
+	c := parseCloudConfig(t, name, userDataOf(t, one(t, run, typeInstance, name)))
 	units = map[string]map[string][]string{}
 	for unit, content := range unitFiles(c) {
 		units[unit] = unitProperties(t, content)
@@ -43,7 +43,7 @@ func TestServersRunAsTheirOwnUsers(t *testing.T) {
 	const root = ""
 	want := map[string]map[string]string{
 		"HOL02-VoilaServer": {"voila.service": "voila", "notebook-pull.service": "notebook-sync",
-			"imds-guard.service": root, "os-update.service": root, "voila-certificate.service": root},
+			"imds-guard.service": root, "os-update.service": root, "voila-certificate.service": acmeUser},
 		"HOL02-Jupyter": {"jupyter.service": "jupyter", "notebook-restore.service": "notebook-sync",
 			"notebook-push.service": "notebook-sync", "notebook-push-at-shutdown.service": "notebook-sync",
 			"imds-guard.service": root, "os-update.service": root},
@@ -59,6 +59,23 @@ func TestServersRunAsTheirOwnUsers(t *testing.T) {
 		}
 		assert.Equal(t, users, got, "%s: each service's User= (empty: root)", server)
 	}
+}
+
+// TestCertificateClientRunsUnprivileged: lab-acme, which talks to the
+// internet, runs as its own user with a read-only system; only installing the
+// verified binary and putting the certificate in Nginx's hands run as root.
+func TestCertificateClientRunsUnprivileged(t *testing.T) {
+	units, _ := serverUnits(t, deploy(t, nil), "HOL02-VoilaServer")
+	u := units["voila-certificate.service"]
+	assert.Equal(t, []string{acmeUser}, u["User"])
+	assert.Equal(t, []string{acmeUser}, u["Group"])
+	require.Len(t, u["ExecStart"], 1)
+	assert.True(t, strings.HasPrefix(u["ExecStart"][0], "/usr/local/bin/lab-acme "), "lab-acme runs as the unit's user, without a privilege prefix: %s", u["ExecStart"][0])
+	assert.Equal(t, []string{"+/usr/local/sbin/lab-acme-install"}, u["ExecStartPre"], "only the verified install runs as root before lab-acme")
+	assert.Equal(t, []string{"+/usr/local/sbin/voila-tls-enable"}, u["ExecStartPost"], "only putting the certificate in service runs as root after it")
+	assert.NotContains(t, u["ExecStart"][0], "--deploy-hook", "lab-acme starts nothing as root")
+	assert.ElementsMatch(t, []string{acmeStateDir, acmeWebroot}, words(u["ReadWritePaths"]), "lab-acme may write its state and the webroot, nothing else")
+	assert.Equal(t, []string{"strict"}, u["ProtectSystem"])
 }
 
 // TestRestartsAndOrdering checks what restarts and what comes before what at

@@ -34,15 +34,12 @@ const (
 	jupyterUser        = "jupyter"
 	voilaNotebookDir   = "/srv/notebooks"
 	voilaUser          = "voila"
-	syncUser           = "notebook-sync" // the sync's own user, one of imdsUsers
+	syncUser           = "notebook-sync"  // the sync's own user, one of imdsUsers
+	voilaHome          = "/var/lib/voila" // root's: nothing a kernel writes there survives
 	osUpdateCalendar   = "Sun *-*-* 00:00:00"
-	// The public site's limits: a crowd of visitors cannot exhaust the server.
-	voilaMaxKernels     = 10  // live kernel connections at once, all visitors together
-	voilaKernelIdleCull = 600 // seconds before an idle visitor's kernel is shut down
-	voilaPagesPerMinute = 30  // notebook pages (each starts a kernel) per visitor address
-	voilaMemoryMaxPct   = 75  // of the server's memory, for Voila and its kernels
-	openVPNRepoURL      = "https://as-repository.openvpn.net/as/debian"
-	openVPNRepoKeyURL   = "https://as-repository.openvpn.net/as-repo-public.asc"
+	voilaMemoryMaxPct  = 75 // of the server's memory, for Voila and its kernels
+	openVPNRepoURL     = "https://as-repository.openvpn.net/as/debian"
+	openVPNRepoKeyURL  = "https://as-repository.openvpn.net/as-repo-public.asc"
 )
 
 var (
@@ -68,21 +65,20 @@ const (
 var imdsUsers = []string{"root", syncUser}
 
 // The Voila site's certificate: Let's Encrypt through lab-acme (the acme/
-// module, built on the server from the source the stack puts in the bucket).
+// module, built by acmebuild.go on the deployer's machine), run as its own
+// unprivileged user, which owns the state and the webroot.
 const (
 	acmeDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 	acmeWebroot   = "/var/lib/research-lab/acme-webroot" // Nginx serves the HTTP-01 answers from here
 	acmeStateDir  = "/var/lib/research-lab/acme"         // account, certificate and key
-	acmeSourceKey = "research-lab/acme"                  // bucket folder of lab-acme's source
+	acmeBinaryKey = "research-lab/lab-acme"              // bucket key of the binary Voila installs
+	acmeUser      = "lab-acme"
 	// An IP address is certified with the six-day shortlived profile, renewed
 	// at half-life; a domain with the default 90 days, renewed 30 days ahead.
 	acmeIPProfile       = "shortlived"
 	acmeIPRenewWithin   = "72h"
 	acmeNameRenewWithin = "720h"
 )
-
-// acmeSourceFiles are the files of the acme/ module, uploaded as they are.
-var acmeSourceFiles = []string{"main.go", "go.mod", "go.sum"}
 
 // Argon2id parameters of jupyter_server's own passwd(), so that its
 // passwd_check verifies our hash exactly as one it made itself.
@@ -94,8 +90,73 @@ const (
 	argon2SaltLen = 16
 )
 
+// The public site's limits: a crowd of visitors cannot exhaust the server.
+// Voila starts a kernel for each page it renders and shuts down a kernel
+// without activity; Nginx admits renders and kernel requests at these rates
+// (site-wide, and per visitor address so that one visitor cannot take the
+// site's whole share). voilaKernelBound works out what they add up to; the
+// README states it and a test holds the README to it.
+const (
+	voilaKernelIdleCull   = 600 // seconds without activity before Voila shuts a kernel down
+	voilaKernelCullPeriod = 60  // seconds between Voila's checks for idle kernels
+	// Pages rendered (each starts a kernel) a minute, and the burst admitted
+	// at once beyond that, all visitors together; then for one address.
+	voilaRendersPerMinute       = 2
+	voilaRenderBurst            = 10
+	voilaClientRendersPerMinute = 1
+	voilaClientRenderBurst      = 3
+	// Requests to running kernels (a page's websocket, its model), which
+	// count as kernel activity.
+	voilaKernelRequestsPerMinute       = 2
+	voilaKernelRequestBurst            = 10
+	voilaClientKernelRequestsPerMinute = 1
+	voilaClientKernelRequestBurst      = 3
+	// Kernel connections (websockets and renders) open at once.
+	voilaConnections       = 10
+	voilaClientConnections = 3
+)
+
+// rateLimit is one of Nginx's limit_req zones: a steady rate, and a burst
+// admitted at once beyond it.
+type rateLimit struct{ PerMinute, Burst int }
+
+// admittedWithin is the most requests the zone admits in any span of
+// seconds: Nginx's leaky bucket starts with room for one request and the
+// burst, and drains at the rate (rounded up, to stay an upper bound).
+func (r rateLimit) admittedWithin(seconds int) int {
+	return 1 + r.Burst + (r.PerMinute*seconds+59)/60
+}
+
 type voilaLimits struct {
-	MaxKernels, KernelIdleCull, PagesPerMinute, MemoryMaxPct int
+	KernelIdleCull, CullInterval         int // seconds
+	Renders, ClientRenders               rateLimit
+	KernelRequests, ClientKernelRequests rateLimit
+	Connections, ClientConnections       int
+	MemoryMaxPct                         int
+	Window                               int // seconds a kernel outlives its last activity, at most
+	MaxKernels                           int // voilaKernelBound
+}
+
+// voilaKernelBound is the most kernels that can live at once. A kernel lives
+// at most Window seconds after its last activity, and a kernel's activity
+// comes from the render that started it, from a request to it, or from a
+// connection (render or websocket) that was open within the window: each
+// counted by Nginx. So at any moment the live kernels are at most the renders
+// and the kernel requests admitted in the last Window seconds, plus the
+// connections open when that window began.
+func voilaKernelBound() voilaLimits {
+	l := voilaLimits{
+		KernelIdleCull: voilaKernelIdleCull, CullInterval: voilaKernelCullPeriod,
+		Renders:              rateLimit{voilaRendersPerMinute, voilaRenderBurst},
+		ClientRenders:        rateLimit{voilaClientRendersPerMinute, voilaClientRenderBurst},
+		KernelRequests:       rateLimit{voilaKernelRequestsPerMinute, voilaKernelRequestBurst},
+		ClientKernelRequests: rateLimit{voilaClientKernelRequestsPerMinute, voilaClientKernelRequestBurst},
+		Connections:          voilaConnections, ClientConnections: voilaClientConnections,
+		MemoryMaxPct: voilaMemoryMaxPct,
+		Window:       voilaKernelIdleCull + voilaKernelCullPeriod,
+	}
+	l.MaxKernels = l.Renders.admittedWithin(l.Window) + l.KernelRequests.admittedWithin(l.Window) + l.Connections
+	return l
 }
 
 type userDataPorts struct {
@@ -118,6 +179,7 @@ type userDataValues struct {
 	IMDSIPv4         string
 	IMDSIPv6         string
 	JupyterHome      string
+	VoilaHome        string
 	SyncInterval     string
 	OSUpdateCalendar string
 	Voila            voilaLimits
@@ -145,8 +207,9 @@ type userDataValues struct {
 	ACMEServer     string
 	ACMEWebroot    string
 	ACMEStateDir   string
-	ACMESource     string // s3:// folder of lab-acme's source
-	ACMEFiles      []string
+	ACMEUser       string
+	ACMEBinaryURI  string // s3:// address of lab-acme
+	ACMEBinarySHA  string // its SHA-256, checked before anything runs it
 
 	VPNPublicIP          string
 	PrivateNetworks      []string
@@ -261,7 +324,7 @@ func baseValues(c *labConfig) *userDataValues {
 		PublishFolder:    c.PublishFolder,
 		SyncInterval:     c.SyncInterval,
 		OSUpdateCalendar: osUpdateCalendar,
-		Voila:            voilaLimits{voilaMaxKernels, voilaKernelIdleCull, voilaPagesPerMinute, voilaMemoryMaxPct},
+		Voila:            voilaKernelBound(),
 	}
 }
 
@@ -294,16 +357,17 @@ func vpnUserData(c *labConfig, publicIP, secretParameter, membersParameter strin
 }
 
 // voilaUserData is the Voila server's cloud-config; it holds no secret.
-func voilaUserData(c *labConfig, bucket, publicIP string) (string, error) {
+// acmeSHA256 is the digest of the lab-acme in the bucket.
+func voilaUserData(c *labConfig, bucket, publicIP, acmeSHA256 string) (string, error) {
 	v := baseValues(c)
-	v.Bucket, v.NotebookDir, v.NotebookUser = bucket, voilaNotebookDir, voilaUser
+	v.Bucket, v.NotebookDir, v.NotebookUser, v.VoilaHome = bucket, voilaNotebookDir, voilaUser, voilaHome
 	v.PackagesVar, v.Packages, v.Units = "VOILA_PACKAGES", voilaPackages, voilaUnits
 	v.TLSIdentifier, v.TLSProfile, v.TLSRenewWithin = publicIP, acmeIPProfile, acmeIPRenewWithin
 	if c.VoilaDomain != "" {
 		v.TLSIdentifier, v.TLSProfile, v.TLSRenewWithin, v.HSTS = c.VoilaDomain, "", acmeNameRenewWithin, true
 	}
 	v.ACMEServer, v.ACMEWebroot, v.ACMEStateDir = acmeDirectory, acmeWebroot, acmeStateDir
-	v.ACMESource, v.ACMEFiles = "s3://"+bucket+"/"+acmeSourceKey+"/", acmeSourceFiles
+	v.ACMEUser, v.ACMEBinaryURI, v.ACMEBinarySHA = acmeUser, "s3://"+bucket+"/"+acmeBinaryKey, acmeSHA256
 	return render("voila.yaml", v)
 }
 

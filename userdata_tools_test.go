@@ -63,7 +63,7 @@ func renderedUserData(t *testing.T) map[string]string {
 	}
 	for name, run := range runs {
 		for _, in := range run.Mocks.ofType(typeInstance) {
-			out[name+"/"+in.Name] = cloudConfigOf(in.Inputs)
+			out[name+"/"+in.Name] = userDataOf(t, in)
 		}
 	}
 	for _, want := range []string{"nat-instance/HOL02-NAT", "idle-stop/HOL02-Jupyter", "none/HOL02-VPN", "wireguard/HOL02-VPN"} {
@@ -174,12 +174,21 @@ func voilaServerBlock(t *testing.T) string {
 }
 
 // voilaNginxConf is what Nginx reads of Voila's configuration with the
-// server block at path in place: conf.d's common file, then the block.
+// server block at path in place: conf.d's common file, then the block with
+// the site it includes.
 func voilaNginxConf(t *testing.T, run *mockRun, path string) string {
 	t.Helper()
-	ud := cloudConfigOf(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs)
-	return writtenFile(t, ud, "/etc/nginx/conf.d/00-voila-common.conf") + "\n" + writtenFile(t, ud, path)
+	ud := userDataOf(t, one(t, run, typeInstance, "HOL02-VoilaServer"))
+	include := "include " + voilaSiteConf + ";"
+	block := writtenFile(t, ud, path)
+	require.Contains(t, block, include, "%s must include the site", path)
+	return writtenFile(t, ud, "/etc/nginx/conf.d/00-voila-common.conf") + "\n" +
+		strings.ReplaceAll(block, include, writtenFile(t, ud, voilaSiteConf))
 }
+
+// voilaSiteConf is the Voila site's server context, which both variants of
+// voila.conf include.
+const voilaSiteConf = "/etc/research-lab/nginx/voila-site.conf"
 
 // nginxPrefix lays out a minimal Nginx around a server block, as the http{}
 // context of Amazon Linux's nginx.conf includes conf.d.
@@ -303,40 +312,6 @@ func upgrade(t *testing.T, conn net.Conn, path string) string {
 	return status
 }
 
-// TestNginxCapsKernelsAtOnce: every Voila kernel holds a websocket; past the
-// cap a visitor gets 503 instead of a kernel that exhausts the server.
-func TestNginxCapsKernelsAtOnce(t *testing.T) {
-	hold := make(chan struct{})
-	defer close(hold)
-	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, buf, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			return
-		}
-		buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-		buf.Flush()
-		<-hold // a kernel connection stays open
-		conn.Close()
-	}))
-	defer stub.Close()
-	port := freePort(t)
-	startNginx(t, localServerBlock(t, voilaServerBlock(t), port, stub.Listener.Addr().(*net.TCPAddr).Port))
-
-	for i := 1; i <= voilaMaxKernels+1; i++ {
-		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		require.NoError(t, err)
-		defer conn.Close()
-		status := upgrade(t, conn, fmt.Sprintf("/api/kernels/%d/channels", i))
-		if i <= voilaMaxKernels {
-			require.Contains(t, status, "101", "kernel connection %d of %d must pass", i, voilaMaxKernels)
-		} else {
-			assert.Contains(t, status, "503", "kernel connection %d, past the cap of %d, must be refused", i, voilaMaxKernels)
-		}
-	}
-	block := voilaServerBlock(t)
-	assert.Regexp(t, `(?m)^\s*proxy_buffering off;`, block, "Voila's deployment guide turns proxy buffering off")
-}
-
 // unitFiles returns the systemd units a server's cloud-config writes.
 func unitFiles(c cloudConfig) map[string]string {
 	units := map[string]string{}
@@ -355,10 +330,10 @@ func serversUnits(t *testing.T) map[string]map[string]string {
 	run := deploy(t, nil)
 	idle := deploy(t, map[string]string{"jupyterIdleStopMinutes": "30"})
 	wireguard := deployTeam(t, "wireguard", []string{"alice"}, nil)
-	userdata := map[string]string{"HOL02-Jupyter (idle stop)": cloudConfigOf(one(t, idle, typeInstance, "HOL02-Jupyter").Inputs),
-		"HOL02-VPN (wireguard)": cloudConfigOf(one(t, wireguard, typeInstance, "HOL02-VPN").Inputs)}
+	userdata := map[string]string{"HOL02-Jupyter (idle stop)": userDataOf(t, one(t, idle, typeInstance, "HOL02-Jupyter")),
+		"HOL02-VPN (wireguard)": userDataOf(t, one(t, wireguard, typeInstance, "HOL02-VPN"))}
 	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter", "HOL02-NAT", "HOL02-VPN"} {
-		userdata[name] = cloudConfigOf(one(t, run, typeInstance, name).Inputs)
+		userdata[name] = userDataOf(t, one(t, run, typeInstance, name))
 	}
 	out := map[string]map[string]string{}
 	for name, ud := range userdata {
@@ -419,7 +394,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {
 	run := deploy(t, map[string]string{"syncInterval": "90s"})
 	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter"} {
-		c := parseCloudConfig(t, name, cloudConfigOf(one(t, run, typeInstance, name).Inputs))
+		c := parseCloudConfig(t, name, userDataOf(t, one(t, run, typeInstance, name)))
 		found := false
 		for unit, content := range unitFiles(c) {
 			if strings.HasPrefix(unit, "notebook-p") && strings.HasSuffix(unit, ".timer") {
@@ -429,9 +404,9 @@ func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {
 		}
 		assert.True(t, found, "%s has no sync timer", name)
 	}
-	voila := cloudConfigOf(one(t, run, typeInstance, "HOL02-VoilaServer").Inputs)
+	voila := userDataOf(t, one(t, run, typeInstance, "HOL02-VoilaServer"))
 	assert.Contains(t, voila, "aws s3 sync --only-show-errors --delete", "Voila mirrors the bucket, deletions included")
-	jupyter := cloudConfigOf(one(t, run, typeInstance, "HOL02-Jupyter").Inputs)
+	jupyter := userDataOf(t, one(t, run, typeInstance, "HOL02-Jupyter"))
 	push := regexp.MustCompile(`(?m)^\s*retry push_sync .*"\$NOTEBOOK_DIR/" "\$uri"$`).FindString(jupyter)
 	require.NotEmpty(t, push, "Jupyter must push from its folder to the bucket")
 	assert.NotContains(t, push, "--delete", "Jupyter's push must never delete in the bucket")
@@ -478,7 +453,7 @@ func unitProperties(t *testing.T, unit string) map[string][]string {
 func TestJupyterServerVerifiesTheDeployTimeHash(t *testing.T) {
 	python := debianJupyterPython(t)
 	run := deploy(t, nil)
-	ud := cloudConfigOf(one(t, run, typeInstance, "HOL02-Jupyter").Inputs)
+	ud := userDataOf(t, one(t, run, typeInstance, "HOL02-Jupyter"))
 	assert.NotContains(t, ud, testJupyterPass, "the plain password must never reach the instance")
 	m := regexp.MustCompile(`hashed_password = "([^"]+)"`).FindStringSubmatch(ud)
 	require.NotNil(t, m, "the Jupyter configuration holds no hashed_password")

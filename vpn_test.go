@@ -30,7 +30,7 @@ func TestVPNPasswordReachesTheVPNOnlyThroughSSM(t *testing.T) {
 		"a single-user lab has an empty team, so that its first member changes no userdata")
 
 	vpn := one(t, run, typeInstance, "HOL02-VPN")
-	env := sourcedEnv(t, writtenFile(t, cloudConfigOf(vpn.Inputs), "/etc/research-lab/vpn.env"))
+	env := sourcedEnv(t, writtenFile(t, userDataOf(t, vpn), "/etc/research-lab/vpn.env"))
 	assert.Equal(t, propString(p.State, "name"), env["VPN_ADMIN_PASSWORD_PARAMETER"], "the VPN must read the stack's parameter")
 	assert.Equal(t, "us-east-1", env["AWS_REGION"])
 	deps := strings.Join(vpn.Options.GetDependencies(), " ")
@@ -100,7 +100,7 @@ esac
 // newVPNRig is the rig of an OpenVPN AS lab.
 func newVPNRig(t *testing.T) *vpnRig {
 	t.Helper()
-	ud := cloudConfigOf(one(t, deploy(t, nil), typeInstance, "HOL02-VPN").Inputs)
+	ud := userDataOf(t, one(t, deploy(t, nil), typeInstance, "HOL02-VPN"))
 	r := newRig(t, ud, "/etc/research-lab/vpn.env", "VPN_ADMIN_PASSWORD_PARAMETER")
 	r.setParam(r.secret, testVPNPassword)
 	r.setParam(r.members, `{"members":[]}`)

@@ -23,7 +23,7 @@ import (
 func newWireGuardRig(t *testing.T) (*vpnRig, *mockRun) {
 	t.Helper()
 	run := deployTeam(t, "wireguard", []string{"alice", "bob"}, nil)
-	ud := cloudConfigOf(one(t, run, typeInstance, "HOL02-VPN").Inputs)
+	ud := userDataOf(t, one(t, run, typeInstance, "HOL02-VPN"))
 	r := newRig(t, ud, "/etc/research-lab/wireguard.env", "WG_KEY_PARAMETER")
 	serverKey, _ := testKeyPair(t, 7)
 	r.setParam(r.secret, serverKey)
@@ -103,7 +103,8 @@ func TestWireGuardSetupWritesWg0FromSSM(t *testing.T) {
 	require.NoError(t, err, "apt-config rejects the WireGuard server's upgrade configuration:\n%s", dump)
 	assert.Contains(t, string(dump), `APT::Periodic::Unattended-Upgrade "1";`, "the WireGuard server installs security updates every day")
 	assert.NotContains(t, string(dump), "openvpn", "a WireGuard server takes nothing from OpenVPN's repository")
-	assert.Less(t, userDataBytes(one(t, run, typeInstance, "HOL02-VPN").Inputs), userDataLimit)
+	_, size := userDataAndSize(t, one(t, run, typeInstance, "HOL02-VPN"))
+	assert.Less(t, size, userDataLimit)
 }
 
 // TestWireGuardSyncAppliesOnlyWhatChanged: with wg0 up, an unchanged key

@@ -1,12 +1,13 @@
 // lab-acme obtains and renews the Voila site's certificate: for its Elastic
 // IP (Let's Encrypt's short-lived profile) or for voilaDomain, by HTTP-01
 // through Nginx's webroot. It does nothing while the certificate has longer
-// than --renew-within left, so a timer may run it often; after a new
-// certificate it runs --deploy-hook (which switches Nginx to HTTPS).
+// than --renew-within left, so a timer may run it often. It needs no
+// privilege: putting a new certificate in service is the unit's next step.
 //
-// It is its own module, built on the Voila server from this source with the
-// module checksums in go.sum, and built the same way by the tests, which run
-// it against Pebble (Let's Encrypt's test server).
+// It is its own module, built on the deployer's machine by the project's
+// Pulumi program with the module checksums in go.sum, and verified by digest
+// on the server; the tests run that very build against Pebble (Let's
+// Encrypt's test server).
 package main
 
 import (
@@ -25,7 +26,6 @@ import (
 	"log"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"time"
@@ -39,8 +39,8 @@ import (
 )
 
 type options struct {
-	Server, Identifier, Profile, Webroot, Dir, Email, DeployHook string
-	RenewWithin                                                  time.Duration
+	Server, Identifier, Profile, Webroot, Dir, Email string
+	RenewWithin                                      time.Duration
 }
 
 func main() {
@@ -51,7 +51,6 @@ func main() {
 	flag.StringVar(&o.Webroot, "webroot", "", "folder Nginx serves /.well-known/acme-challenge/ from")
 	flag.StringVar(&o.Dir, "dir", "", "folder of the account, the certificate and its key")
 	flag.StringVar(&o.Email, "email", "", "contact address for the ACME account (optional)")
-	flag.StringVar(&o.DeployHook, "deploy-hook", "", "command run after a new certificate is written")
 	flag.DurationVar(&o.RenewWithin, "renew-within", 72*time.Hour, "renew when the certificate expires within this long")
 	flag.Parse()
 	if o.Identifier == "" || o.Webroot == "" || o.Dir == "" || flag.NArg() > 0 {
@@ -102,14 +101,6 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	log.Printf("lab-acme: new certificate for %s written to %s", o.Identifier, certFile)
-	if o.DeployHook == "" {
-		return nil
-	}
-	hook := exec.CommandContext(ctx, o.DeployHook)
-	hook.Stdout, hook.Stderr = os.Stdout, os.Stderr
-	if err := hook.Run(); err != nil {
-		return fmt.Errorf("deploy hook %s: %w", o.DeployHook, err)
-	}
 	return nil
 }
 

@@ -1,28 +1,31 @@
 #!/bin/bash
-# research-lab: builds lab-acme (the site's ACME client) from its source in the
-# bucket ($ACME_SOURCE: $ACME_FILES) when that changed, with the Go release its go.mod names and every
-# module checked against go.sum. Safe to run again.
+# research-lab: installs lab-acme (the site's certificate client, built by
+# `pulumi up`) from the bucket only if its SHA-256 is this userdata's.
+{{- /*
+Nothing runs the download before that check. Run as root by
+voila-certificate.service. Safe to run again.
+*/}}
 set -euo pipefail
 # shellcheck source=common.sh
 . /usr/local/lib/research-lab/common.sh
 # shellcheck source=/dev/null
 . /etc/research-lab/notebooks.env
 export AWS_DEFAULT_REGION
-src=/usr/local/src/lab-acme
+source={{shq .ACMEBinaryURI}}
+digest={{shq .ACMEBinarySHA}}
 bin=/usr/local/bin/lab-acme
+verified() { echo "$digest  $1" | sha256sum --check --status; }
 
-command -v go >/dev/null || retry dnf -y -q install golang git # git: for a GOPROXY=direct default
-fetched=$(mktemp -d)
-trap 'rm -rf "$fetched"' EXIT
-for f in $ACME_FILES; do
-	retry aws s3 cp --only-show-errors "$ACME_SOURCE$f" "$fetched/$f"
-done
-if [ -x "$bin" ] && diff -rq "$fetched" "$src" >/dev/null 2>&1; then
+if [ -f "$bin" ] && verified "$bin"; then
 	exit 0
 fi
-rm -rf "$src"
-mkdir -p "$src"
-cp "$fetched"/* "$src"/
-cd "$src"
-retry env HOME=/root GOPATH=/root/go GOTOOLCHAIN=auto GOFLAGS=-mod=readonly go build -trimpath -o "$bin.new" .
-mv "$bin.new" "$bin"
+download=$(mktemp)
+trap 'rm -f "$download"' EXIT
+retry aws s3 cp --only-show-errors "$source" "$download"
+if ! verified "$download"; then
+	echo "research-lab: $source has SHA-256 $(sha256sum <"$download" | cut -d' ' -f1), not $digest as this server's userdata says: lab-acme NOT installed" >&2
+	exit 1
+fi
+install -o root -g root -m 0755 "$download" "$bin.new"
+mv -f "$bin.new" "$bin"
+echo "research-lab: installed lab-acme $digest"

@@ -1,0 +1,336 @@
+package main
+
+// The public site's Nginx, run for real on loopback in front of a stand-in
+// Voila that counts the kernels it would start: the bound on live kernels,
+// the per-visitor shares, the headers on every response and the TLS suites.
+// Visitors are distinct loopback addresses (127.0.0.x), as Nginx tells
+// visitors apart by address.
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func assertSecurityHeaders(t *testing.T, h http.Header, what string) {
+	t.Helper()
+	assert.Equal(t, "nosniff", h.Get("X-Content-Type-Options"), "%s must forbid MIME sniffing", what)
+	assert.Equal(t, "strict-origin-when-cross-origin", h.Get("Referrer-Policy"), "%s must give other sites the origin only", what)
+}
+
+// countingVoila counts the kernels Voila would start (one per render) and
+// holds kernel websockets open until the test ends.
+type countingVoila struct {
+	*httptest.Server
+	renders atomic.Int64
+}
+
+func newCountingVoila(t *testing.T) *countingVoila {
+	t.Helper()
+	v := &countingVoila{}
+	hold := make(chan struct{})
+	v.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/voila/render/"):
+			v.renders.Add(1)
+			fmt.Fprint(w, "voila: a kernel for "+r.URL.Path)
+		case r.Header.Get("Upgrade") == "websocket":
+			conn, buf, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+			buf.Flush()
+			<-hold // a kernel connection stays open
+			conn.Close()
+		case r.URL.Path == "/":
+			fmt.Fprint(w, "voila: "+sampleNotebookName)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(func() { close(hold); v.Close() })
+	return v
+}
+
+// siteOnLoopback runs the real Nginx with the rendered HTTP server block in
+// front of a stand-in Voila, and returns its address.
+func siteOnLoopback(t *testing.T) (*countingVoila, string) {
+	t.Helper()
+	requireTool(t, "nginx")
+	voila := newCountingVoila(t)
+	port := freePort(t)
+	startNginx(t, localServerBlock(t, voilaServerBlock(t), port, voila.Listener.Addr().(*net.TCPAddr).Port))
+	return voila, fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// visitor is a client at its own loopback address, 127.0.0.n.
+func visitor(n int) *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(n))}, Timeout: 5 * time.Second}
+}
+
+// fetch gets path from the site as visitor n, on a connection of its own.
+func fetch(site string, n int, path string) (int, http.Header, error) {
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: visitor(n).DialContext, DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + site + path)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header, err
+}
+
+func get(t *testing.T, site string, n int, path string) (int, http.Header) {
+	t.Helper()
+	status, header, err := fetch(site, n, path)
+	require.NoError(t, err)
+	return status, header
+}
+
+// kernelSocket opens a kernel's websocket as visitor n and returns the
+// status line; the connection stays open until the test ends.
+func kernelSocket(t *testing.T, site string, n int, kernel int) string {
+	t.Helper()
+	conn, err := visitor(n).Dial("tcp", site)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return upgrade(t, conn, fmt.Sprintf("/api/kernels/%d/channels", kernel))
+}
+
+// TestNoCrowdStartsMoreKernelsThanTheBound: however many visitors ask at
+// once or one after another, Voila renders (and so starts kernels) no more
+// than the site-wide rate admits for the time that passed; the README's
+// bound on live kernels rests on this.
+func TestNoCrowdStartsMoreKernelsThanTheBound(t *testing.T) {
+	l := voilaKernelBound()
+	const visitors, each = 40, 3
+	for _, together := range []bool{true, false} {
+		name := map[bool]string{true: "all at once", false: "one after another"}[together]
+		t.Run(name, func(t *testing.T) {
+			voila, site := siteOnLoopback(t)
+			start := time.Now()
+			var wg sync.WaitGroup
+			statuses := make(chan int, visitors*each)
+			for n := 2; n < 2+visitors; n++ {
+				for i := 0; i < each; i++ {
+					request := func(n, i int) {
+						status, _, err := fetch(site, n, fmt.Sprintf("/voila/render/%s?visitor=%d&page=%d", sampleNotebookName, n, i))
+						assert.NoError(t, err, "visitor %d", n)
+						statuses <- status
+					}
+					if together {
+						wg.Add(1)
+						go func(n, i int) { defer wg.Done(); request(n, i) }(n, i)
+					} else {
+						request(n, i)
+					}
+				}
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			close(statuses)
+			counts := map[int]int{}
+			for s := range statuses {
+				counts[s]++
+			}
+			started := int(voila.renders.Load())
+			bound := l.Renders.admittedWithin(int(elapsed/time.Second) + 1)
+			t.Logf("%d visitors asked for %d pages in %v: %d kernels started (answers %v); the site-wide rate admits %d",
+				visitors, visitors*each, elapsed.Round(time.Millisecond), started, counts, bound)
+			assert.LessOrEqual(t, started, bound, "a crowd started more kernels than %d a minute and a burst of %d admit", l.Renders.PerMinute, l.Renders.Burst)
+			assert.Equal(t, started, counts[http.StatusOK], "every page served started a kernel")
+			assert.Equal(t, visitors*each, counts[http.StatusOK]+counts[http.StatusTooManyRequests]+counts[http.StatusServiceUnavailable],
+				"a visitor past the limits is told to come back later (429 or 503)")
+			if !together {
+				assert.GreaterOrEqual(t, started, 1+l.Renders.Burst, "the site serves its whole burst to a crowd that comes one by one")
+			}
+		})
+	}
+}
+
+// TestOneVisitorCannotTakeTheSitesShare: one address gets its own burst of
+// pages and of kernel connections, and then another visitor still gets both.
+func TestOneVisitorCannotTakeTheSitesShare(t *testing.T) {
+	l := voilaKernelBound()
+	require.Less(t, l.ClientRenders.Burst, l.Renders.Burst, "one visitor's burst must be smaller than the site's")
+	require.Less(t, l.ClientConnections, l.Connections, "one visitor's connections must be fewer than the site's")
+	voila, site := siteOnLoopback(t)
+	served := 0
+	for i := 0; i < 2*(1+l.Renders.Burst); i++ {
+		if status, _ := get(t, site, 2, fmt.Sprintf("/voila/render/%s?page=%d", sampleNotebookName, i)); status == http.StatusOK {
+			served++
+		}
+	}
+	assert.Equal(t, 1+l.ClientRenders.Burst, served, "one visitor gets its own burst of pages and no more")
+	status, _ := get(t, site, 3, "/voila/render/"+sampleNotebookName)
+	assert.Equal(t, http.StatusOK, status, "after one visitor's burst another visitor still gets a page")
+	assert.Equal(t, int64(served+1), voila.renders.Load())
+
+	for i := 1; i <= l.ClientConnections+1; i++ {
+		status := kernelSocket(t, site, 4, i)
+		if i <= l.ClientConnections {
+			require.Contains(t, status, "101", "kernel connection %d of one visitor's %d must pass", i, l.ClientConnections)
+		} else {
+			assert.Contains(t, status, "503", "one visitor's kernel connection %d, past its share of %d, must be refused", i, l.ClientConnections)
+		}
+	}
+	assert.Contains(t, kernelSocket(t, site, 5, 100), "101", "another visitor still gets a kernel connection")
+}
+
+// TestNginxCapsOpenKernelConnections: however many visitors, at most
+// voilaConnections kernel connections are open at once; past them a visitor
+// gets 503 instead of a kernel that exhausts the server.
+func TestNginxCapsOpenKernelConnections(t *testing.T) {
+	l := voilaKernelBound()
+	_, site := siteOnLoopback(t)
+	for i := 1; i <= l.Connections+1; i++ {
+		status := kernelSocket(t, site, 10+i, i) // each from an address of its own
+		if i <= l.Connections {
+			require.Contains(t, status, "101", "kernel connection %d of %d must pass", i, l.Connections)
+		} else {
+			assert.Contains(t, status, "503", "kernel connection %d, past the cap of %d, must be refused", i, l.Connections)
+		}
+	}
+	assert.Regexp(t, `(?m)^\s*proxy_buffering off;`, voilaServerBlock(t), "Voila's deployment guide turns proxy buffering off")
+}
+
+// TestKernelBoundArithmetic: the bound follows from the limits as the README
+// says: renders and kernel requests admitted in a window, plus connections.
+func TestKernelBoundArithmetic(t *testing.T) {
+	l := voilaKernelBound()
+	assert.Equal(t, voilaKernelIdleCull+voilaKernelCullPeriod, l.Window)
+	assert.Equal(t, 1+voilaRenderBurst+voilaRendersPerMinute*l.Window/60, l.Renders.admittedWithin(l.Window))
+	assert.Equal(t, 1+voilaRenderBurst+1, l.Renders.admittedWithin(1), "a part of a minute admits one more, rounded up")
+	assert.Equal(t, l.Renders.admittedWithin(l.Window)+l.KernelRequests.admittedWithin(l.Window)+voilaConnections, l.MaxKernels)
+	for _, path := range []string{"/etc/nginx/conf.d/00-voila-common.conf", "/etc/systemd/system/voila.service"} {
+		ud := userDataOf(t, one(t, deploy(t, nil), typeInstance, "HOL02-VoilaServer"))
+		assert.Contains(t, writtenFile(t, ud, path), fmt.Sprintf("at most %d", l.MaxKernels), "%s states the bound", path)
+	}
+}
+
+// TestReadmeStatesTheKernelBound holds the README's arithmetic to the
+// constants in userdata.go.
+func TestReadmeStatesTheKernelBound(t *testing.T) {
+	l := voilaKernelBound()
+	b, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	section := markdownSection(string(b), "## How many kernels can live at once")
+	require.NotEmpty(t, section, "the README has no section on how many kernels can live")
+	section = strings.Join(strings.Fields(section), " ") // lines wrap anywhere
+	for _, want := range []string{
+		fmt.Sprintf("at most **%d kernels**", l.MaxKernels),
+		fmt.Sprintf("%d s without activity", l.KernelIdleCull),
+		fmt.Sprintf("every %d s", l.CullInterval),
+		fmt.Sprintf("%d s after its last activity", l.Window),
+		fmt.Sprintf("| renders (each starts a kernel) | %d a minute, burst %d | %d a minute, burst %d | %d = 1 + %d + %d × %d / 60 |",
+			l.Renders.PerMinute, l.Renders.Burst, l.ClientRenders.PerMinute, l.ClientRenders.Burst,
+			l.Renders.admittedWithin(l.Window), l.Renders.Burst, l.Renders.PerMinute, l.Window),
+		fmt.Sprintf("| requests to a kernel (websocket, model) | %d a minute, burst %d | %d a minute, burst %d | %d = 1 + %d + %d × %d / 60 |",
+			l.KernelRequests.PerMinute, l.KernelRequests.Burst, l.ClientKernelRequests.PerMinute, l.ClientKernelRequests.Burst,
+			l.KernelRequests.admittedWithin(l.Window), l.KernelRequests.Burst, l.KernelRequests.PerMinute, l.Window),
+		fmt.Sprintf("| kernel connections open at once (websockets, renders) | %d | %d | %d |", l.Connections, l.ClientConnections, l.Connections),
+		fmt.Sprintf("%d + %d + %d = %d", l.Renders.admittedWithin(l.Window), l.KernelRequests.admittedWithin(l.Window), l.Connections, l.MaxKernels),
+	} {
+		assert.Contains(t, section, want, "the README's kernel bound must match userdata.go")
+	}
+}
+
+// TestEveryResponseCarriesSecurityHeaders: pages, errors and refusals alike.
+func TestEveryResponseCarriesSecurityHeaders(t *testing.T) {
+	l := voilaKernelBound()
+	_, site := siteOnLoopback(t)
+	status, h := get(t, site, 2, "/")
+	require.Equal(t, http.StatusOK, status)
+	assertSecurityHeaders(t, h, "a page")
+	status, h = get(t, site, 2, "/no-such-page")
+	require.Equal(t, http.StatusNotFound, status)
+	assertSecurityHeaders(t, h, "Voila's 404")
+	for i := 0; i <= l.ClientRenders.Burst+1; i++ {
+		status, h = get(t, site, 2, "/voila/render/"+sampleNotebookName)
+	}
+	require.Equal(t, http.StatusTooManyRequests, status)
+	assertSecurityHeaders(t, h, "Nginx's 429")
+}
+
+// TestHTTPSOffersOnlyModernSuites: the HTTPS variant speaks TLS 1.3 and the
+// ECDHE-GCM suites of Mozilla's intermediate guideline, and refuses CBC.
+func TestHTTPSOffersOnlyModernSuites(t *testing.T) {
+	tool := requireTool(t, "nginx")
+	voila := newCountingVoila(t)
+	cert, _ := testCertificate(t, "127.0.0.1")
+	dir := t.TempDir()
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
+	httpPort, httpsPort := freePort(t), freePort(t)
+	conf := voilaNginxConf(t, deploy(t, nil), "/etc/research-lab/nginx/voila-https.conf")
+	for _, r := range [][2]string{
+		{acmeStateDir, dir},
+		{fmt.Sprintf("listen %d default_server;", portHTTP.Number), fmt.Sprintf("listen 127.0.0.1:%d default_server;", httpPort)},
+		{fmt.Sprintf("listen %d ssl default_server;", portHTTPS.Number), fmt.Sprintf("listen 127.0.0.1:%d ssl default_server;", httpsPort)},
+		{fmt.Sprintf("127.0.0.1:%d;", portVoila.Number), fmt.Sprintf("127.0.0.1:%d;", voila.Listener.Addr().(*net.TCPAddr).Port)},
+	} {
+		require.Contains(t, conf, r[0])
+		conf = strings.ReplaceAll(conf, r[0], r[1])
+	}
+	prefix, main := nginxPrefix(t, conf)
+	nginx := exec.Command(tool, "-e", "stderr", "-p", prefix, "-c", main, "-g", "daemon off; master_process off;")
+	logs := &strings.Builder{}
+	nginx.Stdout, nginx.Stderr = logs, logs
+	nginx.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, nginx.Start())
+	t.Cleanup(func() { _ = nginx.Process.Kill(); _ = nginx.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", httpsPort)
+	waitListening(t, addr, logs)
+
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	dial := func(c *tls.Config) (*tls.Conn, error) {
+		c.RootCAs, c.ServerName = roots, "127.0.0.1"
+		return tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, c)
+	}
+	conn, err := dial(&tls.Config{MinVersion: tls.VersionTLS13})
+	require.NoError(t, err, "TLS 1.3 must work:\n%s", logs)
+	conn.Close()
+	for _, suite := range []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256} {
+		conn, err := dial(&tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite}})
+		if assert.NoError(t, err, "TLS 1.2 with %s must work", tls.CipherSuiteName(suite)) {
+			assert.Equal(t, suite, conn.ConnectionState().CipherSuite)
+			conn.Close()
+		}
+	}
+	for _, suite := range []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA} {
+		_, err := dial(&tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite}})
+		assert.Error(t, err, "a CBC suite (%s) must be refused", tls.CipherSuiteName(suite))
+	}
+	_, err = dial(&tls.Config{MaxVersion: tls.VersionTLS11})
+	assert.Error(t, err, "TLS 1.1 and older must be refused")
+
+	// The HTTPS site's own responses carry the headers too.
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	resp, err := client.Get("https://" + addr + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assertSecurityHeaders(t, resp.Header, "the HTTPS site")
+}
