@@ -36,6 +36,9 @@ type storage struct {
 	JupyterMembers *ssm.Parameter
 	// ACMESource is lab-acme's source in the bucket, which Voila builds.
 	ACMESource []pulumi.Resource
+	// HubProxy is the package files of a team's JupyterHub proxy in the
+	// bucket, which Jupyter installs; nil in a single-user lab.
+	HubProxy []pulumi.Resource
 }
 
 // createStorage declares the notebook bucket (versioned, encrypted, private,
@@ -122,21 +125,16 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 
 	// lab-acme's source, uploaded from the project folder as it is: Voila
 	// builds it with the module checksums of its go.sum.
-	for _, f := range acmeSourceFiles {
-		obj, err := s3.NewBucketObjectv2(ctx, "acme-"+f, &s3.BucketObjectv2Args{
-			Bucket:      bucket.ID(),
-			Key:         pulumi.String(acmeSourceKey + "/" + f),
-			Source:      pulumi.NewFileAsset(filepath.Join("acme", f)),
-			ContentType: pulumi.String("text/plain"),
-			Tags:        c.tags("acme-source"),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("declaring the ACME client's source %s: %w", f, err)
-		}
-		s.ACMESource = append(s.ACMESource, obj)
+	if s.ACMESource, err = uploadFiles(ctx, c, bucket, "acme", acmeSourceKey, acmeSourceFiles, "text/plain", "acme-source"); err != nil {
+		return nil, err
 	}
 
 	if c.team() {
+		// The hub's proxy: its package files, checked on the server against
+		// the digests in its userdata.
+		if s.HubProxy, err = uploadFiles(ctx, c, bucket, "hub-proxy", hubProxySource, hubProxyFiles, "application/json", "hub-proxy"); err != nil {
+			return nil, err
+		}
 		// The members' password hashes, salted with the lab (its bucket's
 		// random name, kept in the state) and the member.
 		hashes := bucket.Bucket.ApplyT(func(b string) (string, error) {
@@ -169,6 +167,26 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// uploadFiles puts files of a project folder into the bucket as they are,
+// under keyPrefix; each object's logical name is "<folder>-<file>".
+func uploadFiles(ctx *pulumi.Context, c *labConfig, bucket *s3.BucketV2, folder, keyPrefix string, files []string, contentType, tag string) ([]pulumi.Resource, error) {
+	var objects []pulumi.Resource
+	for _, f := range files {
+		obj, err := s3.NewBucketObjectv2(ctx, folder+"-"+f, &s3.BucketObjectv2Args{
+			Bucket:      bucket.ID(),
+			Key:         pulumi.String(keyPrefix + "/" + f),
+			Source:      pulumi.NewFileAsset(filepath.Join(folder, f)),
+			ContentType: pulumi.String(contentType),
+			Tags:        c.tags(tag),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("declaring %s/%s in the bucket: %w", folder, f, err)
+		}
+		objects = append(objects, obj)
+	}
+	return objects, nil
 }
 
 type notebookAccess int
@@ -208,6 +226,12 @@ func notebookPolicy(bucketArn string, c *labConfig, access notebookAccess, extra
 		statements = append(statements, statement{
 			Sid: "CertificateClientSource", Effect: "Allow", Action: []string{"s3:GetObject"},
 			Resource: []string{bucketArn + "/" + acmeSourceKey + "/*"},
+		})
+	}
+	if access == notebookAccessReadWrite && c.team() {
+		statements = append(statements, statement{
+			Sid: "HubProxyPackages", Effect: "Allow", Action: []string{"s3:GetObject"},
+			Resource: []string{bucketArn + "/" + hubProxySource + "/*"},
 		})
 	}
 	if access == notebookAccessReadWrite && c.PublishFolder != "" {
