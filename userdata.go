@@ -93,11 +93,12 @@ const (
 	// hub-proxy/ holds its package.json and package-lock.json (every
 	// package's integrity hash), which the stack puts in the bucket and the
 	// server installs with npm ci, checking both files against the digests
-	// in its userdata. AL2023 names Node.js 22 node-22.
+	// in its userdata. AL2023's nodejs22 names its programs node-22 and
+	// npm-22, whichever Node.js is the default.
 	hubProxyDir    = "/opt/jupyterhub-proxy"
 	hubProxySource = "research-lab/hub-proxy" // bucket folder
-	hubProxyNode   = "/usr/bin/node-22"
-	hubProxyNPM    = "/usr/bin/npm-22"
+	hubProxyNode   = "node-22"
+	hubProxyNPM    = "npm-22"
 )
 
 // hubProxyFiles are the proxy's package files, as they are in hub-proxy/.

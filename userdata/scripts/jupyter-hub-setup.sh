@@ -24,6 +24,9 @@ getent group "$SHARED_GROUP" >/dev/null || groupadd --system "$SHARED_GROUP"
 usermod -a -G "$SHARED_GROUP" "$SYNC_USER"
 install -d -o root -g root -m 0755 "$(dirname "$SHARED_DIR")"
 install -d -o "$SYNC_USER" -g "$SHARED_GROUP" -m 2770 "$SHARED_DIR"
+# The sync's state (which folders it restored), as the units' StateDirectory=
+# makes it: the members' sync restores a member's folder before those run.
+install -d -o "$SYNC_USER" -g "$SYNC_USER" -m 0755 /var/lib/research-lab
 
 [ -x "$HUB_VENV/bin/python" ] || python3.11 -m venv --system-site-packages "$HUB_VENV"
 retry "$HUB_VENV/bin/pip" install -q --upgrade pip
