@@ -55,6 +55,7 @@ case "$1 $2" in
 	*) cat "`+tm.params+`/$2.version" ;;
 	esac ;;
 "s3 cp") for a; do :; done; cp "`+proxy+`/$(basename "$4")" "$a" ;;
+*) [ -s "`+m.bin+`/endpoint" ] && exec /usr/bin/aws --endpoint-url "$(cat "`+m.bin+`/endpoint")" "$@" ;;
 esac
 `), 0o755))
 	for _, name := range []string{"npm-22"} {
@@ -65,11 +66,18 @@ esac
 	return tm
 }
 
+// useBucket sends the machine's other aws commands to the rig's S3 server.
+func (tm *teamMachine) useBucket(rig *syncRig) []string {
+	tm.t.Helper()
+	require.NoError(tm.t, os.WriteFile(filepath.Join(tm.bin, "endpoint"), []byte(rig.endpoint), 0o644))
+	return []string{"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_EC2_METADATA_DISABLED=true", "HOME=/nonexistent"}
+}
+
 // setTeam puts a team's member list, as the stack makes it, in the
 // parameter: a new version.
 func (tm *teamMachine) setTeam(names ...string) {
 	tm.t.Helper()
-	run := deployTeam(tm.t, "wireguard", names, nil)
+	run := deployTeam(tm.t, "wireguard", names, map[string]string{"bucketName": syncBucket})
 	value := propString(one(tm.t, run, "aws:ssm/parameter:Parameter", "jupyter-members").Inputs, "value")
 	tm.version++
 	require.NoError(tm.t, os.WriteFile(filepath.Join(tm.params, tm.parameter+".value"), []byte(value), 0o644))
@@ -77,9 +85,9 @@ func (tm *teamMachine) setTeam(names ...string) {
 }
 
 // syncMembers runs the members' sync as its unit does, in namespace ns.
-func (tm *teamMachine) syncMembers(ns *netns) string {
+func (tm *teamMachine) syncMembers(ns *netns, env ...string) string {
 	tm.t.Helper()
-	out, err := tm.command(ns.name, "/usr/local/sbin/research-lab-members").CombinedOutput()
+	out, err := tm.command(ns.name, "/usr/local/sbin/research-lab-members", env...).CombinedOutput()
 	require.NoError(tm.t, err, "research-lab-members:\n%s", out)
 	return string(out)
 }

@@ -99,13 +99,13 @@ if [ "$version" != "$(applied "$state/version")" ]; then
 			chown "$name:$name" "$home"
 			chmod 0750 "$home"
 			as_member "$name" install -d -m 2770 "$home/$MEMBER_NOTEBOOKS"
-			if [ -n "$PUBLISH_FOLDER" ]; then
+			# Once per member and server; never over a file already here.
+			as_sync /usr/local/bin/notebook-sync restore "$name"
+			if [ -n "$PUBLISH_FOLDER" ] && [ ! -e "$home/$MEMBER_NOTEBOOKS/$PUBLISH_FOLDER" ]; then
 				as_member "$name" install -d -m 2770 "$home/$MEMBER_NOTEBOOKS/$PUBLISH_FOLDER"
 			fi
 			link="$home/$MEMBER_NOTEBOOKS/$SHARED_FOLDER"
 			[ -e "$link" ] || [ -L "$link" ] || as_member "$name" ln -s "$SHARED_DIR" "$link"
-			# Once per member and server; never over a file already here.
-			as_sync /usr/local/bin/notebook-sync restore "$name"
 		done <<<"$entries"
 	fi
 	unset entries
