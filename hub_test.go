@@ -55,7 +55,7 @@ case "$1 $2" in
 	*) cat "`+tm.params+`/$2.version" ;;
 	esac ;;
 "s3 cp") for a; do :; done; cp "`+proxy+`/$(basename "$4")" "$a" ;;
-*) [ -s "`+m.bin+`/endpoint" ] && exec /usr/bin/aws --endpoint-url "$(cat "`+m.bin+`/endpoint")" "$@" ;;
+*) if [ -s "`+m.bin+`/endpoint" ]; then exec /usr/bin/aws --endpoint-url "$(cat "`+m.bin+`/endpoint")" "$@"; fi ;;
 esac
 `), 0o755))
 	for _, name := range []string{"npm-22"} {
@@ -328,4 +328,44 @@ func TestTeamMembersLogInToServersOfTheirOwn(t *testing.T) {
 	assert.Contains(t, h.must("ls "+membersHome+"/alice/"+memberNotebooks), "published", "a removed member's notebooks stay")
 	assert.Contains(t, h.login("carol", testCarolPassword), "/user/carol/", "a new member logs in without a restart of the hub:\n%s", h.logs)
 	assert.Equal(t, 1, strings.Count(h.logs.String(), "JupyterHub is now running"), "the hub must not restart for the team")
+}
+
+// TestMembersSyncAppliesOnlyAChangedTeam: the members' sync reads the list
+// only when its version changed, so a second run changes nothing; a list
+// with a bad entry changes nothing; a member who left stays to be removed
+// until the hub confirms it, and the next runs try again.
+func TestMembersSyncAppliesOnlyAChangedTeam(t *testing.T) {
+	requireTool(t, "jq")
+	requireTool(t, "chpasswd")
+	tm := newTeamMachine(t, deployTeam(t, "wireguard", []string{"alice", "bob"}, nil))
+	tm.setup()
+	tm.setTeam("alice", "bob")
+	ns := newNetns(t, "members") // no hub listens in it
+	tm.syncMembers(ns)
+	shadow := tm.must("cat /etc/shadow")
+	reads := func() int { return strings.Count(tm.must("cat "+tm.calls), "--with-decryption") }
+	before := reads()
+	tm.syncMembers(ns)
+	assert.Equal(t, before, reads(), "an unchanged version must not be read again")
+	assert.Equal(t, shadow, tm.must("cat /etc/shadow"), "a second run must change nothing")
+	assert.Contains(t, tm.must("getent group "+teamGroup), "alice,bob")
+
+	// A bad entry: nothing changes.
+	tm.version++
+	bad := `{"members":[{"name":"carol","passwordHash":"$6$rounds=100000$salt$short"},{"name":"alice","passwordHash":"x"}]}`
+	require.NoError(t, os.WriteFile(filepath.Join(tm.params, tm.parameter+".value"), []byte(bad), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(tm.params, tm.parameter+".version"), []byte(strconv.Itoa(tm.version)), 0o644))
+	out, err := tm.command(ns.name, "/usr/local/sbin/research-lab-members").CombinedOutput()
+	assert.Error(t, err, "a bad list must fail the run:\n%s", out)
+	assert.Contains(t, string(out), "nothing applied")
+	assert.Equal(t, shadow, tm.must("cat /etc/shadow"), "a bad list must change nothing")
+
+	// alice leaves while the hub does not answer: she is locked and out of
+	// the groups at once, and stays to be removed from the hub.
+	tm.setTeam("bob")
+	out2 := tm.syncMembers(ns)
+	assert.Contains(t, out2, "did not remove alice yet")
+	assert.Regexp(t, `(?m)^alice:!`, tm.must("cat /etc/shadow"), "a removed member's account must be locked")
+	assert.NotContains(t, tm.must("getent group "+teamGroup+" "+sharedGroup), "alice", "a removed member must leave the team's groups")
+	assert.Contains(t, tm.syncMembers(ns), "did not remove alice yet", "the next run tries again, though the version is the same")
 }

@@ -50,14 +50,12 @@ forget() {
 	local status
 	# The token goes to curl through a pipe, never its command line.
 	status=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H @<(printf 'Authorization: token %s\n' "$(<"$HUB_STATE/members-api-token")") \
-		"$HUB_API/users/$1") || return 1
+		"$HUB_API/users/$1") || status="no answer"
 	case "$status" in
 	204 | 404) return 0 ;;
-	*)
-		echo "research-lab: the hub did not remove $1 yet (HTTP $status); the next run tries again" >&2
-		return 1
-		;;
 	esac
+	echo "research-lab: the hub did not remove $1 yet (HTTP $status); the next run tries again" >&2
+	return 1
 }
 
 version=$(aws ssm get-parameter --name "$MEMBERS_PARAMETER" --query Parameter.Version --output text)
