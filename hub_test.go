@@ -36,7 +36,13 @@ type teamMachine struct {
 
 func newTeamMachine(t *testing.T, run *mockRun) *teamMachine {
 	t.Helper()
-	m := machineOf(t, run, "HOL02-Jupyter", false)
+	return teamMachineOf(t, run, false)
+}
+
+// teamMachineOf is newTeamMachine, with a real venv (see newMachine) or not.
+func teamMachineOf(t *testing.T, run *mockRun, realVenvs bool) *teamMachine {
+	t.Helper()
+	m := machineOf(t, run, "HOL02-Jupyter", realVenvs)
 	env := sourcedEnv(t, writtenFile(t, cloudConfigOf(one(t, run, typeInstance, "HOL02-Jupyter").Inputs), "/etc/research-lab/notebooks.env"))
 	tm := &teamMachine{machine: m, params: filepath.Join(m.bin, "params"), parameter: env["MEMBERS_PARAMETER"]}
 	require.NotEmpty(t, tm.parameter, "a team's Jupyter server must name its members' parameter")
