@@ -175,7 +175,16 @@ func startHub(t *testing.T, tm *teamMachine, ns *netns) *hub {
 	require.NotEmpty(t, faketime, "libfaketime is not installed: run .ci/install-tools")
 	tm.writeFile("/etc/research-lab/jupyterhub-test.py", fmt.Sprintf(hubTestConfig, faketime[0]), 0o600)
 	h := &hub{tm: tm, ns: ns, logs: &strings.Builder{}, dir: sharedTempDir(t)}
-	cmd := tm.command(ns.name, "cd "+hubStateDir+" && NODE_PATH=/usr/share/nodejs exec /usr/bin/jupyterhub -f /etc/research-lab/jupyterhub-test.py --upgrade-db")
+	// The hub keeps only its unit's capabilities, and those with which
+	// LocalProcessSpawner does what systemd does for SystemdSpawner: switch
+	// to the member, signal their server. /etc/shadow is 0000, as on Amazon
+	// Linux.
+	bounding := []string{"-all", "+setuid", "+setgid", "+kill"}
+	for _, c := range words(tm.units["jupyterhub.service"]["CapabilityBoundingSet"]) {
+		bounding = append(bounding, "+"+strings.ToLower(strings.TrimPrefix(c, "CAP_")))
+	}
+	cmd := tm.command(ns.name, "chmod 0000 /etc/shadow && cd "+hubStateDir+" && NODE_PATH=/usr/share/nodejs exec setpriv --bounding-set="+
+		strings.Join(bounding, ",")+" /usr/bin/jupyterhub -f /etc/research-lab/jupyterhub-test.py --upgrade-db")
 	cmd.Stdout, cmd.Stderr = h.logs, h.logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, cmd.Start())

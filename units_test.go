@@ -52,8 +52,16 @@ func TestServersRunAsTheirOwnUsers(t *testing.T) {
 			"imds-guard.service": root, "os-update.service": root},
 		"HOL02-NAT": {"research-lab-nat.service": root, "os-update.service": root},
 	}
+	want["HOL02-Jupyter (team)"] = map[string]string{"jupyterhub.service": root, "research-lab-members.service": root,
+		"jupyter-team-idle.service": root, "notebook-restore.service": "notebook-sync", "notebook-push.service": "notebook-sync",
+		"notebook-push-at-shutdown.service": "notebook-sync", "imds-guard.service": root, "os-update.service": root}
+	team := deployTeam(t, "wireguard", []string{"alice"}, map[string]string{"jupyterIdleStopMinutes": "30"})
 	for server, users := range want {
-		units, _ := serverUnits(t, run, server)
+		lab := run
+		if name, ok := strings.CutSuffix(server, " (team)"); ok {
+			server, lab = name, team
+		}
+		units, _ := serverUnits(t, lab, server)
 		got := map[string]string{}
 		for unit, p := range units {
 			if strings.HasSuffix(unit, ".service") {

@@ -57,7 +57,9 @@ func renderedUserData(t *testing.T) map[string]string {
 	for _, mode := range egressModes {
 		variants[mode] = map[string]string{"researchEgress": mode}
 	}
-	runs := map[string]*mockRun{"wireguard": deployTeam(t, "wireguard", []string{"alice", "bob"}, nil)}
+	// A team's userdata: its Jupyter server is JupyterHub (the idle stop adds a unit).
+	runs := map[string]*mockRun{"wireguard": deployTeam(t, "wireguard", []string{"alice", "bob"}, nil),
+		"team-idle-stop": deployTeam(t, "openvpn-as", []string{"alice"}, map[string]string{"jupyterIdleStopMinutes": "30"})}
 	for name, changes := range variants {
 		runs[name] = deploy(t, changes)
 	}
@@ -66,7 +68,8 @@ func renderedUserData(t *testing.T) map[string]string {
 			out[name+"/"+in.Name] = cloudConfigOf(in.Inputs)
 		}
 	}
-	for _, want := range []string{"nat-instance/HOL02-NAT", "idle-stop/HOL02-Jupyter", "none/HOL02-VPN", "wireguard/HOL02-VPN"} {
+	for _, want := range []string{"nat-instance/HOL02-NAT", "idle-stop/HOL02-Jupyter", "none/HOL02-VPN", "wireguard/HOL02-VPN",
+		"wireguard/HOL02-Jupyter", "team-idle-stop/HOL02-Jupyter"} {
 		require.Contains(t, out, want)
 	}
 	return out
@@ -355,8 +358,10 @@ func serversUnits(t *testing.T) map[string]map[string]string {
 	run := deploy(t, nil)
 	idle := deploy(t, map[string]string{"jupyterIdleStopMinutes": "30"})
 	wireguard := deployTeam(t, "wireguard", []string{"alice"}, nil)
+	team := deployTeam(t, "wireguard", []string{"alice"}, map[string]string{"jupyterIdleStopMinutes": "30"})
 	userdata := map[string]string{"HOL02-Jupyter (idle stop)": cloudConfigOf(one(t, idle, typeInstance, "HOL02-Jupyter").Inputs),
-		"HOL02-VPN (wireguard)": cloudConfigOf(one(t, wireguard, typeInstance, "HOL02-VPN").Inputs)}
+		"HOL02-VPN (wireguard)": cloudConfigOf(one(t, wireguard, typeInstance, "HOL02-VPN").Inputs),
+		"HOL02-Jupyter (team)":  cloudConfigOf(one(t, team, typeInstance, "HOL02-Jupyter").Inputs)}
 	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter", "HOL02-NAT", "HOL02-VPN"} {
 		userdata[name] = cloudConfigOf(one(t, run, typeInstance, name).Inputs)
 	}
@@ -413,7 +418,8 @@ func TestSystemdUnitsVerify(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, len(voilaUnits)+2*len(jupyterUnits)+len(natUnits)+len(vpnKinds[vpnOpenVPNAS].Units)+len(vpnKinds[vpnWireGuard].Units), verified)
+	assert.Equal(t, len(voilaUnits)+2*len(jupyterUnits)+len(hubUnits)+len(hubIdleUnits)+len(natUnits)+
+		len(vpnKinds[vpnOpenVPNAS].Units)+len(vpnKinds[vpnWireGuard].Units), verified)
 }
 
 func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {
