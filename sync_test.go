@@ -281,8 +281,8 @@ func waitForChild(t *testing.T, pid int, command string) {
 // TestTeamNotebooksTravelPerMember: in a team lab each member's folder goes
 // to and from <prefix>/<member>/ and the shared folder to and from
 // <prefix>/shared/, each publish folder mirrored (deletions included) and
-// nothing else deleted; Voila shows every member's publish folder, each in a
-// folder of its own name. The real setup and members' sync in a machine, the
+// nothing else deleted; Voila's front page is the shared publish folder (the
+// sample's), every member's publish folder a folder of the member's name. The real setup and members' sync in a machine, the
 // rendered sync run as its units run it, against the S3 server on loopback.
 func TestTeamNotebooksTravelPerMember(t *testing.T) {
 	rig := newSyncRig(t)
@@ -329,13 +329,26 @@ func TestTeamNotebooksTravelPerMember(t *testing.T) {
 	// Voila: every member's and the shared publish folder, nothing else.
 	voila := rig.serverOf("HOL02-VoilaServer", deployTeam(t, "wireguard", []string{"alice", "bob"}, team))
 	voila.run("pull")
-	assert.Equal(t, []string{"alice/new.ipynb", "bob/bobs.ipynb", "shared/hol02-app.ipynb", "shared/team.ipynb"}, voila.files(),
-		"Voila shows each publish folder in a folder named after its member (or shared), and nothing unpublished")
+	assert.Equal(t, []string{"alice/new.ipynb", "bob/bobs.ipynb", "hol02-app.ipynb", "team.ipynb"}, voila.files(),
+		"Voila's front page is the shared publish folder, each member's a folder of their name; nothing unpublished")
 
 	// bob unpublishes his only notebook: his folder leaves the site.
 	tm.must(asUser("bob", "", "0007", "rm", bob+"/published/bobs.ipynb"))
 	tm.must(tm.asUnit("notebook-push.service", "/usr/local/bin/notebook-sync", "push"), append(env, "STATE_DIRECTORY=/var/lib/research-lab")...)
 	assert.Equal(t, notebook, rig.get("hol02/bob/notes.ipynb"), "the push never deletes outside the publish folders")
 	voila.run("pull")
-	assert.Equal(t, []string{"alice/new.ipynb", "shared/hol02-app.ipynb", "shared/team.ipynb"}, voila.files(), "the pull mirrors deletions")
+	assert.Equal(t, []string{"alice/new.ipynb", "hol02-app.ipynb", "team.ipynb"}, voila.files(), "the pull mirrors deletions, folders included")
+}
+
+// TestTeamPublishEverything: with publishFolder "" a team's site is every
+// notebook: the shared folder's on the front page (the sample among them),
+// each member's in a folder of their name.
+func TestTeamPublishEverything(t *testing.T) {
+	rig := newSyncRig(t)
+	for _, key := range []string{"hol02/shared/hol02-app.ipynb", "hol02/alice/draft.ipynb", "hol02/alice/sub/deep.ipynb"} {
+		rig.put(key, "nb")
+	}
+	voila := rig.serverOf("HOL02-VoilaServer", deployTeam(t, "wireguard", []string{"alice"}, map[string]string{"bucketName": syncBucket, "publishFolder": ""}))
+	voila.run("pull")
+	assert.Equal(t, []string{"alice/draft.ipynb", "alice/sub/deep.ipynb", "hol02-app.ipynb"}, voila.files())
 }

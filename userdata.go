@@ -382,7 +382,9 @@ func voilaUserData(c *labConfig, bucket, publicIP string) (string, error) {
 	}
 	v.ACMEServer, v.ACMEWebroot, v.ACMEStateDir = acmeDirectory, acmeWebroot, acmeStateDir
 	v.ACMESource, v.ACMEFiles = "s3://"+bucket+"/"+acmeSourceKey+"/", acmeSourceFiles
-	v.Team = c.team()
+	if c.team() {
+		v.Team, v.SharedFolder = true, sharedFolder
+	}
 	return render("voila.yaml", v)
 }
 

@@ -12,8 +12,9 @@
 {{- else}}
 #   pull     the publish folder -> Voila, deletions included
 {{- if .Team}}
-# A team: every member's publish folder, <prefix>/<member>/<publish folder>/,
-# and the shared one's, each into a folder of its own name.
+# A team: the shared publish folder, <prefix>/{{.SharedFolder}}/<publish folder>/, is the
+# site's front page; every member's, <prefix>/<member>/<publish folder>/, a
+# folder of the member's name.
 {{- end}}
 {{- end}}
 set -euo pipefail
@@ -135,27 +136,27 @@ restore)
 	;;
 {{- else if .Team}}
 pull)
-	if [ -z "$published" ]; then
-		retry aws s3 sync --only-show-errors --delete "${skip[@]}" "$uri" "$NOTEBOOK_DIR/"
-		exit 0
-	fi
-	# Every folder of the prefix: the members' and the shared one.
+	# Every folder of the prefix: the shared one's publish folder is the
+	# site's front page, each member's a folder of the member's name.
 	listing=$(retry aws s3api list-objects-v2 --bucket "$BUCKET" --prefix "$NOTEBOOK_PREFIX/" --delimiter / \
 		--query 'CommonPrefixes[].Prefix' --output text)
-	folders=()
+	members=()
 	for p in $listing; do
 		folder=${p#"$NOTEBOOK_PREFIX/"}
 		folder=${folder%/}
-		[[ $folder =~ ^[a-z][a-z0-9-]{0,31}$ ]] && folders+=("$folder")
+		if [[ $folder =~ ^[a-z][a-z0-9-]{0,31}$ ]] && [ "$folder" != "$SHARED_FOLDER" ]; then
+			members+=("$folder")
+		fi
 	done
-	for folder in "${folders[@]}"; do
+	# The front page mirrors the shared publish folder, the members' folders
+	# apart; a member's folder gone from the bucket goes with the mirror.
+	keep=()
+	for folder in "${members[@]}"; do
+		keep+=(--exclude "$folder/*")
+	done
+	retry aws s3 sync --only-show-errors --delete "${skip[@]}" "${keep[@]}" "$uri$SHARED_FOLDER/$published" "$NOTEBOOK_DIR/"
+	for folder in "${members[@]}"; do
 		retry aws s3 sync --only-show-errors --delete "${skip[@]}" "$uri$folder/$published" "$NOTEBOOK_DIR/$folder/"
-	done
-	# A folder gone from the bucket leaves the site.
-	for dir in "$NOTEBOOK_DIR"/*/; do
-		[ -d "$dir" ] || continue
-		folder=$(basename "$dir")
-		[[ " ${folders[*]} " == *" $folder "* ]] || rm -rf "$dir"
 	done
 	;;
 {{- else}}
