@@ -216,7 +216,7 @@ exit 0
 		t.Helper()
 		require.NoError(t, os.WriteFile(running, []byte(servers), 0o644))
 		at := start.Add(time.Duration(minute) * time.Minute).Format("2006-01-02 15:04:05")
-		cmd := exec.Command(faketime, at, "/bin/bash", path)
+		cmd := exec.Command(faketime, "-f", at, "/bin/bash", path) // a clock that stands still at that time
 		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "RUNTIME_DIRECTORY=" + runtime}
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "minute %d: %s", minute, out)
