@@ -200,11 +200,12 @@ func startHub(t *testing.T, tm *teamMachine, ns *netns) *hub {
 		}
 		_ = cmd.Wait()
 	})
+	// The proxy listens first; the hub is up once it answers through it.
 	for i := 0; ; i++ {
-		if ns.cmd("/usr/bin/python3", "-c", fmt.Sprintf("import socket; socket.create_connection(('127.0.0.1', %d), timeout=1)", portJupyter.Number)).Run() == nil {
+		if ns.cmd("/usr/bin/python3", "-c", fmt.Sprintf("import urllib.request; urllib.request.urlopen('http://127.0.0.1:%d/hub/api/', timeout=2)", portJupyter.Number)).Run() == nil {
 			return h
 		}
-		require.Less(t, i, 150, "JupyterHub never listened on %d:\n%s", portJupyter.Number, h.logs)
+		require.Less(t, i, 150, "JupyterHub never answered on %d:\n%s", portJupyter.Number, h.logs)
 		time.Sleep(200 * time.Millisecond)
 	}
 }

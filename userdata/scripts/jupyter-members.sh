@@ -64,12 +64,14 @@ if ! [[ $version =~ ^[0-9]+$ ]]; then
 	exit 1
 fi
 pending=$(applied "$state/leaving")
-if [ "$version" = "$(applied "$state/version")" ] && [ -z "$pending" ]; then
+changed=no
+[ "$version" = "$(applied "$state/version")" ] || changed=yes
+if [ "$changed" = no ] && [ -z "$pending" ]; then
 	exit 0
 fi
 
 members=""
-if [ "$version" != "$(applied "$state/version")" ]; then
+if [ "$changed" = yes ]; then
 	list=$(aws ssm get-parameter --name "$MEMBERS_PARAMETER" --with-decryption --query Parameter.Value --output text)
 	entries=$(printf '%s' "$list" | jq -r '.members[] | [.name, .passwordHash] | @tsv')
 	unset list
