@@ -11,6 +11,8 @@ package main
 // Debian's single-user server and proxy instead of the venv's and npm's.
 
 import (
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -47,8 +49,9 @@ func teamMachineOf(t *testing.T, run *mockRun, realVenvs bool) *teamMachine {
 	tm := &teamMachine{machine: m, params: filepath.Join(m.bin, "params"), parameter: env["MEMBERS_PARAMETER"]}
 	require.NotEmpty(t, tm.parameter, "a team's Jupyter server must name its members' parameter")
 	require.NoError(t, os.MkdirAll(tm.params, 0o755))
-	proxy, err := filepath.Abs("hub-proxy")
-	require.NoError(t, err)
+	// The proxy's package files as the bucket holds them: the project's.
+	proxy := filepath.Join(m.bin, "hub-proxy")
+	require.NoError(t, os.CopyFS(proxy, os.DirFS("hub-proxy")))
 	aws := filepath.Join(m.bin, "aws")
 	require.NoError(t, os.Remove(aws))
 	require.NoError(t, os.WriteFile(aws, []byte(`#!/bin/sh
@@ -384,4 +387,60 @@ func TestMembersSyncAppliesOnlyAChangedTeam(t *testing.T) {
 	assert.Regexp(t, `(?m)^alice:!`, tm.must("cat /etc/shadow"), "a removed member's account must be locked")
 	assert.NotContains(t, tm.must("getent group "+teamGroup+" "+sharedGroup), "alice", "a removed member must leave the team's groups")
 	assert.Contains(t, tm.syncMembers(ns), "did not remove alice yet", "the next run tries again, though the version is the same")
+}
+
+// TestHubProxyIsPinnedByTheUserdata: configurable-http-proxy, an npm
+// package, is what hub-proxy/ pins: an exact version, every package of the
+// lock with its integrity hash. The stack puts both files in the bucket, the
+// userdata carries their SHA-256 digests, and the setup installs nothing
+// (npm ci) from files that do not match them.
+func TestHubProxyIsPinnedByTheUserdata(t *testing.T) {
+	var pkg struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	var lock struct {
+		LockfileVersion int `json:"lockfileVersion"`
+		Packages        map[string]struct {
+			Version, Integrity string
+		} `json:"packages"`
+	}
+	for file, into := range map[string]any{"hub-proxy/package.json": &pkg, "hub-proxy/package-lock.json": &lock} {
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(b, into), file)
+	}
+	require.Len(t, pkg.Dependencies, 1)
+	assert.Regexp(t, `^\d+\.\d+\.\d+$`, pkg.Dependencies["configurable-http-proxy"], "the proxy's version is exact")
+	assert.Equal(t, 3, lock.LockfileVersion)
+	assert.Equal(t, pkg.Dependencies["configurable-http-proxy"], lock.Packages["node_modules/configurable-http-proxy"].Version)
+	for name, p := range lock.Packages {
+		if name != "" {
+			assert.Regexp(t, `^sha512-`, p.Integrity, "%s has no integrity hash in the lock: npm ci could install anything", name)
+		}
+	}
+
+	run := deployTeam(t, "wireguard", []string{"alice"}, nil)
+	digests := writtenFile(t, cloudConfigOf(one(t, run, typeInstance, "HOL02-Jupyter").Inputs), "/etc/research-lab/hub-proxy.sha256")
+	for _, f := range hubProxyFiles {
+		b, err := os.ReadFile("hub-proxy/" + f)
+		require.NoError(t, err)
+		assert.Contains(t, digests, fmt.Sprintf("%x  %s\n", sha256.Sum256(b), f), "the userdata must pin %s by its digest", f)
+		obj := one(t, run, "aws:s3/bucketObjectv2:BucketObjectv2", "hub-proxy-"+f)
+		assert.Equal(t, hubProxySource+"/"+f, propString(obj.Inputs, "key"), "the stack puts %s where the server fetches it", f)
+	}
+	for _, obj := range deploy(t, nil).Mocks.ofType("aws:s3/bucketObjectv2:BucketObjectv2") {
+		assert.NotContains(t, obj.Name, "hub-proxy", "a single-user lab has no hub")
+	}
+
+	// A lock that is not the one the userdata pins: nothing is installed.
+	requireTool(t, "sha256sum")
+	tm := newTeamMachine(t, run)
+	lockFile := filepath.Join(tm.bin, "hub-proxy", "package-lock.json")
+	b, err := os.ReadFile(lockFile)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(lockFile, []byte(strings.Replace(string(b), `"version": "5.`, `"version": "9.`, 1)), 0o644))
+	out, err := tm.command("", "cd / && /usr/local/sbin/research-lab-setup").CombinedOutput()
+	assert.Error(t, err, "the setup must stop on a lock its userdata does not pin:\n%s", out)
+	calls := tm.must("cat " + tm.calls)
+	assert.NotContains(t, calls, "npm-22", "npm must not install from a lock whose digest differs")
 }
