@@ -140,7 +140,7 @@ if sys.argv[2] == "login":
     status, url, _ = fetch(urllib.request.Request(base + "/hub/login", urllib.parse.urlencode(form).encode()))
 else:
     status, url, body = fetch(urllib.request.Request(base + sys.argv[3], headers={"X-XSRFToken": xsrf()}))
-    print(body[:2000])
+    print(body)
 print(status, url.replace(base, ""))
 jar.save(ignore_discard=True, ignore_expires=True)`
 
@@ -309,6 +309,11 @@ func TestTeamMembersLogInToServersOfTheirOwn(t *testing.T) {
 	tm.syncMembers(ns)
 	h := startHub(t, tm, ns)
 
+	// What check --via-vpn looks for on jupyterUrl: a login page.
+	_, landing, page := h.browse("visitor", "get", "/")
+	assert.Contains(t, page, `type="password"`, "jupyterUrl must show a login page with a password field (check --via-vpn)")
+	assert.True(t, strings.HasPrefix(landing, "/hub/login"), "jupyterUrl leads to the hub's login page, not %s", landing)
+
 	url := h.login("alice", testAlicePassword+"x")
 	assert.Equal(t, "/hub/login", url, "a wrong password must be refused")
 	assert.Empty(t, serverUIDs(t, "alice"), "a refused login starts no server")
@@ -443,4 +448,26 @@ func TestHubProxyIsPinnedByTheUserdata(t *testing.T) {
 	assert.Error(t, err, "the setup must stop on a lock its userdata does not pin:\n%s", out)
 	calls := tm.must("cat " + tm.calls)
 	assert.NotContains(t, calls, "npm-22", "npm must not install from a lock whose digest differs")
+}
+
+// TestTeamUserdataHoldsNoMemberSecret: members' passwords, and even their
+// hashes, reach the Jupyter server only through the parameter; its userdata
+// (compressed, so a plain search of the inputs would not see it) names the
+// parameter and nothing of the team.
+func TestTeamUserdataHoldsNoMemberSecret(t *testing.T) {
+	run := deployTeam(t, "openvpn-as", []string{"alice", "bob"}, nil)
+	hashes := propString(one(t, run, "aws:ssm/parameter:Parameter", "jupyter-members").Inputs, "value")
+	var team struct {
+		Members []struct{ Name, PasswordHash string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(hashes), &team))
+	require.Len(t, team.Members, 2)
+	for _, in := range run.Mocks.ofType(typeInstance) {
+		ud := cloudConfigOf(in.Inputs)
+		require.NotEmpty(t, ud, "%s has no userdata", in.Name)
+		for _, secret := range []string{testAlicePassword, testBobPassword, team.Members[0].PasswordHash, team.Members[1].PasswordHash} {
+			assert.NotContains(t, ud, secret, "%s's userdata holds a member's password or hash", in.Name)
+		}
+		assert.NotContains(t, ud, "alice", "%s's userdata names a member: it would change with the team", in.Name)
+	}
 }

@@ -168,7 +168,7 @@ print(json.dumps({
     "allowed_groups": sorted(c.LocalAuthenticator.allowed_groups), "allow_existing_users": c.Authenticator.get("allow_existing_users"),
     "mem_limit": c.Spawner.mem_limit, "memory": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
     "args": list(c.Spawner.args), "notebook_dir": c.Spawner.notebook_dir,
-    "readwrite": list(c.SystemdSpawner.readwrite_paths), "readonly": list(c.SystemdSpawner.readonly_paths),
+    "readwrite": list(c.SystemdSpawner.readwrite_paths),
     "isolate_tmp": c.SystemdSpawner.isolate_tmp, "no_sudo": c.SystemdSpawner.disable_user_sudo, "extra": dict(c.SystemdSpawner.unit_extra_properties),
     "services": [s["name"] for s in c.JupyterHub.services], "unknown": unknown,
 }))`
@@ -200,7 +200,6 @@ func TestTeamHubConfiguration(t *testing.T) {
 		Args               []string          `json:"args"`
 		NotebookDir        string            `json:"notebook_dir"`
 		ReadWrite          []string          `json:"readwrite"`
-		ReadOnly           []string          `json:"readonly"`
 		IsolateTmp         bool              `json:"isolate_tmp"`
 		NoSudo             bool              `json:"no_sudo"`
 		Extra              map[string]string `json:"extra"`
@@ -227,7 +226,7 @@ func TestTeamHubConfiguration(t *testing.T) {
 		assert.Contains(t, s.Args, fmt.Sprintf("--ServerApp.shutdown_no_activity_timeout=%d", memberIdleMinutes*60), "an idle member's server stops itself")
 		assert.Contains(t, s.Args, "--MappingKernelManager.cull_connected=True")
 		assert.Equal(t, "~/"+memberNotebooks, s.NotebookDir)
-		assert.Equal(t, []string{"/"}, s.ReadOnly)
+		assert.Equal(t, "strict", s.Extra["ProtectSystem"], "a member's server may write nothing of the system")
 		assert.Equal(t, []string{membersHome + "/{USERNAME}", teamSharedDir}, s.ReadWrite, "a member's server writes its home and the shared folder only")
 		assert.True(t, s.IsolateTmp)
 		assert.True(t, s.NoSudo)

@@ -75,10 +75,12 @@ c.SystemdSpawner.slice = "{{.Hub.Slice}}"
 c.SystemdSpawner.disable_user_sudo = True
 c.SystemdSpawner.isolate_tmp = True
 c.SystemdSpawner.isolate_devices = True
-c.SystemdSpawner.readonly_paths = ["/"]
+# Everything read-only (the API file systems apart) but the member's home and
+# the shared folder.
 c.SystemdSpawner.readwrite_paths = ["{{.Hub.MembersHome}}/{USERNAME}", "{{.Hub.SharedDir}}"]
-# What the member saves, the sync (of the member's group) may push.
 c.SystemdSpawner.unit_extra_properties = {
+    "ProtectSystem": "strict",
+    # What the member saves, the sync (of the member's group) may push.
     "UMask": "0007",
     "ProtectKernelTunables": "yes",
     "ProtectKernelModules": "yes",
