@@ -374,15 +374,22 @@ func TestMembersSyncAppliesOnlyAChangedTeam(t *testing.T) {
 	assert.Equal(t, shadow, tm.must("cat /etc/shadow"), "a second run must change nothing")
 	assert.Contains(t, tm.must("getent group "+teamGroup), "alice,bob")
 
-	// A bad entry: nothing changes.
-	tm.version++
-	bad := `{"members":[{"name":"carol","passwordHash":"$6$rounds=100000$salt$short"},{"name":"alice","passwordHash":"x"}]}`
-	require.NoError(t, os.WriteFile(filepath.Join(tm.params, tm.parameter+".value"), []byte(bad), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(tm.params, tm.parameter+".version"), []byte(strconv.Itoa(tm.version)), 0o644))
-	out, err := tm.command(ns.name, "/usr/local/sbin/research-lab-members").CombinedOutput()
-	assert.Error(t, err, "a bad list must fail the run:\n%s", out)
-	assert.Contains(t, string(out), "nothing applied")
-	assert.Equal(t, shadow, tm.must("cat /etc/shadow"), "a bad list must change nothing")
+	// A bad entry, or a name that is a user the lab did not make: nothing changes.
+	var team struct{ Members []map[string]string }
+	require.NoError(t, json.Unmarshal([]byte(tm.must("cat "+filepath.Join(tm.params, tm.parameter+".value"))), &team))
+	hash := team.Members[0]["passwordHash"]
+	for _, bad := range []string{
+		`{"members":[{"name":"carol","passwordHash":"$6$rounds=100000$salt$short"},{"name":"alice","passwordHash":"` + hash + `"}]}`,
+		`{"members":[{"name":"alice","passwordHash":"` + hash + `"},{"name":"daemon","passwordHash":"` + hash + `"}]}`,
+	} {
+		tm.version++
+		require.NoError(t, os.WriteFile(filepath.Join(tm.params, tm.parameter+".value"), []byte(bad), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(tm.params, tm.parameter+".version"), []byte(strconv.Itoa(tm.version)), 0o644))
+		out, err := tm.command(ns.name, "/usr/local/sbin/research-lab-members").CombinedOutput()
+		assert.Error(t, err, "a bad list must fail the run:\n%s", out)
+		assert.Contains(t, string(out), "nothing applied")
+		assert.Equal(t, shadow, tm.must("cat /etc/shadow"), "a bad list must change nothing: %s", bad)
+	}
 
 	// alice leaves while the hub does not answer: she is locked and out of
 	// the groups at once, and stays to be removed from the hub.
@@ -432,6 +439,16 @@ func TestHubProxyIsPinnedByTheUserdata(t *testing.T) {
 		assert.Contains(t, digests, fmt.Sprintf("%x  %s\n", sha256.Sum256(b), f), "the userdata must pin %s by its digest", f)
 		obj := one(t, run, "aws:s3/bucketObjectv2:BucketObjectv2", "hub-proxy-"+f)
 		assert.Equal(t, hubProxySource+"/"+f, propString(obj.Inputs, "key"), "the stack puts %s where the server fetches it", f)
+	}
+	deps := strings.Join(one(t, run, typeInstance, "HOL02-Jupyter").Options.GetDependencies(), " ")
+	for _, f := range hubProxyFiles {
+		assert.Contains(t, deps, "::hub-proxy-"+f, "Jupyter must boot after %s is in the bucket", f)
+	}
+	for _, p := range run.Mocks.ofType("aws:iam/rolePolicy:RolePolicy") {
+		if nameOf(run, propString(p.Inputs, "role")) == "HOL02-Jupyter-Role" {
+			assert.Contains(t, propString(p.Inputs, "policy"), `{"Sid":"HubProxyPackages","Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::notebooks-1a2b3c4/`+hubProxySource+`/*"]}`,
+				"Jupyter may read the proxy's package files, and nothing more there")
+		}
 	}
 	for _, obj := range deploy(t, nil).Mocks.ofType("aws:s3/bucketObjectv2:BucketObjectv2") {
 		assert.NotContains(t, obj.Name, "hub-proxy", "a single-user lab has no hub")

@@ -82,6 +82,11 @@ if [ "$changed" = yes ]; then
 				echo "research-lab: the team's entry for \"$name\" is not a member with a SHA-512 crypt hash: nothing applied" >&2
 				exit 1
 			fi
+			# A user this sync did not make (a system account) never becomes a member.
+			if id -u "$name" >/dev/null 2>&1 && ! grep -qx "$name" "$state/users" 2>/dev/null; then
+				echo "research-lab: \"$name\" is a user of this server that the lab did not make: nothing applied" >&2
+				exit 1
+			fi
 		done <<<"$entries"
 		members=$(cut -f1 <<<"$entries")
 	fi
@@ -91,6 +96,7 @@ if [ "$changed" = yes ]; then
 			home="$MEMBERS_HOME/$name"
 			if ! id -u "$name" >/dev/null 2>&1; then
 				useradd --create-home --home-dir "$home" --shell /bin/bash --user-group "$name"
+				echo "$name" >>"$state/users"
 			fi
 			usermod -a -G "$TEAM_GROUP,$SHARED_GROUP" "$name"
 			usermod -a -G "$name" "$SYNC_USER"
