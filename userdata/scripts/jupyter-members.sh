@@ -92,7 +92,8 @@ if [ "$changed" = yes ]; then
 	fi
 
 	if [ -n "$members" ]; then
-		while IFS=$'\t' read -r name hash; do
+		# The list on its own descriptor: nothing run for a member reads it.
+		while IFS=$'\t' read -r -u 3 name hash; do
 			home="$MEMBERS_HOME/$name"
 			if ! id -u "$name" >/dev/null 2>&1; then
 				useradd --create-home --home-dir "$home" --shell /bin/bash --user-group "$name"
@@ -112,7 +113,7 @@ if [ "$changed" = yes ]; then
 			fi
 			link="$home/$MEMBER_NOTEBOOKS/$SHARED_FOLDER"
 			[ -e "$link" ] || [ -L "$link" ] || as_member "$name" ln -s "$SHARED_DIR" "$link"
-		done <<<"$entries"
+		done 3<<<"$entries"
 	fi
 	unset entries
 
@@ -131,7 +132,7 @@ fi
 
 left=""
 if [ -n "$pending" ]; then
-	while read -r name; do
+	while read -r -u 3 name; do
 		if id -u "$name" >/dev/null 2>&1; then
 			usermod -L "$name"
 			gpasswd -d "$name" "$TEAM_GROUP" >/dev/null 2>&1 || true
@@ -142,7 +143,7 @@ if [ -n "$pending" ]; then
 		else
 			left="$left$name"$'\n'
 		fi
-	done <<<"$pending"
+	done 3<<<"$pending"
 fi
 save "$state/members" "$members"
 save "$state/leaving" "${left%$'\n'}"
