@@ -54,8 +54,8 @@ local_dir() {
 # push_folder DIR URI: like a single researcher's push; in a member's folder
 # the link to the shared folder is passed over (it has a push of its own).
 push_folder() {
-	local dir=$1 to=$2
-	local own=(--exclude "$SHARED_FOLDER" --exclude "$SHARED_FOLDER/*")
+	local dir=$1 to=$2 own=()
+	[ "$dir" = "$SHARED_DIR" ] || own=(--exclude "$SHARED_FOLDER" --exclude "$SHARED_FOLDER/*")
 	if [ -z "$published" ]; then
 		retry push_sync "${own[@]}" "$dir/" "$to"
 		return
@@ -100,8 +100,10 @@ restore)
 		exit 0
 	fi
 	dir=$(local_dir "$folder")
+	own=()
+	[ "$dir" = "$SHARED_DIR" ] || own=(--exclude "$SHARED_FOLDER/*") # where a member's link to it is
 	staging=$(mktemp -d "$state/restore.XXXXXX")
-	retry aws s3 sync --only-show-errors "${skip[@]}" --exclude "$SHARED_FOLDER/*" "$uri$folder/" "$staging/"
+	retry aws s3 sync --only-show-errors "${skip[@]}" "${own[@]}" "$uri$folder/" "$staging/"
 	find "$staging" -mindepth 1 -maxdepth 1 -exec cp -R --no-clobber --preserve=timestamps -t "$dir" {} +
 	rm -rf "$staging"
 	touch "$marker"
