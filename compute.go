@@ -204,7 +204,7 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, se
 		// What its pushes need (the endpoint and route, the way out of its
 		// group, its role): created before Jupyter, deleted after its last
 		// push at shutdown. Egress is not waited for: installs retry.
-		DependsOn: append([]pulumi.Resource{s.Sample, n.S3Endpoint, n.ResearchAssociation, n.Research.EgressRule}, s.JupyterAccess...),
+		DependsOn: append(append([]pulumi.Resource{s.Sample, n.S3Endpoint, n.ResearchAssociation, n.Research.EgressRule}, s.JupyterAccess...), s.HubProxy...),
 		// The old server pushes its notebooks at shutdown before the new one
 		// restores them: delete before create, never two at once.
 		ReplaceOpt: []pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)},

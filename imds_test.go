@@ -47,6 +47,13 @@ func guardedMachine(t *testing.T, server string) (*machine, *netns) {
 	requireTool(t, "nft")
 	m := newMachine(t, server, nil, false)
 	m.setup()
+	return m, metadataNamespace(t)
+}
+
+// metadataNamespace is a network namespace holding a stand-in metadata
+// service at its real addresses.
+func metadataNamespace(t *testing.T) *netns {
+	t.Helper()
 	ns := newNetns(t, "imds")
 	// The namespace's own loopback holds the metadata addresses.
 	ns.must("ip", "addr", "add", imdsIPv4+"/32", "dev", "lo")
@@ -58,7 +65,7 @@ func guardedMachine(t *testing.T, server string) (*machine, *netns) {
 	t.Cleanup(func() { _ = service.Process.Kill(); _ = service.Wait() })
 	line, _ := bufio.NewReader(stdout).ReadString('\n')
 	require.Equal(t, "ready\n", line, "the stand-in metadata service did not start")
-	return m, ns
+	return ns
 }
 
 // fetch runs fetchCredentials inside the machine, in its namespace, as a
@@ -149,5 +156,33 @@ func TestNotebookServersNeverRunUnguarded(t *testing.T) {
 		guard := units[imdsGuardUnit]
 		assert.Equal(t, []string{"oneshot"}, guard["Type"], "%s: the guard is active only once nft has loaded it", server)
 		assert.Equal(t, []string{"yes"}, guard["RemainAfterExit"], "%s", server)
+	}
+}
+
+// TestMembersCannotReachTheMetadataService: on a team's Jupyter server the
+// guard refuses every member (their servers, kernels and terminals run as
+// them), one who joined after it was loaded too; the sync and root reach it.
+func TestMembersCannotReachTheMetadataService(t *testing.T) {
+	requireTool(t, "ip")
+	requireTool(t, "nft")
+	requireTool(t, "jq")
+	requireTool(t, "chpasswd")
+	tm := newTeamMachine(t, deployTeam(t, "wireguard", []string{"alice"}, nil))
+	tm.setup()
+	tm.setTeam("alice")
+	tm.must("/usr/local/sbin/research-lab-members")
+	ns := metadataNamespace(t)
+	tm.loadGuard(ns)
+	tm.setTeam("alice", "bob") // bob joins after the guard was loaded
+	tm.must("/usr/local/sbin/research-lab-members")
+	sync := func(argv ...string) string { return tm.asUnit("notebook-push.service", argv...) }
+	root := func(argv ...string) string { return asUser("", "", "", argv...) }
+	for _, a := range []string{imdsIPv4, imdsIPv6} {
+		for _, member := range []string{"alice", "bob"} {
+			asMember := func(argv ...string) string { return asUser(member, "", "0007", argv...) }
+			assert.Contains(t, tm.fetch(ns, asMember, a), "refused", "%s's code must not reach the metadata service at %s", member, a)
+		}
+		assert.Equal(t, "credentials", tm.fetch(ns, sync, a), "the sync needs the instance's credentials (%s)", a)
+		assert.Equal(t, "credentials", tm.fetch(ns, root, a), "root's services need the metadata service (%s)", a)
 	}
 }

@@ -174,3 +174,65 @@ func TestOnlyAnIdleExitPowersOff(t *testing.T) {
 		assert.Equal(t, c.want, string(calls), "%s: systemctl calls", c.name)
 	}
 }
+
+// teamJupyterFiles renders a team's Jupyter userdata with the given changes
+// and writes the files it holds into dir.
+func teamJupyterFiles(t *testing.T, changes map[string]string, dir string) map[string]string {
+	t.Helper()
+	run := deployTeam(t, "wireguard", []string{"alice", "bob"}, changes)
+	c := parseCloudConfig(t, "jupyter", userDataOf(t, one(t, run, typeInstance, "HOL02-Jupyter")))
+	return extracted(t, c, dir)
+}
+
+// TestTeamPowersOffOnlyWhenNoMemberServerRan: with jupyterIdleStopMinutes
+// a team's server powers off once no member's server has run for that long,
+// counting from boot; never while one runs. The rendered check runs under
+// faketime, once a minute as its timer does, with a systemctl stand-in that
+// lists the members' server units and records the power-off.
+func TestTeamPowersOffOnlyWhenNoMemberServerRan(t *testing.T) {
+	faketime := requireTool(t, "faketime")
+	files := teamJupyterFiles(t, map[string]string{"jupyterIdleStopMinutes": "30"}, t.TempDir())
+	script := files["jupyter-team-idle"]
+	require.NotEmpty(t, script, "a team's userdata with an idle stop must write the check")
+	timer := unitProperties(t, files["jupyter-team-idle.timer"])
+	assert.Equal(t, []string{"minutely"}, timer["OnCalendar"], "the check runs every minute")
+	assert.NotContains(t, teamJupyterFiles(t, nil, t.TempDir()), "jupyter-team-idle", "without jupyterIdleStopMinutes nothing powers the instance off")
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "jupyter-team-idle")
+	require.NoError(t, os.WriteFile(path, []byte(script), 0o700))
+	bin, runtime := t.TempDir(), t.TempDir() // /run: empty at every boot
+	running := filepath.Join(dir, "running")
+	record := filepath.Join(dir, "calls")
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "systemctl"), []byte(`#!/bin/sh
+case "$1" in
+list-units) [ -s `+running+` ] && cat `+running+` ;;
+*) echo "$*" >>`+record+` ;;
+esac
+exit 0
+`), 0o755))
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	check := func(minute int, servers string) string {
+		t.Helper()
+		require.NoError(t, os.WriteFile(running, []byte(servers), 0o644))
+		at := start.Add(time.Duration(minute) * time.Minute).Format("2006-01-02 15:04:05")
+		cmd := exec.Command(faketime, "-f", at, "/bin/bash", path) // a clock that stands still at that time
+		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "RUNTIME_DIRECTORY=" + runtime}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "minute %d: %s", minute, out)
+		calls, _ := os.ReadFile(record)
+		return string(calls)
+	}
+	alice := "jupyter-alice-singleuser.service loaded active running /bin/bash -c ...\n"
+	// Boot at minute 0: nobody logs in for 29 minutes, then alice works until minute 70.
+	for minute := 0; minute < 30; minute++ {
+		assert.Empty(t, check(minute, ""), "minute %d after boot: members have 30 minutes to log in", minute)
+	}
+	for minute := 30; minute <= 70; minute++ {
+		assert.Empty(t, check(minute, alice), "minute %d: a member's server runs", minute)
+	}
+	for minute := 71; minute < 100; minute++ {
+		assert.Empty(t, check(minute, ""), "minute %d: alice's server stopped at minute 70, less than 30 minutes ago", minute)
+	}
+	assert.Equal(t, "poweroff --no-block\n", check(100, ""), "30 minutes without a member's server: power off")
+}

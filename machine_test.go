@@ -21,7 +21,7 @@ import (
 )
 
 // machineOverlays are the folders a server's userdata and setup change.
-var machineOverlays = []string{"/etc", "/opt", "/srv", "/usr/local", "/var"}
+var machineOverlays = []string{"/etc", "/home", "/opt", "/srv", "/usr/local", "/var"}
 
 type machine struct {
 	t     *testing.T
@@ -49,11 +49,17 @@ func requireRoot(t *testing.T, why string) {
 func newMachine(t *testing.T, server string, changes map[string]string, realVenvs bool) *machine {
 	t.Helper()
 	requireRoot(t, "a server's users in a mount namespace")
+	return machineOf(t, deploy(t, changes), server, realVenvs)
+}
+
+// machineOf is newMachine for a lab already deployed under the mock (a team's).
+func machineOf(t *testing.T, run *mockRun, server string, realVenvs bool) *machine {
+	t.Helper()
+	requireRoot(t, "a server's users in a mount namespace")
 	requireTool(t, "unshare")
 	requireTool(t, "setpriv")
 	requireTool(t, "useradd")
 	requireTool(t, "runuser")
-	run := deploy(t, changes)
 	c := parseCloudConfig(t, server, userDataOf(t, one(t, run, typeInstance, server)))
 	m := &machine{t: t, name: server, root: t.TempDir(), bin: sharedTempDir(t), units: map[string]map[string][]string{}}
 	// Every user of the machine may run the stand-ins and record its calls.
@@ -86,7 +92,8 @@ echo "$(id -u) $(basename "$0") $*" >>`+m.calls+"\n"), 0o755))
 	if !realVenvs {
 		python = `#!/bin/sh
 [ "$1 $2" = "-m venv" ] || exit 1
-mkdir -p "$3/bin" && ln -sf /usr/bin/python3 "$3/bin/python" && cp ` + recorder + ` "$3/bin/pip"
+for dir; do :; done # the venv's folder comes last
+mkdir -p "$dir/bin" && ln -sf /usr/bin/python3 "$dir/bin/python" && cp ` + recorder + ` "$dir/bin/pip"
 `
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(m.bin, "python3.11"), []byte(python), 0o755))

@@ -684,10 +684,17 @@ func TestUserDataFitsEC2Limit(t *testing.T) {
 	}
 	run, err := runUnderMocks("a-rather-long-stack-name-for-a-course", stackConfig(longest), secretKeys)
 	require.NoError(t, err)
-	for _, in := range run.Mocks.ofType(typeInstance) {
-		_, size := userDataAndSize(t, in)
-		assert.Less(t, size, userDataLimit, "%s userdata is %d bytes; EC2 accepts at most %d", in.Name, size, userDataLimit)
-		t.Logf("%s userdata: %d bytes compressed, %d as cloud-init reads it", in.Name, size, len(userDataOf(t, in)))
+	// A team's servers (JupyterHub, with the idle stop's units), the same values.
+	longest["jupyterIdleStopMinutes"] = "10080"
+	cfg, secrets := teamConfig(t, "wireguard", []string{"alice"}, longest)
+	team, err := runUnderMocks("a-rather-long-stack-name-for-a-course", cfg, secrets)
+	require.NoError(t, err)
+	for lab, run := range map[string]*mockRun{"single": run, "team": team} {
+		for _, in := range run.Mocks.ofType(typeInstance) {
+			_, size := userDataAndSize(t, in)
+			assert.Less(t, size, userDataLimit, "%s (%s lab) userdata is %d bytes; EC2 accepts at most %d", in.Name, lab, size, userDataLimit)
+			t.Logf("%s (%s lab) userdata: %d bytes compressed, %d as cloud-init reads it", in.Name, lab, size, len(userDataOf(t, in)))
+		}
 	}
 }
 

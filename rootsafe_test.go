@@ -81,6 +81,43 @@ func TestRootNeverRunsWhatVoilaCanChange(t *testing.T) {
 	assert.Contains(t, m.must("/opt/voila/bin/python -c 'import sys; print(sys.prefix)'"), "/opt/voila", "the setup must repair the venv")
 }
 
+// TestRootNeverRunsWhatMembersCanChange: on a team's server the hub (root)
+// runs from a venv, a proxy and a configuration that no member may write;
+// what a member installs with pip goes to their own user site, which neither
+// another member nor the hub loads.
+func TestRootNeverRunsWhatMembersCanChange(t *testing.T) {
+	requireDebianVenv(t)
+	requireTool(t, "jq")
+	requireTool(t, "chpasswd")
+	tm := teamMachineOf(t, deployTeam(t, "wireguard", []string{"alice", "bob"}, nil), true)
+	env := offlinePip(t, hubPackages)
+	tm.setup(env...)
+	tm.setTeam("alice", "bob")
+	tm.must("/usr/local/sbin/research-lab-members")
+	assert.Equal(t, "root root 755", tm.stat(hubVenv), "the hub's venv is root's")
+	assert.Contains(t, tm.must(hubVenv+"/bin/pip list"), "jupyterhub-systemdspawner", "the setup installs the hub's packages into the venv")
+
+	writable := tm.must(asUser("alice", "", "0007", "find", hubVenv, hubProxyDir, "/usr/local/sbin", "/usr/local/bin",
+		"/usr/local/lib/research-lab", "/etc/research-lab", "/etc/systemd/system", "/etc/pam.d", "-writable", "-not", "-type", "l"))
+	assert.Empty(t, strings.TrimSpace(writable), "a member may write what the hub (root) runs or reads")
+	_, err := tm.command("", asUser("alice", "", "", "cat", "/etc/research-lab/jupyterhub_config.py")).CombinedOutput()
+	assert.Error(t, err, "the hub's configuration is root's alone")
+	assert.Equal(t, "root root 700", tm.stat(hubStateDir), "the hub's state (its database, the members' sync's token) is root's alone")
+
+	// A member's own package: their user site, nobody else's.
+	mine := fakeWheels(t, []string{"alices-tool"})
+	out := tm.must(asUser("alice", "", "0007", "env", "HOME="+membersHome+"/alice", hubVenv+"/bin/pip", "install", "--no-index", "--find-links", mine, "alices-tool"))
+	assert.Contains(t, out, "user installation", "a member's pip install goes to their user site:\n%s", out)
+	has := func(as, home string, extra ...string) string {
+		return tm.must(asUser(as, "", "", append(append([]string{"env", "HOME=" + home}, extra...),
+			hubVenv+"/bin/python", "-c", "import importlib.metadata as m; print(any(d.metadata['Name'] == 'alices-tool' for d in m.distributions()))")...))
+	}
+	assert.Equal(t, "True\n", has("alice", membersHome+"/alice"), "alice's own package is hers to import")
+	assert.Equal(t, "False\n", has("bob", membersHome+"/bob"), "bob does not load alice's packages")
+	assert.Equal(t, "False\n", has("", "/root", "PYTHONNOUSERSITE=1"), "the hub does not load a member's packages")
+	assert.Contains(t, tm.units["jupyterhub.service"]["Environment"], "PYTHONNOUSERSITE=1", "the hub's unit keeps user sites out")
+}
+
 // requireDebianVenv: the setup's venv is made by Debian's Python 3.11, whose
 // venv module comes with python3-venv.
 func requireDebianVenv(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
@@ -37,6 +38,9 @@ type storage struct {
 	// Voila installs once its digest (ACMEBinary.SHA256) checks out.
 	ACMEClient *s3.BucketObjectv2
 	ACMEBinary acmeBinary
+	// HubProxy is the package files of a team's JupyterHub proxy in the
+	// bucket, which Jupyter installs; nil in a single-user lab.
+	HubProxy []pulumi.Resource
 }
 
 // createStorage declares the notebook bucket (versioned, encrypted, private,
@@ -137,6 +141,11 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 	}
 
 	if c.team() {
+		// The hub's proxy: its package files, checked on the server against
+		// the digests in its userdata.
+		if s.HubProxy, err = uploadFiles(ctx, c, bucket, "hub-proxy", hubProxySource, hubProxyFiles, "application/json", "hub-proxy"); err != nil {
+			return nil, err
+		}
 		// The members' password hashes, salted with the lab (its bucket's
 		// random name, kept in the state) and the member.
 		hashes := bucket.Bucket.ApplyT(func(b string) (string, error) {
@@ -169,6 +178,26 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// uploadFiles puts files of a project folder into the bucket as they are,
+// under keyPrefix; each object's logical name is "<folder>-<file>".
+func uploadFiles(ctx *pulumi.Context, c *labConfig, bucket *s3.BucketV2, folder, keyPrefix string, files []string, contentType, tag string) ([]pulumi.Resource, error) {
+	var objects []pulumi.Resource
+	for _, f := range files {
+		obj, err := s3.NewBucketObjectv2(ctx, folder+"-"+f, &s3.BucketObjectv2Args{
+			Bucket:      bucket.ID(),
+			Key:         pulumi.String(keyPrefix + "/" + f),
+			Source:      pulumi.NewFileAsset(filepath.Join(folder, f)),
+			ContentType: pulumi.String(contentType),
+			Tags:        c.tags(tag),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("declaring %s/%s in the bucket: %w", folder, f, err)
+		}
+		objects = append(objects, obj)
+	}
+	return objects, nil
 }
 
 type notebookAccess int
@@ -209,6 +238,12 @@ func notebookPolicy(bucketArn string, c *labConfig, access notebookAccess, extra
 		statements = append(statements, statement{
 			Sid: "CertificateClient", Effect: "Allow", Action: []string{"s3:GetObject"},
 			Resource: []string{bucketArn + "/" + acmeBinaryKey},
+		})
+	}
+	if access == notebookAccessReadWrite && c.team() {
+		statements = append(statements, statement{
+			Sid: "HubProxyPackages", Effect: "Allow", Action: []string{"s3:GetObject"},
+			Resource: []string{bucketArn + "/" + hubProxySource + "/*"},
 		})
 	}
 	if access == notebookAccessReadWrite && c.PublishFolder != "" {

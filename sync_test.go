@@ -65,10 +65,16 @@ type syncServer struct {
 // server renders a server's userdata and lays out its sync script, helpers
 // and environment; only the notebook folder moves into the test's own.
 func (r *syncRig) server(name string, changes map[string]string) *syncServer {
+	r.t.Helper()
+	changes["bucketName"] = syncBucket
+	return r.serverOf(name, deploy(r.t, changes))
+}
+
+// serverOf is server for a lab already deployed (a team's), whose bucket
+// must be the rig's.
+func (r *syncRig) serverOf(name string, run *mockRun) *syncServer {
 	t := r.t
 	t.Helper()
-	changes["bucketName"] = syncBucket
-	run := deploy(t, changes)
 	ud := userDataOf(t, one(t, run, typeInstance, name))
 	root := t.TempDir()
 	s := &syncServer{rig: r, dir: filepath.Join(root, "notebooks"), state: filepath.Join(root, "state"), script: filepath.Join(root, "notebook-sync")}
@@ -270,4 +276,79 @@ func waitForChild(t *testing.T, pid int, command string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("process %d never ran %s", pid, command)
+}
+
+// TestTeamNotebooksTravelPerMember: in a team lab each member's folder goes
+// to and from <prefix>/<member>/ and the shared folder to and from
+// <prefix>/shared/, each publish folder mirrored (deletions included) and
+// nothing else deleted; Voila's front page is the shared publish folder (the
+// sample's), every member's publish folder a folder of the member's name. The real setup and members' sync in a machine, the
+// rendered sync run as its units run it, against the S3 server on loopback.
+func TestTeamNotebooksTravelPerMember(t *testing.T) {
+	rig := newSyncRig(t)
+	notebook := `{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}`
+	for _, key := range []string{"hol02/alice/analysis.ipynb", "hol02/alice/published/old-result.ipynb", "hol02/bob/notes.ipynb",
+		"hol02/shared/published/hol02-app.ipynb", "hol02/shared/plan.ipynb", "other-lab/alice/secret.ipynb"} {
+		rig.put(key, notebook)
+	}
+	team := map[string]string{"bucketName": syncBucket}
+	tm := newTeamMachine(t, deployTeam(t, "wireguard", []string{"alice", "bob"}, team))
+	tm.setup()
+	env := tm.useBucket(rig)
+	tm.setTeam("alice", "bob")
+	tm.must(tm.asUnit("notebook-restore.service", "/usr/local/bin/notebook-sync", "restore"), append(env, "STATE_DIRECTORY=/var/lib/research-lab")...)
+	tm.must("/usr/local/sbin/research-lab-members", env...)
+
+	alice, bob := membersHome+"/alice/"+memberNotebooks, membersHome+"/bob/"+memberNotebooks
+	assert.Equal(t, notebook, tm.must("cat "+alice+"/analysis.ipynb"), "a new member's notebooks come back from <prefix>/<member>/")
+	assert.Equal(t, notebook, tm.must("cat "+bob+"/notes.ipynb"))
+	assert.Equal(t, notebook, tm.must("cat "+teamSharedDir+"/published/hol02-app.ipynb"), "the shared folder comes back from <prefix>/shared/")
+	assert.Equal(t, "alice alice 2770", tm.stat(alice), "a member's folder is theirs, shared with their group (the sync)")
+	assert.Equal(t, syncUser+" alice 660", tm.stat(alice+"/analysis.ipynb"), "a restored notebook must be editable by its member")
+	assert.Equal(t, notebook, tm.must("cat "+alice+"/"+sharedFolder+"/plan.ipynb"), "each member's folder links to the shared one")
+
+	// What members do, as their servers' units run them (UMask 0007).
+	tm.must(asUser("alice", "", "0007", "sh", "-c", "cd "+alice+" && echo draft >draft.ipynb && echo new >published/new.ipynb && "+
+		"mv published/old-result.ipynb . && mkdir -p project/published && echo nested >project/published/nested.ipynb && "+
+		"echo team >"+sharedFolder+"/published/team.ipynb"))
+	tm.must(asUser("bob", "", "0007", "sh", "-c", "cd "+bob+" && echo mine >published/bobs.ipynb"))
+	out := tm.must(tm.asUnit("notebook-push.service", "/usr/local/bin/notebook-sync", "push"), append(env, "STATE_DIRECTORY=/var/lib/research-lab")...)
+	assert.NotContains(t, out, "not restored", "every folder was restored: every folder is pushed")
+	assert.Equal(t, "draft\n", rig.get("hol02/alice/draft.ipynb"), "a member's drafts go to <prefix>/<member>/")
+	assert.Equal(t, "new\n", rig.get("hol02/alice/published/new.ipynb"), "a member publishes in their own publish folder")
+	assert.Equal(t, "(absent)", rig.get("hol02/alice/published/old-result.ipynb"), "moving a notebook out of a member's publish folder unpublishes it")
+	assert.Equal(t, notebook, rig.get("hol02/alice/old-result.ipynb"))
+	assert.Equal(t, "mine\n", rig.get("hol02/bob/published/bobs.ipynb"))
+	assert.Equal(t, "team\n", rig.get("hol02/shared/published/team.ipynb"), "the shared folder goes to <prefix>/shared/")
+	assert.Equal(t, notebook, rig.get("hol02/shared/plan.ipynb"))
+	for _, k := range rig.keys() {
+		assert.NotContains(t, k, "hol02/alice/"+sharedFolder+"/", "the link to the shared folder is not followed into a member's folder")
+	}
+	assert.Equal(t, notebook, rig.get("other-lab/alice/secret.ipynb"))
+
+	// Voila: every member's and the shared publish folder, nothing else.
+	voila := rig.serverOf("HOL02-VoilaServer", deployTeam(t, "wireguard", []string{"alice", "bob"}, team))
+	voila.run("pull")
+	assert.Equal(t, []string{"alice/new.ipynb", "bob/bobs.ipynb", "hol02-app.ipynb", "team.ipynb"}, voila.files(),
+		"Voila's front page is the shared publish folder, each member's a folder of their name; nothing unpublished")
+
+	// bob unpublishes his only notebook: his folder leaves the site.
+	tm.must(asUser("bob", "", "0007", "rm", bob+"/published/bobs.ipynb"))
+	tm.must(tm.asUnit("notebook-push.service", "/usr/local/bin/notebook-sync", "push"), append(env, "STATE_DIRECTORY=/var/lib/research-lab")...)
+	assert.Equal(t, notebook, rig.get("hol02/bob/notes.ipynb"), "the push never deletes outside the publish folders")
+	voila.run("pull")
+	assert.Equal(t, []string{"alice/new.ipynb", "hol02-app.ipynb", "team.ipynb"}, voila.files(), "the pull mirrors deletions, folders included")
+}
+
+// TestTeamPublishEverything: with publishFolder "" a team's site is every
+// notebook: the shared folder's on the front page (the sample among them),
+// each member's in a folder of their name.
+func TestTeamPublishEverything(t *testing.T) {
+	rig := newSyncRig(t)
+	for _, key := range []string{"hol02/shared/hol02-app.ipynb", "hol02/alice/draft.ipynb", "hol02/alice/sub/deep.ipynb"} {
+		rig.put(key, "nb")
+	}
+	voila := rig.serverOf("HOL02-VoilaServer", deployTeam(t, "wireguard", []string{"alice"}, map[string]string{"bucketName": syncBucket, "publishFolder": ""}))
+	voila.run("pull")
+	assert.Equal(t, []string{"alice/draft.ipynb", "alice/sub/deep.ipynb", "hol02-app.ipynb"}, voila.files())
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -49,8 +52,16 @@ func TestServersRunAsTheirOwnUsers(t *testing.T) {
 			"imds-guard.service": root, "os-update.service": root},
 		"HOL02-NAT": {"research-lab-nat.service": root, "os-update.service": root},
 	}
+	want["HOL02-Jupyter (team)"] = map[string]string{"jupyterhub.service": root, "research-lab-members.service": root,
+		"jupyter-team-idle.service": root, "notebook-restore.service": "notebook-sync", "notebook-push.service": "notebook-sync",
+		"notebook-push-at-shutdown.service": "notebook-sync", "imds-guard.service": root, "os-update.service": root}
+	team := deployTeam(t, "wireguard", []string{"alice"}, map[string]string{"jupyterIdleStopMinutes": "30"})
 	for server, users := range want {
-		units, _ := serverUnits(t, run, server)
+		lab := run
+		if name, ok := strings.CutSuffix(server, " (team)"); ok {
+			server, lab = name, team
+		}
+		units, _ := serverUnits(t, lab, server)
 		got := map[string]string{}
 		for unit, p := range units {
 			if strings.HasSuffix(unit, ".service") {
@@ -139,4 +150,124 @@ exec(open(sys.argv[1]).read(), {"get_config": lambda: c})
 print(c.ServerApp.ip, c.ServerApp.port, c.ServerApp.root_dir)`, filepath.Join(dir, "jupyter_server_config.py")).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Equal(t, "0.0.0.0 8888 /srv/jupyter/notebooks", strings.TrimSpace(string(out)), "Jupyter listens on its port, serving its notebook folder")
+}
+
+// hubConfigReader loads a rendered jupyterhub_config.py the way JupyterHub
+// does (executed with a traitlets Config), as JupyterHub version
+// sys.argv[2], with the members' sync's token file stood in; then into
+// Debian's JupyterHub 3.0 PAMAuthenticator and Spawner, which must know every
+// setting they are given. It prints the settings the tests check, as JSON.
+const hubConfigReader = `import builtins, io, json, logging, os, sys
+import jupyterhub
+from traitlets.config import Config
+c = Config()
+version = tuple(int(v) for v in sys.argv[2].split("."))
+jupyterhub.version_info = version
+real_open = builtins.open
+def fake_open(path, *args, **kwargs):
+    if str(path).endswith("/members-api-token"):
+        return io.StringIO("token")
+    return real_open(path, *args, **kwargs)
+exec(real_open(sys.argv[1]).read(), {"get_config": lambda: c, "__builtins__": dict(vars(builtins), open=fake_open)})
+unknown = []
+class Catch(logging.Handler):
+    def emit(self, record):
+        if "not recognized" in record.getMessage():
+            unknown.append(record.getMessage())
+log = logging.getLogger("check")
+log.addHandler(Catch())
+if version < (5,):
+    from jupyterhub.auth import PAMAuthenticator
+    PAMAuthenticator(config=c, log=log)
+print(json.dumps({
+    "bind_url": c.JupyterHub.bind_url, "hub_bind_url": c.JupyterHub.hub_bind_url, "proxy_api": c.ConfigurableHTTPProxy.api_url,
+    "spawner": c.JupyterHub.spawner_class, "service": c.PAMAuthenticator.service, "open_sessions": c.PAMAuthenticator.open_sessions,
+    "allowed_groups": sorted(c.LocalAuthenticator.allowed_groups), "allow_existing_users": c.Authenticator.get("allow_existing_users"),
+    "mem_limit": c.Spawner.mem_limit, "memory": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+    "args": list(c.Spawner.args), "notebook_dir": c.Spawner.notebook_dir,
+    "readwrite": list(c.SystemdSpawner.readwrite_paths),
+    "isolate_tmp": c.SystemdSpawner.isolate_tmp, "no_sudo": c.SystemdSpawner.disable_user_sudo, "extra": dict(c.SystemdSpawner.unit_extra_properties),
+    "services": [s["name"] for s in c.JupyterHub.services], "unknown": unknown,
+}))`
+
+// TestTeamHubConfiguration: the hub listens on the Jupyter port with its
+// API and proxy on loopback; logins are PAM's jupyterhub service, no
+// sessions, the team's group only, in JupyterHub 3 and 5; each member's
+// server is capped at memberMemoryMaxPct of the instance's memory
+// (SystemdSpawner's mem_limit becomes the unit's MemoryMax=, which the kernel
+// enforces), stops itself when idle, and may write only its member's home
+// and the shared folder.
+func TestTeamHubConfiguration(t *testing.T) {
+	python := debianJupyterPython(t)
+	requireTool(t, "jupyterhub")
+	dir := t.TempDir()
+	files := teamJupyterFiles(t, nil, dir)
+	require.Contains(t, files, "jupyterhub_config.py")
+	type settings struct {
+		BindURL            string            `json:"bind_url"`
+		HubBindURL         string            `json:"hub_bind_url"`
+		ProxyAPI           string            `json:"proxy_api"`
+		Spawner            string            `json:"spawner"`
+		Service            string            `json:"service"`
+		OpenSessions       bool              `json:"open_sessions"`
+		AllowedGroups      []string          `json:"allowed_groups"`
+		AllowExistingUsers *bool             `json:"allow_existing_users"`
+		MemLimit           int64             `json:"mem_limit"`
+		Memory             int64             `json:"memory"`
+		Args               []string          `json:"args"`
+		NotebookDir        string            `json:"notebook_dir"`
+		ReadWrite          []string          `json:"readwrite"`
+		IsolateTmp         bool              `json:"isolate_tmp"`
+		NoSudo             bool              `json:"no_sudo"`
+		Extra              map[string]string `json:"extra"`
+		Services           []string          `json:"services"`
+		Unknown            []string          `json:"unknown"`
+	}
+	read := func(version string) settings {
+		out, err := exec.Command(python, "-c", hubConfigReader, filepath.Join(dir, "jupyterhub_config.py"), version).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		var s settings
+		require.NoError(t, json.Unmarshal(out, &s), "%s", out)
+		return s
+	}
+	three, five := read("3.0.0"), read("5.4.0")
+	for version, s := range map[string]settings{"3.0": three, "5.x": five} {
+		assert.Equal(t, fmt.Sprintf("http://:%d", portJupyter.Number), s.BindURL, "%s: the hub answers on the Jupyter port", version)
+		assert.Equal(t, fmt.Sprintf("http://127.0.0.1:%d", hubAPIPort), s.HubBindURL, "%s: the hub's API stays on loopback", version)
+		assert.Equal(t, fmt.Sprintf("http://127.0.0.1:%d", proxyAPIPort), s.ProxyAPI, "%s: the proxy's API stays on loopback", version)
+		assert.Equal(t, "systemdspawner.SystemdSpawner", s.Spawner)
+		assert.Equal(t, "jupyterhub", s.Service, "PAM's jupyterhub service (/etc/pam.d/jupyterhub, pam_unix only)")
+		assert.False(t, s.OpenSessions, "no PAM sessions in the hub")
+		assert.Equal(t, []string{teamGroup}, s.AllowedGroups, "%s: the team's group may log in, and no one else", version)
+		assert.Equal(t, s.Memory*memberMemoryMaxPct/100, s.MemLimit, "each member's server may use %d%% of the instance's memory", memberMemoryMaxPct)
+		assert.Contains(t, s.Args, fmt.Sprintf("--ServerApp.shutdown_no_activity_timeout=%d", memberIdleMinutes*60), "an idle member's server stops itself")
+		assert.Contains(t, s.Args, "--MappingKernelManager.cull_connected=True")
+		assert.Equal(t, "~/"+memberNotebooks, s.NotebookDir)
+		assert.Equal(t, "strict", s.Extra["ProtectSystem"], "a member's server may write nothing of the system")
+		assert.Equal(t, []string{membersHome + "/{USERNAME}", teamSharedDir}, s.ReadWrite, "a member's server writes its home and the shared folder only")
+		assert.True(t, s.IsolateTmp)
+		assert.True(t, s.NoSudo)
+		assert.Equal(t, "0007", s.Extra["UMask"], "what a member saves, their sync (of their group) may push")
+		assert.Equal(t, []string{"research-lab-members"}, s.Services)
+	}
+	assert.Nil(t, three.AllowExistingUsers, "JupyterHub 3 has no allow_existing_users: it must not be set there")
+	require.NotNil(t, five.AllowExistingUsers, "JupyterHub 5 must not let in users it has seen before")
+	assert.False(t, *five.AllowExistingUsers)
+	assert.Empty(t, three.Unknown, "JupyterHub 3's PAMAuthenticator must know every setting it is given")
+
+	idle := teamJupyterFiles(t, map[string]string{"jupyterIdleStopMinutes": "20"}, t.TempDir())
+	assert.Contains(t, idle["jupyterhub_config.py"], "--ServerApp.shutdown_no_activity_timeout=1200", "with jupyterIdleStopMinutes members' servers stop after as long")
+
+	units, enabled := serverUnits(t, deployTeam(t, "wireguard", []string{"alice"}, nil), "HOL02-Jupyter")
+	hub := units["jupyterhub.service"]
+	assert.Empty(t, hub["User"], "the hub runs as root: PAM reads /etc/shadow, servers start as their members")
+	assert.Contains(t, words(hub["Requires"]), imdsGuardUnit, "the hub never runs without the metadata guard")
+	assert.Contains(t, words(hub["After"]), imdsGuardUnit)
+	assert.Equal(t, []string{"always"}, hub["Restart"])
+	assert.Subset(t, enabled, []string{imdsGuardUnit, "jupyterhub.service", "notebook-restore.service", "notebook-push-at-shutdown.service",
+		"notebook-push.timer", "research-lab-members.timer", "os-update.timer"})
+	assert.Subset(t, words(units["notebook-push-at-shutdown.service"]["Before"]), []string{"jupyterhub.service", membersSlice},
+		"at shutdown the push runs after the hub and the members' servers have stopped")
+	assert.Equal(t, "auth     required pam_unix.so\naccount  required pam_unix.so\n",
+		regexp.MustCompile(`(?m)^#.*\n`).ReplaceAllString(files["jupyterhub"], ""), "PAM's jupyterhub service is pam_unix only")
 }

@@ -50,7 +50,73 @@ var (
 	jupyterUnits = []string{"jupyter.service", imdsGuardUnit, "notebook-restore.service", "notebook-push.service", "notebook-push.timer",
 		"notebook-push-at-shutdown.service", "os-update.service", "os-update.timer"}
 	natUnits = []string{"research-lab-nat.service", "os-update.service", "os-update.timer"}
+	// A team's Jupyter server: JupyterHub, the members' sync, the notebook sync.
+	hubUnits = []string{"jupyterhub.service", imdsGuardUnit, "research-lab-members.service", "research-lab-members.timer",
+		"notebook-restore.service", "notebook-push.service", "notebook-push.timer", "notebook-push-at-shutdown.service",
+		"os-update.service", "os-update.timer"}
+	// With jupyterIdleStopMinutes: the instance powers off once no member's server has run for that long.
+	hubIdleUnits = []string{"jupyter-team-idle.service", "jupyter-team-idle.timer"}
+	// The hub and every member's server run from one venv, root's: the
+	// single-user servers need jupyterhub-singleuser, and what members
+	// install with %pip goes to their own user site.
+	hubPackages = append([]string{"jupyterhub>=5,<6", "jupyterhub-systemdspawner>=1.0.1,<2"}, jupyterPackages...)
 )
+
+// A team's JupyterHub (members set): one Unix user, login, server and
+// notebook folder per member, and a folder they share.
+const (
+	membersHome     = "/home"     // /home/<member>, the member's alone
+	memberNotebooks = "notebooks" // /home/<member>/notebooks, the root of their server
+	teamSharedDir   = jupyterHome + "/" + sharedFolder
+	// The groups: every member (whom the hub lets log in), and the shared
+	// folder's (the members and the sync). Underscores: no member can be
+	// named so.
+	teamGroup   = "lab_team"
+	sharedGroup = "lab_shared"
+	hubVenv     = "/opt/jupyterhub"
+	hubStateDir = "/var/lib/jupyterhub"
+	// The members' servers' slice: stopped before the shutdown push runs.
+	membersSlice = "research-lab-members.slice"
+	// The hub's API and its proxy's, on loopback.
+	hubAPIPort   = 8081
+	proxyAPIPort = 8001
+	// Each member's server (and its kernels) may use this share of the
+	// instance's memory: the kernel stops one member from starving the rest.
+	memberMemoryMaxPct = 50
+	// A member's idle server stops itself after this long (or after
+	// jupyterIdleStopMinutes when set), freeing its memory.
+	memberIdleMinutes = 60
+	// JupyterHub's proxy, configurable-http-proxy, is an npm package:
+	// hub-proxy/ holds its package.json and package-lock.json (every
+	// package's integrity hash), which the stack puts in the bucket and the
+	// server installs with npm ci, checking both files against the digests
+	// in its userdata. AL2023's nodejs22 names its programs node-22 and
+	// npm-22, whichever Node.js is the default.
+	hubProxyDir    = "/opt/jupyterhub-proxy"
+	hubProxySource = "research-lab/hub-proxy" // bucket folder
+	hubProxyNode   = "node-22"
+	hubProxyNPM    = "npm-22"
+)
+
+// hubProxyFiles are the proxy's package files, as they are in hub-proxy/.
+//
+//go:embed hub-proxy/package.json hub-proxy/package-lock.json
+var hubProxyFS embed.FS
+
+var hubProxyFiles = []string{"package.json", "package-lock.json"}
+
+// hubProxyDigests are "<sha256>  <file>" lines, as sha256sum --check reads them.
+func hubProxyDigests() (string, error) {
+	var b strings.Builder
+	for _, f := range hubProxyFiles {
+		body, err := hubProxyFS.ReadFile("hub-proxy/" + f)
+		if err != nil {
+			return "", fmt.Errorf("the hub proxy's %s: %w", f, err)
+		}
+		fmt.Fprintf(&b, "%x  %s\n", sha256.Sum256(body), f)
+	}
+	return b.String(), nil
+}
 
 // The instance metadata service hands out the instance's credentials (its
 // IPv6 address answers only when enabled on a Nitro instance; guarded all the
@@ -159,6 +225,14 @@ func voilaKernelBound() voilaLimits {
 	return l
 }
 
+// hubValues are what a team's JupyterHub is made of (the constants above).
+type hubValues struct {
+	MembersHome, MemberNotebooks, SharedDir, TeamGroup, SharedGroup string
+	Venv, StateDir, ProxyDir, ProxySource, ProxyNode, ProxyNPM      string
+	ProxyDigests, Slice                                             string
+	APIPort, ProxyAPIPort, MemoryMaxPct, IdleSeconds                int
+}
+
 type userDataPorts struct {
 	HTTP, HTTPS, Voila, Jupyter, OpenVPN, OpenVPNTCP, VPNWeb, WireGuard int
 }
@@ -192,6 +266,10 @@ type userDataValues struct {
 	// they share.
 	TeamMembersParameter string
 	SharedFolder         string
+	// Team: the notebook sync carries one folder per member and the shared
+	// one; Voila pulls every member's publish folder.
+	Team bool
+	Hub  hubValues
 	// IdleStopSeconds is jupyterIdleStopMinutes in seconds; 0 means never.
 	IdleStopSeconds int
 
@@ -368,6 +446,9 @@ func voilaUserData(c *labConfig, bucket, publicIP, acmeSHA256 string) (string, e
 	}
 	v.ACMEServer, v.ACMEWebroot, v.ACMEStateDir = acmeDirectory, acmeWebroot, acmeStateDir
 	v.ACMEUser, v.ACMEBinaryURI, v.ACMEBinarySHA = acmeUser, "s3://"+bucket+"/"+acmeBinaryKey, acmeSHA256
+	if c.team() {
+		v.Team, v.SharedFolder = true, sharedFolder
+	}
 	return render("voila.yaml", v)
 }
 
@@ -386,8 +467,27 @@ func jupyterUserData(c *labConfig, bucket, membersParameter string) (string, err
 	v.JupyterPasswordHash = jupyterPasswordHash(c.JupyterPassword, projectName+"/"+c.Stack+"/"+bucket)
 	v.IdleStopSeconds = c.IdleStopMinutes * 60
 	if c.team() {
-		v.JupyterPasswordHash = ""
+		digests, err := hubProxyDigests()
+		if err != nil {
+			return "", err
+		}
+		v.JupyterPasswordHash, v.Team = "", true
+		v.NotebookDir, v.NotebookUser, v.JupyterHome = teamSharedDir, "", ""
 		v.TeamMembersParameter, v.SharedFolder = membersParameter, sharedFolder
+		v.Packages, v.Units = hubPackages, hubUnits
+		if v.IdleStopSeconds > 0 {
+			v.Units = append(append([]string(nil), hubUnits...), hubIdleUnits...)
+		}
+		v.Hub = hubValues{
+			MembersHome: membersHome, MemberNotebooks: memberNotebooks, SharedDir: teamSharedDir,
+			TeamGroup: teamGroup, SharedGroup: sharedGroup, Venv: hubVenv, StateDir: hubStateDir,
+			ProxyDir: hubProxyDir, ProxySource: "s3://" + bucket + "/" + hubProxySource + "/", ProxyNode: hubProxyNode, ProxyNPM: hubProxyNPM,
+			ProxyDigests: digests, Slice: membersSlice, APIPort: hubAPIPort, ProxyAPIPort: proxyAPIPort, MemoryMaxPct: memberMemoryMaxPct,
+			IdleSeconds: memberIdleMinutes * 60,
+		}
+		if v.IdleStopSeconds > 0 {
+			v.Hub.IdleSeconds = v.IdleStopSeconds
+		}
 		return render("jupyter-hub.yaml", v)
 	}
 	return render("jupyter.yaml", v)

@@ -57,7 +57,9 @@ func renderedUserData(t *testing.T) map[string]string {
 	for _, mode := range egressModes {
 		variants[mode] = map[string]string{"researchEgress": mode}
 	}
-	runs := map[string]*mockRun{"wireguard": deployTeam(t, "wireguard", []string{"alice", "bob"}, nil)}
+	// A team's userdata: its Jupyter server is JupyterHub (the idle stop adds a unit).
+	runs := map[string]*mockRun{"wireguard": deployTeam(t, "wireguard", []string{"alice", "bob"}, nil),
+		"team-idle-stop": deployTeam(t, "openvpn-as", []string{"alice"}, map[string]string{"jupyterIdleStopMinutes": "30"})}
 	for name, changes := range variants {
 		runs[name] = deploy(t, changes)
 	}
@@ -66,7 +68,8 @@ func renderedUserData(t *testing.T) map[string]string {
 			out[name+"/"+in.Name] = userDataOf(t, in)
 		}
 	}
-	for _, want := range []string{"nat-instance/HOL02-NAT", "idle-stop/HOL02-Jupyter", "none/HOL02-VPN", "wireguard/HOL02-VPN"} {
+	for _, want := range []string{"nat-instance/HOL02-NAT", "idle-stop/HOL02-Jupyter", "none/HOL02-VPN", "wireguard/HOL02-VPN",
+		"wireguard/HOL02-Jupyter", "team-idle-stop/HOL02-Jupyter"} {
 		require.Contains(t, out, want)
 	}
 	return out
@@ -330,8 +333,10 @@ func serversUnits(t *testing.T) map[string]map[string]string {
 	run := deploy(t, nil)
 	idle := deploy(t, map[string]string{"jupyterIdleStopMinutes": "30"})
 	wireguard := deployTeam(t, "wireguard", []string{"alice"}, nil)
+	team := deployTeam(t, "wireguard", []string{"alice"}, map[string]string{"jupyterIdleStopMinutes": "30"})
 	userdata := map[string]string{"HOL02-Jupyter (idle stop)": userDataOf(t, one(t, idle, typeInstance, "HOL02-Jupyter")),
-		"HOL02-VPN (wireguard)": userDataOf(t, one(t, wireguard, typeInstance, "HOL02-VPN"))}
+		"HOL02-VPN (wireguard)": userDataOf(t, one(t, wireguard, typeInstance, "HOL02-VPN")),
+		"HOL02-Jupyter (team)":  userDataOf(t, one(t, team, typeInstance, "HOL02-Jupyter"))}
 	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter", "HOL02-NAT", "HOL02-VPN"} {
 		userdata[name] = userDataOf(t, one(t, run, typeInstance, name))
 	}
@@ -388,7 +393,8 @@ func TestSystemdUnitsVerify(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, len(voilaUnits)+2*len(jupyterUnits)+len(natUnits)+len(vpnKinds[vpnOpenVPNAS].Units)+len(vpnKinds[vpnWireGuard].Units), verified)
+	assert.Equal(t, len(voilaUnits)+2*len(jupyterUnits)+len(hubUnits)+len(hubIdleUnits)+len(natUnits)+
+		len(vpnKinds[vpnOpenVPNAS].Units)+len(vpnKinds[vpnWireGuard].Units), verified)
 }
 
 func TestSyncTimersFollowTheConfiguredInterval(t *testing.T) {

@@ -4,8 +4,18 @@
 #   restore  bucket -> Jupyter, once per server; never overwrites a local file
 #   push     Jupyter -> bucket after the restore; deletes only in the publish
 #            folder (unpublishing; versioning keeps every version)
+{{- if .Team}}
+# A team: each member's folder travels to and from <prefix>/<member>/, the
+# shared one to and from <prefix>/{{.SharedFolder}}/; `restore` is the shared
+# folder's, `restore MEMBER` a member's (the members' sync runs it).
+{{- end}}
 {{- else}}
 #   pull     the publish folder -> Voila, deletions included
+{{- if .Team}}
+# A team: the shared publish folder, <prefix>/{{.SharedFolder}}/<publish folder>/, is the
+# site's front page; every member's, <prefix>/<member>/<publish folder>/, a
+# folder of the member's name.
+{{- end}}
 {{- end}}
 set -euo pipefail
 # shellcheck source=common.sh
@@ -27,6 +37,34 @@ marker="$state/notebooks-restored"
 push_sync() {
 	aws s3 sync --only-show-errors --no-follow-symlinks "${skip[@]}" "$@" || [ $? -eq 2 ]
 }
+{{- if .Team}}
+
+# folder_re: a bucket folder of the team, a member's or the shared one.
+folder_re='^[a-z][a-z0-9-]{0,31}$'
+
+# local_dir FOLDER: where a bucket folder lives on this server.
+local_dir() {
+	if [ "$1" = "$SHARED_FOLDER" ]; then
+		echo "$SHARED_DIR"
+	else
+		echo "$MEMBERS_HOME/$1/$MEMBER_NOTEBOOKS"
+	fi
+}
+
+# push_folder DIR URI: like a single researcher's push; in a member's folder
+# the link to the shared folder is passed over (it has a push of its own).
+push_folder() {
+	local dir=$1 to=$2 own=()
+	[ "$dir" = "$SHARED_DIR" ] || own=(--exclude "$SHARED_FOLDER" --exclude "$SHARED_FOLDER/*")
+	if [ -z "$published" ]; then
+		retry push_sync "${own[@]}" "$dir/" "$to"
+		return
+	fi
+	retry push_sync "${own[@]}" --exclude "$published*" "$dir/" "$to"
+	mkdir -p "$dir/$published"
+	retry push_sync --delete "$dir/$published" "$to$published"
+}
+{{- end}}
 {{- end}}
 
 # One transfer at a time: timers, restore and shutdown push may meet.
@@ -34,7 +72,43 @@ exec 9<"$NOTEBOOK_DIR"
 flock 9
 
 case "${1:-}" in
-{{- if .Pushes}}
+{{- if and .Pushes .Team}}
+push)
+	# The shared folder, and the folder of everyone now in the team.
+	folders=("$SHARED_FOLDER")
+	IFS=, read -ra members <<<"$(getent group "$TEAM_GROUP" | cut -d: -f4)"
+	folders+=("${members[@]}")
+	for folder in "${folders[@]}"; do
+		[[ $folder =~ $folder_re ]] || continue
+		if [ ! -e "$state/restored-$folder" ]; then
+			# Before the restore a push could unpublish what is not here yet.
+			echo "research-lab: $folder is not restored yet; not pushed"
+			continue
+		fi
+		push_folder "$(local_dir "$folder")" "$uri$folder/"
+	done
+	;;
+restore)
+	folder=${2:-$SHARED_FOLDER}
+	if ! [[ $folder =~ $folder_re ]]; then
+		echo "research-lab: no folder $folder in the team" >&2
+		exit 2
+	fi
+	marker="$state/restored-$folder"
+	if [ -e "$marker" ]; then
+		echo "research-lab: $folder already restored on this server"
+		exit 0
+	fi
+	dir=$(local_dir "$folder")
+	own=()
+	[ "$dir" = "$SHARED_DIR" ] || own=(--exclude "$SHARED_FOLDER/*") # where a member's link to it is
+	staging=$(mktemp -d "$state/restore.XXXXXX")
+	retry aws s3 sync --only-show-errors "${skip[@]}" "${own[@]}" "$uri$folder/" "$staging/"
+	find "$staging" -mindepth 1 -maxdepth 1 -exec cp -R --no-clobber --preserve=timestamps -t "$dir" {} +
+	rm -rf "$staging"
+	touch "$marker"
+	;;
+{{- else if .Pushes}}
 push)
 	if [ ! -e "$marker" ]; then
 		# Before the restore a push could unpublish what is not here yet.
@@ -62,13 +136,38 @@ restore)
 	rm -rf "$staging"
 	touch "$marker"
 	;;
+{{- else if .Team}}
+pull)
+	# Every folder of the prefix: the shared one's publish folder is the
+	# site's front page, each member's a folder of the member's name.
+	listing=$(retry aws s3api list-objects-v2 --bucket "$BUCKET" --prefix "$NOTEBOOK_PREFIX/" --delimiter / \
+		--query 'CommonPrefixes[].Prefix' --output text)
+	members=()
+	for p in $listing; do
+		folder=${p#"$NOTEBOOK_PREFIX/"}
+		folder=${folder%/}
+		if [[ $folder =~ ^[a-z][a-z0-9-]{0,31}$ ]] && [ "$folder" != "$SHARED_FOLDER" ]; then
+			members+=("$folder")
+		fi
+	done
+	# The front page mirrors the shared publish folder, the members' folders
+	# apart; a member's folder gone from the bucket goes with the mirror.
+	keep=()
+	for folder in "${members[@]}"; do
+		keep+=(--exclude "$folder/*")
+	done
+	retry aws s3 sync --only-show-errors --delete "${skip[@]}" "${keep[@]}" "$uri$SHARED_FOLDER/$published" "$NOTEBOOK_DIR/"
+	for folder in "${members[@]}"; do
+		retry aws s3 sync --only-show-errors --delete "${skip[@]}" "$uri$folder/$published" "$NOTEBOOK_DIR/$folder/"
+	done
+	;;
 {{- else}}
 pull)
 	retry aws s3 sync --only-show-errors --delete "${skip[@]}" "$uri$published" "$NOTEBOOK_DIR/"
 	;;
 {{- end}}
 *)
-	echo "usage: $0 {{if .Pushes}}push|restore{{else}}pull{{end}}" >&2
+	echo "usage: $0 {{if .Pushes}}push|restore{{if .Team}} [MEMBER]{{end}}{{else}}pull{{end}}" >&2
 	exit 2
 	;;
 esac

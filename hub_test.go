@@ -1,0 +1,490 @@
+package main
+
+// A team's JupyterHub, proven with Debian's jupyterhub (3.0) and its
+// configurable-http-proxy on loopback, in a network namespace of the test's
+// own, with the rendered configuration. It runs inside a mount namespace (a
+// machine, see machine_test.go) where the rendered setup and members' sync
+// made the members with the real useradd and chpasswd, from the list
+// jupyterMembers() makes, answered by a stand-in aws; PAM checks the
+// passwords against that namespace's /etc/shadow. Only what cannot run here
+// differs: LocalProcessSpawner instead of SystemdSpawner (no systemd), and
+// Debian's single-user server and proxy instead of the venv's and npm's.
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// teamMachine is a team's Jupyter server: a machine whose stand-in aws
+// answers the members' parameter from files, and copies the hub proxy's
+// package files from the project.
+type teamMachine struct {
+	*machine
+	params, parameter string
+	version           int
+}
+
+func newTeamMachine(t *testing.T, run *mockRun) *teamMachine {
+	t.Helper()
+	return teamMachineOf(t, run, false)
+}
+
+// teamMachineOf is newTeamMachine, with a real venv (see newMachine) or not.
+func teamMachineOf(t *testing.T, run *mockRun, realVenvs bool) *teamMachine {
+	t.Helper()
+	m := machineOf(t, run, "HOL02-Jupyter", realVenvs)
+	env := sourcedEnv(t, writtenFile(t, userDataOf(t, one(t, run, typeInstance, "HOL02-Jupyter")), "/etc/research-lab/notebooks.env"))
+	tm := &teamMachine{machine: m, params: filepath.Join(m.bin, "params"), parameter: env["MEMBERS_PARAMETER"]}
+	require.NotEmpty(t, tm.parameter, "a team's Jupyter server must name its members' parameter")
+	require.NoError(t, os.MkdirAll(tm.params, 0o755))
+	// The proxy's package files as the bucket holds them: the project's.
+	proxy := filepath.Join(m.bin, "hub-proxy")
+	require.NoError(t, os.CopyFS(proxy, os.DirFS("hub-proxy")))
+	aws := filepath.Join(m.bin, "aws")
+	require.NoError(t, os.Remove(aws))
+	require.NoError(t, os.WriteFile(aws, []byte(`#!/bin/sh
+echo "$(id -u) aws $*" >>`+m.calls+`
+case "$1 $2" in
+"ssm get-parameter")
+	while [ "$1" != --name ]; do shift; done
+	case "$*" in
+	*--with-decryption*) cat "`+tm.params+`/$2.value" ;;
+	*) cat "`+tm.params+`/$2.version" ;;
+	esac ;;
+"s3 cp") for a; do :; done; cp "`+proxy+`/$(basename "$4")" "$a" ;;
+*) if [ -s "`+m.bin+`/endpoint" ]; then exec /usr/bin/aws --endpoint-url "$(cat "`+m.bin+`/endpoint")" "$@"; fi ;;
+esac
+`), 0o755))
+	for _, name := range []string{"npm-22"} {
+		require.NoError(t, os.Symlink(filepath.Join(m.bin, "recorder"), filepath.Join(m.bin, name)))
+	}
+	// The members' sync tells the hub through the real curl.
+	require.NoError(t, os.Remove(filepath.Join(m.bin, "curl")))
+	return tm
+}
+
+// useBucket sends the machine's other aws commands to the rig's S3 server.
+func (tm *teamMachine) useBucket(rig *syncRig) []string {
+	tm.t.Helper()
+	require.NoError(tm.t, os.WriteFile(filepath.Join(tm.bin, "endpoint"), []byte(rig.endpoint), 0o644))
+	return []string{"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_EC2_METADATA_DISABLED=true", "HOME=/nonexistent"}
+}
+
+// setTeam puts a team's member list, as the stack makes it, in the
+// parameter: a new version.
+func (tm *teamMachine) setTeam(names ...string) {
+	tm.t.Helper()
+	run := deployTeam(tm.t, "wireguard", names, map[string]string{"bucketName": syncBucket})
+	value := propString(one(tm.t, run, "aws:ssm/parameter:Parameter", "jupyter-members").Inputs, "value")
+	tm.version++
+	require.NoError(tm.t, os.WriteFile(filepath.Join(tm.params, tm.parameter+".value"), []byte(value), 0o644))
+	require.NoError(tm.t, os.WriteFile(filepath.Join(tm.params, tm.parameter+".version"), []byte(strconv.Itoa(tm.version)), 0o644))
+}
+
+// syncMembers runs the members' sync as its unit does, in namespace ns.
+func (tm *teamMachine) syncMembers(ns *netns, env ...string) string {
+	tm.t.Helper()
+	out, err := tm.command(ns.name, "/usr/local/sbin/research-lab-members", env...).CombinedOutput()
+	require.NoError(tm.t, err, "research-lab-members:\n%s", out)
+	return string(out)
+}
+
+// hubTestConfig is the rendered configuration with what cannot run here
+// replaced; bob's server runs ten times faster under faketime, so that its
+// one-minute idle stop takes seconds.
+const hubTestConfig = `c = get_config()  # noqa: F821
+load_subconfig("/etc/research-lab/jupyterhub_config.py")  # noqa: F821
+c.JupyterHub.spawner_class = "jupyterhub.spawner.LocalProcessSpawner"
+c.Spawner.cmd = ["/usr/bin/jupyterhub-singleuser"]
+c.ConfigurableHTTPProxy.command = ["/usr/bin/configurable-http-proxy"]
+c.Spawner.poll_interval = 2
+c.Spawner.environment = {
+    "LD_PRELOAD": lambda spawner: "%s" if spawner.user.name == "bob" else "",
+    "FAKETIME": "+0 x10",
+}
+`
+
+// hubClient is a member's browser: a cookie jar in a file, the login form,
+// then requests to the member's server.
+const hubClient = `import http.cookiejar, sys, urllib.error, urllib.parse, urllib.request
+jar = http.cookiejar.MozillaCookieJar(sys.argv[1])
+try:
+    jar.load(ignore_discard=True, ignore_expires=True)
+except FileNotFoundError:
+    pass
+web = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+base = "http://127.0.0.1:` + "%d" + `"
+def xsrf():
+    return {c.name: c.value for c in jar}.get("_xsrf", "")
+def fetch(request):
+    try:
+        r = web.open(request, timeout=60)
+        return r.status, r.geturl(), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.geturl(), e.read().decode()
+if sys.argv[2] == "login":
+    fetch(base + "/hub/login")
+    form = {"username": sys.argv[3], "password": sys.argv[4], "_xsrf": xsrf()}
+    status, url, _ = fetch(urllib.request.Request(base + "/hub/login", urllib.parse.urlencode(form).encode()))
+else:
+    status, url, body = fetch(urllib.request.Request(base + sys.argv[3], headers={"X-XSRFToken": xsrf()}))
+    print(body)
+print(status, url.replace(base, ""))
+jar.save(ignore_discard=True, ignore_expires=True)`
+
+// hub is JupyterHub running in a team machine's network namespace.
+type hub struct {
+	tm   *teamMachine
+	ns   *netns
+	logs *strings.Builder
+	dir  string // the members' cookie jars
+	pid  int    // JupyterHub's, in the machine's mount namespace
+}
+
+// run runs a script as root in the hub's own mount and network namespaces:
+// what the members' sync changes there, the hub sees (another mount of the
+// machine's overlays would not show it a file replaced here).
+func (h *hub) run(script string) (string, error) {
+	cmd := h.tm.command("", "")
+	cmd.Args = []string{"nsenter", "--target", strconv.Itoa(h.pid), "--mount", "--net", "/bin/bash", "-c", script}
+	cmd.Path = requireTool(h.tm.t, "nsenter")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (h *hub) must(script string) string {
+	h.tm.t.Helper()
+	out, err := h.run(script)
+	require.NoError(h.tm.t, err, "%s:\n%s", script, out)
+	return out
+}
+
+func startHub(t *testing.T, tm *teamMachine, ns *netns) *hub {
+	t.Helper()
+	faketime, err := filepath.Glob("/usr/lib/*/faketime/libfaketime.so.1")
+	require.NoError(t, err)
+	require.NotEmpty(t, faketime, "libfaketime is not installed: run .ci/install-tools")
+	tm.writeFile("/etc/research-lab/jupyterhub-test.py", fmt.Sprintf(hubTestConfig, faketime[0]), 0o600)
+	h := &hub{tm: tm, ns: ns, logs: &strings.Builder{}, dir: sharedTempDir(t)}
+	// The hub keeps only its unit's capabilities, and those with which
+	// LocalProcessSpawner does what systemd does for SystemdSpawner: switch
+	// to the member, signal their server. /etc/shadow is 0000, as on Amazon
+	// Linux.
+	bounding := []string{"-all", "+setuid", "+setgid", "+kill"}
+	for _, c := range words(tm.units["jupyterhub.service"]["CapabilityBoundingSet"]) {
+		bounding = append(bounding, "+"+strings.ToLower(strings.TrimPrefix(c, "CAP_")))
+	}
+	cmd := tm.command(ns.name, "chmod 0000 /etc/shadow && cd "+hubStateDir+" && NODE_PATH=/usr/share/nodejs exec setpriv --bounding-set="+
+		strings.Join(bounding, ",")+" /usr/bin/jupyterhub -f /etc/research-lab/jupyterhub-test.py --upgrade-db")
+	cmd.Stdout, cmd.Stderr = h.logs, h.logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, cmd.Start())
+	h.pid = cmd.Process.Pid // ip and unshare exec what they run: this is bash, then JupyterHub
+	// The members' servers and the proxy are sessions of their own: every
+	// process in the namespace goes.
+	t.Cleanup(func() {
+		pids, _ := exec.Command("ip", "netns", "pids", ns.name).Output()
+		for _, p := range strings.Fields(string(pids)) {
+			if pid, err := strconv.Atoi(p); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		_ = cmd.Wait()
+	})
+	// The proxy listens first; the hub is up once it answers through it.
+	for i := 0; ; i++ {
+		if ns.cmd("/usr/bin/python3", "-c", fmt.Sprintf("import urllib.request; urllib.request.urlopen('http://127.0.0.1:%d/hub/api/', timeout=2)", portJupyter.Number)).Run() == nil {
+			return h
+		}
+		require.Less(t, i, 150, "JupyterHub never answered on %d:\n%s", portJupyter.Number, h.logs)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// browse runs the member's browser: "login PASSWORD" or "get PATH"; it
+// returns the last status, the URL it ended at, and the body.
+func (h *hub) browse(member string, args ...string) (status int, url, body string) {
+	h.tm.t.Helper()
+	jar := filepath.Join(h.dir, member+".cookies")
+	if args[0] == "login" {
+		args = []string{"login", member, args[1]}
+	}
+	out, err := h.ns.cmd(append([]string{"/usr/bin/python3", "-c", fmt.Sprintf(hubClient, portJupyter.Number), jar}, args...)...).CombinedOutput()
+	require.NoError(h.tm.t, err, "%s's browser: %s\n%s", member, out, h.logs)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	last := strings.Fields(lines[len(lines)-1])
+	require.Len(h.tm.t, last, 2, "%s's browser: %s", member, out)
+	status, err = strconv.Atoi(last[0])
+	require.NoError(h.tm.t, err)
+	return status, last[1], strings.Join(lines[:len(lines)-1], "\n")
+}
+
+// login logs the member in as a browser does, and follows to their server
+// while it starts: the URL the member ends at ("/hub/login" when refused).
+func (h *hub) login(member, password string) string {
+	h.tm.t.Helper()
+	status, url, body := h.browse(member, "login", password)
+	if strings.HasPrefix(url, "/hub/login") {
+		return url
+	}
+	for i := 0; strings.HasPrefix(url, "/hub/"); i++ {
+		require.Less(h.tm.t, i, 60, "%s's server never started (last %d %s):\n%s\n%s", member, status, url, body, h.logs)
+		time.Sleep(500 * time.Millisecond)
+		// A page behind the server's login (files/), not its redirect to
+		// the UI: the server sends the browser through the hub's OAuth.
+		status, url, body = h.browse(member, "get", "/user/"+member+"/files/")
+	}
+	return url
+}
+
+// contents waits, bounded, until the member's own server answers its
+// contents API, and returns the listing.
+func (h *hub) contents(member string) string {
+	h.tm.t.Helper()
+	for i := 0; ; i++ {
+		status, _, body := h.browse(member, "get", "/user/"+member+"/api/contents/")
+		if status == 200 {
+			return body
+		}
+		require.Less(h.tm.t, i, 60, "%s's server never answered (last %d):\n%s\n%s", member, status, body, h.logs)
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// serverUIDs are the uids of the running single-user servers of a member.
+func serverUIDs(t *testing.T, member string) []string {
+	t.Helper()
+	var uids []string
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		cmdline, _ := os.ReadFile(p + "/cmdline")
+		environ, _ := os.ReadFile(p + "/environ")
+		if !strings.Contains(string(cmdline), "jupyterhub-singleuser") || !strings.Contains("\x00"+string(environ), "\x00JUPYTERHUB_USER="+member+"\x00") {
+			continue
+		}
+		status, _ := os.ReadFile(p + "/status")
+		for _, line := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(line); len(f) > 2 && f[0] == "Uid:" {
+				uids = append(uids, f[2]) // the effective uid
+			}
+		}
+	}
+	return uids
+}
+
+// waitNoServer waits, bounded, until no single-user server of the member runs.
+func (h *hub) waitNoServer(member string, within time.Duration, why string) {
+	h.tm.t.Helper()
+	deadline := time.Now().Add(within)
+	for len(serverUIDs(h.tm.t, member)) > 0 {
+		require.True(h.tm.t, time.Now().Before(deadline), "%s's server still runs after %s: %s\n%s", member, within, why, h.logs)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestTeamMembersLogInToServersOfTheirOwn(t *testing.T) {
+	requireTool(t, "jupyterhub")
+	requireTool(t, "configurable-http-proxy")
+	requireTool(t, "jq")
+	requireTool(t, "curl")
+	requireTool(t, "faketime")
+	requireTool(t, "chpasswd")
+	// Members' servers stop after one idle minute (jupyterIdleStopMinutes).
+	tm := newTeamMachine(t, deployTeam(t, "wireguard", []string{"alice", "bob"}, map[string]string{"jupyterIdleStopMinutes": "1"}))
+	tm.setup()
+	tm.setTeam("alice", "bob")
+	ns := newNetns(t, "hub")
+	tm.syncMembers(ns)
+	h := startHub(t, tm, ns)
+
+	// What check --via-vpn looks for on jupyterUrl: a login page.
+	_, landing, page := h.browse("visitor", "get", "/")
+	assert.Contains(t, page, `type="password"`, "jupyterUrl must show a login page with a password field (check --via-vpn)")
+	assert.True(t, strings.HasPrefix(landing, "/hub/login"), "jupyterUrl leads to the hub's login page, not %s", landing)
+
+	url := h.login("alice", testAlicePassword+"x")
+	assert.Equal(t, "/hub/login", url, "a wrong password must be refused")
+	assert.Empty(t, serverUIDs(t, "alice"), "a refused login starts no server")
+
+	for member, password := range map[string]string{"alice": testAlicePassword, "bob": testBobPassword} {
+		url := h.login(member, password)
+		assert.Contains(t, url, "/user/"+member+"/", "%s must log in with their own password and reach their own server:\n%s", member, h.logs)
+		assert.Contains(t, h.contents(member), `"name": "published"`, "%s's server serves their notebook folder", member)
+		uid := strings.TrimSpace(h.must("id -u " + member))
+		assert.Equal(t, []string{uid}, serverUIDs(t, member), "%s's server must run as %s's Unix user", member, member)
+	}
+	status, _, _ := h.browse("alice", "get", "/user/bob/api/contents/")
+	assert.NotEqual(t, 200, status, "alice must not reach bob's server")
+
+	// Each member's folder is theirs (and the sync's); the shared one everyone's.
+	bobs := membersHome + "/bob/" + memberNotebooks
+	h.must(asUser("bob", "", "0007", "sh", "-c", "echo draft >"+bobs+"/draft.ipynb && echo team >"+teamSharedDir+"/plan.ipynb"))
+	for _, peek := range []string{"cat " + bobs + "/draft.ipynb", "ls " + bobs, "ls " + membersHome + "/bob"} {
+		_, err := h.run(asUser("alice", "", "", "sh", "-c", peek))
+		assert.Error(t, err, "alice must not read bob's folder: %s", peek)
+	}
+	assert.Contains(t, h.must(asUser("alice", "", "", "cat", membersHome+"/alice/"+memberNotebooks+"/"+sharedFolder+"/plan.ipynb")), "team",
+		"alice reads the shared folder through the link in her own")
+	assert.Contains(t, h.must(asUser(syncUser, "", "", "cat", bobs+"/draft.ipynb")), "draft", "the sync reads every member's folder")
+
+	// Bob's server, idle, stops itself (its clock runs ten times faster).
+	h.waitNoServer("bob", 60*time.Second, "an idle member's server must stop itself")
+	assert.Contains(t, h.logs.String(), "shutting down", "the member's server must say why it stopped")
+
+	// alice leaves, carol joins: no restart of the hub.
+	tm.setTeam("bob", "carol")
+	assert.Contains(t, h.must("/usr/local/sbin/research-lab-members"), "alice left the team")
+	h.waitNoServer("alice", 20*time.Second, "a removed member's server must be stopped")
+	assert.Equal(t, "/hub/login", h.login("alice", testAlicePassword), "a removed member must not log in")
+	assert.Empty(t, serverUIDs(t, "alice"))
+	assert.Contains(t, h.must("ls "+membersHome+"/alice/"+memberNotebooks), "published", "a removed member's notebooks stay")
+	assert.Contains(t, h.login("carol", testCarolPassword), "/user/carol/", "a new member logs in without a restart of the hub:\n%s", h.logs)
+	assert.Equal(t, 1, strings.Count(h.logs.String(), "JupyterHub is now running"), "the hub must not restart for the team")
+}
+
+// TestMembersSyncAppliesOnlyAChangedTeam: the members' sync reads the list
+// only when its version changed, so a second run changes nothing; a list
+// with a bad entry changes nothing; a member who left stays to be removed
+// until the hub confirms it, and the next runs try again.
+func TestMembersSyncAppliesOnlyAChangedTeam(t *testing.T) {
+	requireTool(t, "jq")
+	requireTool(t, "chpasswd")
+	tm := newTeamMachine(t, deployTeam(t, "wireguard", []string{"alice", "bob"}, nil))
+	tm.setup()
+	tm.setTeam("alice", "bob")
+	ns := newNetns(t, "members") // no hub listens in it
+	tm.syncMembers(ns)
+	shadow := tm.must("cat /etc/shadow")
+	reads := func() int { return strings.Count(tm.must("cat "+tm.calls), "--with-decryption") }
+	before := reads()
+	tm.syncMembers(ns)
+	assert.Equal(t, before, reads(), "an unchanged version must not be read again")
+	assert.Equal(t, shadow, tm.must("cat /etc/shadow"), "a second run must change nothing")
+	assert.Contains(t, tm.must("getent group "+teamGroup), "alice,bob")
+
+	// A bad entry, or a name that is a user the lab did not make: nothing changes.
+	var team struct{ Members []map[string]string }
+	require.NoError(t, json.Unmarshal([]byte(tm.must("cat "+filepath.Join(tm.params, tm.parameter+".value"))), &team))
+	hash := team.Members[0]["passwordHash"]
+	for _, bad := range []string{
+		`{"members":[{"name":"carol","passwordHash":"$6$rounds=100000$salt$short"},{"name":"alice","passwordHash":"` + hash + `"}]}`,
+		`{"members":[{"name":"alice","passwordHash":"` + hash + `"},{"name":"daemon","passwordHash":"` + hash + `"}]}`,
+	} {
+		tm.version++
+		require.NoError(t, os.WriteFile(filepath.Join(tm.params, tm.parameter+".value"), []byte(bad), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(tm.params, tm.parameter+".version"), []byte(strconv.Itoa(tm.version)), 0o644))
+		out, err := tm.command(ns.name, "/usr/local/sbin/research-lab-members").CombinedOutput()
+		assert.Error(t, err, "a bad list must fail the run:\n%s", out)
+		assert.Contains(t, string(out), "nothing applied")
+		assert.Equal(t, shadow, tm.must("cat /etc/shadow"), "a bad list must change nothing: %s", bad)
+	}
+
+	// alice leaves while the hub does not answer: she is locked and out of
+	// the groups at once, and stays to be removed from the hub.
+	tm.setTeam("bob")
+	out2 := tm.syncMembers(ns)
+	assert.Contains(t, out2, "did not remove alice yet")
+	assert.Regexp(t, `(?m)^alice:!`, tm.must("cat /etc/shadow"), "a removed member's account must be locked")
+	assert.NotContains(t, tm.must("getent group "+teamGroup+" "+sharedGroup), "alice", "a removed member must leave the team's groups")
+	assert.Contains(t, tm.syncMembers(ns), "did not remove alice yet", "the next run tries again, though the version is the same")
+}
+
+// TestHubProxyIsPinnedByTheUserdata: configurable-http-proxy, an npm
+// package, is what hub-proxy/ pins: an exact version, every package of the
+// lock with its integrity hash. The stack puts both files in the bucket, the
+// userdata carries their SHA-256 digests, and the setup installs nothing
+// (npm ci) from files that do not match them.
+func TestHubProxyIsPinnedByTheUserdata(t *testing.T) {
+	var pkg struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	var lock struct {
+		LockfileVersion int `json:"lockfileVersion"`
+		Packages        map[string]struct {
+			Version, Integrity string
+		} `json:"packages"`
+	}
+	for file, into := range map[string]any{"hub-proxy/package.json": &pkg, "hub-proxy/package-lock.json": &lock} {
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(b, into), file)
+	}
+	require.Len(t, pkg.Dependencies, 1)
+	assert.Regexp(t, `^\d+\.\d+\.\d+$`, pkg.Dependencies["configurable-http-proxy"], "the proxy's version is exact")
+	assert.Equal(t, 3, lock.LockfileVersion)
+	assert.Equal(t, pkg.Dependencies["configurable-http-proxy"], lock.Packages["node_modules/configurable-http-proxy"].Version)
+	for name, p := range lock.Packages {
+		if name != "" {
+			assert.Regexp(t, `^sha512-`, p.Integrity, "%s has no integrity hash in the lock: npm ci could install anything", name)
+		}
+	}
+
+	run := deployTeam(t, "wireguard", []string{"alice"}, nil)
+	digests := writtenFile(t, userDataOf(t, one(t, run, typeInstance, "HOL02-Jupyter")), "/etc/research-lab/hub-proxy.sha256")
+	for _, f := range hubProxyFiles {
+		b, err := os.ReadFile("hub-proxy/" + f)
+		require.NoError(t, err)
+		assert.Contains(t, digests, fmt.Sprintf("%x  %s\n", sha256.Sum256(b), f), "the userdata must pin %s by its digest", f)
+		obj := one(t, run, "aws:s3/bucketObjectv2:BucketObjectv2", "hub-proxy-"+f)
+		assert.Equal(t, hubProxySource+"/"+f, propString(obj.Inputs, "key"), "the stack puts %s where the server fetches it", f)
+	}
+	deps := strings.Join(one(t, run, typeInstance, "HOL02-Jupyter").Options.GetDependencies(), " ")
+	for _, f := range hubProxyFiles {
+		assert.Contains(t, deps, "::hub-proxy-"+f, "Jupyter must boot after %s is in the bucket", f)
+	}
+	for _, p := range run.Mocks.ofType("aws:iam/rolePolicy:RolePolicy") {
+		if nameOf(run, propString(p.Inputs, "role")) == "HOL02-Jupyter-Role" {
+			assert.Contains(t, propString(p.Inputs, "policy"), `{"Sid":"HubProxyPackages","Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::notebooks-1a2b3c4/`+hubProxySource+`/*"]}`,
+				"Jupyter may read the proxy's package files, and nothing more there")
+		}
+	}
+	for _, obj := range deploy(t, nil).Mocks.ofType("aws:s3/bucketObjectv2:BucketObjectv2") {
+		assert.NotContains(t, obj.Name, "hub-proxy", "a single-user lab has no hub")
+	}
+
+	// A lock that is not the one the userdata pins: nothing is installed.
+	requireTool(t, "sha256sum")
+	tm := newTeamMachine(t, run)
+	lockFile := filepath.Join(tm.bin, "hub-proxy", "package-lock.json")
+	b, err := os.ReadFile(lockFile)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(lockFile, []byte(strings.Replace(string(b), `"version": "5.`, `"version": "9.`, 1)), 0o644))
+	out, err := tm.command("", "cd / && /usr/local/sbin/research-lab-setup").CombinedOutput()
+	assert.Error(t, err, "the setup must stop on a lock its userdata does not pin:\n%s", out)
+	calls := tm.must("cat " + tm.calls)
+	assert.NotContains(t, calls, "npm-22", "npm must not install from a lock whose digest differs")
+}
+
+// TestTeamUserdataHoldsNoMemberSecret: members' passwords, and even their
+// hashes, reach the Jupyter server only through the parameter; its userdata
+// (compressed, so a plain search of the inputs would not see it) names the
+// parameter and nothing of the team.
+func TestTeamUserdataHoldsNoMemberSecret(t *testing.T) {
+	run := deployTeam(t, "openvpn-as", []string{"alice", "bob"}, nil)
+	hashes := propString(one(t, run, "aws:ssm/parameter:Parameter", "jupyter-members").Inputs, "value")
+	var team struct {
+		Members []struct{ Name, PasswordHash string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(hashes), &team))
+	require.Len(t, team.Members, 2)
+	for _, in := range run.Mocks.ofType(typeInstance) {
+		ud := userDataOf(t, in)
+		require.NotEmpty(t, ud, "%s has no userdata", in.Name)
+		for _, secret := range []string{testAlicePassword, testBobPassword, team.Members[0].PasswordHash, team.Members[1].PasswordHash} {
+			assert.NotContains(t, ud, secret, "%s's userdata holds a member's password or hash", in.Name)
+		}
+		assert.NotContains(t, ud, "alice", "%s's userdata names a member: it would change with the team", in.Name)
+	}
+}

@@ -1,0 +1,90 @@
+# research-lab: JupyterHub for a team, written by cloud-init. Root's alone.
+# Each member logs in with their own password (PAM, against the hashes the
+# members' sync sets), as their own Unix user, to their own server.
+import grp
+import os
+
+import jupyterhub
+
+c = get_config()  # noqa: F821
+
+# The hub answers on the Jupyter port (its group admits the VPN only); its
+# API and its proxy's stay on loopback.
+c.JupyterHub.bind_url = "http://:{{.Ports.Jupyter}}"
+c.JupyterHub.hub_bind_url = "http://127.0.0.1:{{.Hub.APIPort}}"
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{{.Hub.ProxyAPIPort}}"
+c.ConfigurableHTTPProxy.command = ["{{.Hub.ProxyNode}}", "{{.Hub.ProxyDir}}/node_modules/configurable-http-proxy/bin/configurable-http-proxy"]
+c.ConfigurableHTTPProxy.pid_file = "{{.Hub.StateDir}}/proxy.pid"
+c.JupyterHub.cookie_secret_file = "{{.Hub.StateDir}}/cookie_secret"
+c.JupyterHub.db_url = "sqlite:///{{.Hub.StateDir}}/jupyterhub.sqlite"
+
+# Logins: PAM with /etc/pam.d/jupyterhub (pam_unix only), no sessions.
+# Whoever is in the team's group may log in, so a new member needs no
+# restart; a removed member leaves it and is locked. JupyterHub 3 lets in
+# exactly the group when allowed_groups is set; 5 also lets in allowed_users
+# and, with allow_existing_users, everyone it has seen: neither is wanted.
+c.JupyterHub.authenticator_class = "jupyterhub.auth.PAMAuthenticator"
+c.PAMAuthenticator.service = "jupyterhub"
+c.PAMAuthenticator.open_sessions = False
+c.LocalAuthenticator.create_system_users = False
+c.LocalAuthenticator.allowed_groups = {"{{.Hub.TeamGroup}}"}
+c.Authenticator.admin_users = set()
+c.Authenticator.delete_invalid_users = True
+if jupyterhub.version_info >= (5,):
+    c.Authenticator.allow_existing_users = False
+
+
+def only_members(spawner):
+    """A session opened before its member was removed starts nothing."""
+    if spawner.user.name not in grp.getgrnam("{{.Hub.TeamGroup}}").gr_mem:
+        raise PermissionError(f"{spawner.user.name} is not a member of this lab")
+
+
+c.Spawner.pre_spawn_hook = only_members
+
+# The members' sync removes a member through the API: their server stops,
+# their sessions end. Its token is root's alone.
+with open("{{.Hub.StateDir}}/members-api-token") as f:
+    c.JupyterHub.services = [{"name": "research-lab-members", "api_token": f.read().strip()}]
+c.JupyterHub.load_roles = [
+    {"name": "research-lab-members", "scopes": ["admin:users", "admin:servers"], "services": ["research-lab-members"]}
+]
+
+# Each member's server: a systemd unit as the member, in their notebook
+# folder, its memory capped by the kernel (kernels included). Members' own
+# packages (%pip install) go to their user site: the venv is root's.
+c.JupyterHub.spawner_class = "systemdspawner.SystemdSpawner"
+c.JupyterHub.cleanup_servers = False  # a hub restart leaves the members' work running
+c.Spawner.cmd = ["{{.Hub.Venv}}/bin/jupyterhub-singleuser"]
+c.Spawner.notebook_dir = "~/{{.Hub.MemberNotebooks}}"
+c.Spawner.default_url = "/tree"
+c.Spawner.mem_limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * {{.Hub.MemoryMaxPct}} // 100
+# A member's idle server stops itself: idle kernels and terminals are shut
+# down (a running computation is not), then the server exits.
+c.Spawner.args = [
+    "--ServerApp.shutdown_no_activity_timeout={{.Hub.IdleSeconds}}",
+    "--MappingKernelManager.cull_idle_timeout={{.Hub.IdleSeconds}}",
+    "--MappingKernelManager.cull_interval=60",
+    "--MappingKernelManager.cull_connected=True",
+    "--MappingKernelManager.cull_busy=False",
+    "--TerminalManager.cull_inactive_timeout={{.Hub.IdleSeconds}}",
+    "--TerminalManager.cull_interval=60",
+]
+c.SystemdSpawner.unit_name_template = "jupyter-{USERNAME}-singleuser"
+c.SystemdSpawner.slice = "{{.Hub.Slice}}"
+c.SystemdSpawner.disable_user_sudo = True
+c.SystemdSpawner.isolate_tmp = True
+c.SystemdSpawner.isolate_devices = True
+# Everything read-only (the API file systems apart) but the member's home and
+# the shared folder.
+c.SystemdSpawner.readwrite_paths = ["{{.Hub.MembersHome}}/{USERNAME}", "{{.Hub.SharedDir}}"]
+c.SystemdSpawner.unit_extra_properties = {
+    "ProtectSystem": "strict",
+    # What the member saves, the sync (of the member's group) may push.
+    "UMask": "0007",
+    "ProtectKernelTunables": "yes",
+    "ProtectKernelModules": "yes",
+    "ProtectControlGroups": "yes",
+    "RestrictSUIDSGID": "yes",
+    "LockPersonality": "yes",
+}
