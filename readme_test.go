@@ -34,7 +34,7 @@ func tableKeys(t *testing.T, heading string) []string {
 	section := markdownSection(readme(t), heading)
 	require.NotEmpty(t, section, "README has no section %q", heading)
 	var keys []string
-	for _, row := range regexp.MustCompile("(?m)^\\| ([^|]+) \\|").FindAllStringSubmatch(section, -1) {
+	for _, row := range regexp.MustCompile(`(?m)^\| ([^|]+) \|`).FindAllStringSubmatch(section, -1) {
 		for _, k := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(row[1], -1) {
 			keys = append(keys, k[1])
 		}

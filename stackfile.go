@@ -88,7 +88,7 @@ func readStackConfig(dir, stack string) (values map[string]string, secrets []str
 		return nil, nil, nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, "Pulumi.yaml"), err)
 	}
 	if string(project.Name) != projectName {
-		return nil, nil, nil, fmt.Errorf("Pulumi.yaml names project %q, not %s", project.Name, projectName)
+		return nil, nil, nil, fmt.Errorf("%s names project %q, not %s", filepath.Join(dir, "Pulumi.yaml"), project.Name, projectName)
 	}
 	file := filepath.Join(dir, fmt.Sprintf("Pulumi.%s.yaml", stack))
 	if _, err := os.Stat(file); err != nil {
