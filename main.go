@@ -6,6 +6,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 
@@ -165,9 +166,9 @@ func stackOutputs(infra *infrastructure) map[string]pulumi.Output {
 const programUsage = `research-lab: a Pulumi program; run it with the Pulumi CLI:
   pulumi up                     deploy or update the lab (see README.md)
 or offline, with Go only:
-  go run . plan [--stack NAME] [--hours-per-week N] [--diagram] [--dir DIR]
+  go run . plan [--stack NAME] [--hours-per-week HOURS] [--diagram] [--dir FOLDER]
                                 what a stack creates, who can reach what, what it costs
-  go run . check [--stack NAME | --outputs FILE] [--via-vpn]
+  go run . check [--stack NAME] [--outputs FILE] [--via-vpn] [--timeout DURATION]
                                 probe the deployed lab from here, rule by rule
   go run . vpn keygen [--private-key FILE]
                                 a WireGuard key pair (vpn: wireguard): the server's, or a member's
@@ -193,28 +194,36 @@ func main() {
 		})
 		return
 	}
-	if len(os.Args) == 1 {
-		fmt.Fprint(os.Stderr, programUsage)
-		os.Exit(2)
+	os.Exit(runCommand(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runCommand runs what `go run .` was asked for outside the Pulumi engine and
+// returns the exit status.
+func runCommand(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, programUsage)
+		return 2
 	}
-	switch cmd := os.Args[1]; cmd {
+	switch cmd := args[0]; cmd {
 	case "plan":
-		err := runPlan(os.Args[2:], os.Stdout)
+		err := runPlan(args[1:], stdout)
 		switch {
 		case errors.Is(err, errUsage):
-			os.Exit(2)
+			return 2
 		case err != nil:
-			fmt.Fprintln(os.Stderr, "research-lab plan:", err)
-			os.Exit(1)
+			fmt.Fprintln(stderr, "research-lab plan:", err)
+			return 1
 		}
+		return 0
 	case "check":
-		os.Exit(runCheck(os.Args[2:], os.Stdout, os.Stderr))
+		return runCheck(args[1:], stdout, stderr)
 	case "vpn":
-		os.Exit(runVPN(os.Args[2:], os.Stdout, os.Stderr))
+		return runVPN(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
-		fmt.Print(programUsage)
+		fmt.Fprint(stdout, programUsage)
+		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "research-lab: unknown command %q\n\n%s", cmd, programUsage)
-		os.Exit(2)
+		fmt.Fprintf(stderr, "research-lab: unknown command %q\n\n%s", cmd, programUsage)
+		return 2
 	}
 }

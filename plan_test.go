@@ -357,3 +357,24 @@ func TestPlanShowsTheTeam(t *testing.T) {
 	assert.Contains(t, err.Error(), "research-lab:members[1].password is in plain text: set it with `pulumi config set --secret --path 'members[1].password'`")
 	assert.NotContains(t, err.Error(), "bob-in-clear-text")
 }
+
+// TestCommandsSayWhatIsWrong: an unknown command is named as such, with the
+// usage; a flag error is printed once (by the flag package), with status 2.
+func TestCommandsSayWhatIsWrong(t *testing.T) {
+	var out, errOut strings.Builder
+	assert.Equal(t, 2, runCommand([]string{"deploy"}, &out, &errOut))
+	assert.True(t, strings.HasPrefix(errOut.String(), "research-lab: unknown command \"deploy\"\n\n"), "got %q", errOut.String())
+	assert.Contains(t, errOut.String(), "go run . plan")
+	errOut.Reset()
+	assert.Equal(t, 2, runCommand(nil, &out, &errOut))
+	assert.Contains(t, errOut.String(), "pulumi up")
+	out.Reset()
+	assert.Equal(t, 0, runCommand([]string{"--help"}, &out, &errOut))
+	assert.Contains(t, out.String(), "go run . check")
+	out.Reset()
+	errOut.Reset()
+	assert.Equal(t, 2, runCommand([]string{"plan", "--bogus"}, &out, &errOut))
+	assert.Equal(t, 1, strings.Count(out.String()+errOut.String(), "flag provided but not defined: -bogus"), "the flag error must be printed once")
+	assert.Equal(t, 1, runCommand([]string{"plan", "--stack", "nope"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "research-lab plan: reading Pulumi.nope.yaml")
+}
