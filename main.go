@@ -1,6 +1,7 @@
-// research-lab declares, with one `pulumi up`, a private Jupyter server behind
-// an OpenVPN Access Server, a public Voila site behind Nginx, and the versioned
-// S3 bucket that carries the notebooks from one to the other.
+// research-lab declares, with one `pulumi up`, a private Jupyter server (or a
+// team's JupyterHub) behind a VPN (OpenVPN Access Server or WireGuard), a
+// public Voila site behind Nginx, and the versioned S3 bucket that carries the
+// notebooks from one to the other.
 package main
 
 import (
