@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -906,4 +907,21 @@ func markdownSection(doc, heading string) string {
 		return after[:i]
 	}
 	return after
+}
+
+// TestUserDataCompressionIsPinned: the compressed bytes of a fixed text are
+// those of the pinned compressor, whatever Go builds the program. If this
+// fails after a dependency bump, every server's userdata changed: the next
+// `pulumi up` replaces every server of every lab (say so in the release).
+func TestUserDataCompressionIsPinned(t *testing.T) {
+	var text strings.Builder
+	for i := range 400 {
+		fmt.Fprintf(&text, "line %d: research-lab compresses its cloud-config, %x\n", i, i*i*7919)
+	}
+	encoded, err := gzipBase64(text.String())
+	require.NoError(t, err)
+	raw, err := base64.StdEncoding.DecodeString(encoded)
+	require.NoError(t, err)
+	assert.Equal(t, "f7a5db1c6f5e1a71cf584a49c1f00ebbfe33ebdcfcb2c4403c93ea9222b0a8ac", fmt.Sprintf("%x", sha256.Sum256(raw)),
+		"the userdata compressor's output changed: every server of every lab would be replaced")
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/klauspost/compress/gzip"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -343,9 +343,11 @@ func mustParseUserdata() *template.Template {
 
 // gzipBase64 compresses a server's userdata for EC2, which takes 16 KiB of
 // it: gzip (cloud-init recognises it and decompresses), in base64 for the
-// API. The header has no name and no time, so the same userdata gives the
-// same bytes and `pulumi up` replaces a server only when its userdata
-// really changed.
+// API. The same userdata must give the same bytes, or `pulumi up` replaces
+// the server: the header has no name and no time, and the compressor is
+// klauspost/compress at the version go.sum pins, pure Go, whose output does
+// not change with the deployer's Go (the standard library's changed in Go
+// 1.27). TestUserDataCompressionIsPinned holds it to a digest.
 func gzipBase64(userData string) (string, error) {
 	var b bytes.Buffer
 	z, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
