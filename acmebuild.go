@@ -54,6 +54,8 @@ func acmeBuildEnv(goarch string) []string {
 	return []string{
 		"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + goarch, "GOARM64=v8.0", "GOAMD64=v1",
 		"GOFLAGS=-mod=readonly", "GOWORK=off", "GOTOOLCHAIN=" + acmeToolchain,
+		// A deployer's own settings that would change the bytes.
+		"GOEXPERIMENT=", "GOFIPS140=off",
 	}
 }
 
@@ -62,6 +64,16 @@ func acmeBuildEnv(goarch string) []string {
 func acmeBuildArgs(out string, extra ...string) []string {
 	args := append([]string{"build", "-trimpath", "-buildvcs=false", "-o", out}, extra...)
 	return append(args, ".")
+}
+
+// acmeClient gives the program the certificate client to ship: buildACME,
+// except in the offline commands (plan, check), which ship nothing and need
+// no network or toolchain: they use offlineACME.
+var acmeClient = buildACME
+
+// offlineACME stands in for the build where nothing will be uploaded.
+func offlineACME(goarch string) (acmeBinary, error) {
+	return acmeBinary{GOARCH: goarch, Path: filepath.Join(acmeModuleDir, "not-built"), SHA256: strings.Repeat("0", sha256.Size*2)}, nil
 }
 
 // buildACME builds lab-acme for linux/goarch once per process, into the

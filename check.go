@@ -86,17 +86,20 @@ func (s secondsOrDuration) String() string {
 }
 
 func (s secondsOrDuration) Set(v string) error {
-	if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {
+	if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 && n <= maxProbeSeconds {
 		*s.d = time.Duration(n * float64(time.Second))
 		return nil
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return errors.New("want a duration such as 5s, 500ms or 1m, or a number of seconds")
+	if err != nil || d <= 0 || d > maxProbeSeconds*time.Second {
+		return errors.New("want a duration such as 5s, 500ms or 1m (at most an hour), or a number of seconds")
 	}
 	*s.d = d
 	return nil
 }
+
+// maxProbeSeconds bounds --timeout: a probe that takes an hour is no probe.
+const maxProbeSeconds = 3600
 
 // runCheck is `go run . check`; it returns the exit status.
 func runCheck(args []string, stdout, stderr io.Writer) int {
@@ -127,11 +130,15 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage(err)
 	}
+	qualified := *stack // org/NAME reads another organization's NAME
+	if qualified == "" {
+		qualified = name
+	}
 	reach, err := expectedReachability(*dir, name)
 	if err != nil {
 		return usage(err)
 	}
-	raw, err := readOutputs(*outputsFile, name)
+	raw, err := readOutputs(*outputsFile, qualified)
 	if err != nil {
 		return usage(err)
 	}
@@ -188,7 +195,7 @@ func expectedReachability(dir, stack string) (*reachability, error) {
 	if err != nil {
 		return nil, err
 	}
-	run, err := runUnderMocks(stack, config, secrets)
+	run, err := runOffline(stack, config, secrets)
 	var bad *configError
 	if errors.As(err, &bad) {
 		return nil, bad
@@ -199,7 +206,8 @@ func expectedReachability(dir, stack string) (*reachability, error) {
 	return computeReachability(run), nil
 }
 
-// readOutputs reads the stack outputs from a file, or asks the Pulumi CLI.
+// readOutputs reads the stack outputs from a file, or asks the Pulumi CLI
+// (for stack as the user named it; "" is the current stack).
 func readOutputs(file, stack string) ([]byte, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
@@ -208,7 +216,10 @@ func readOutputs(file, stack string) ([]byte, error) {
 		}
 		return b, nil
 	}
-	args := []string{"stack", "output", "--json", "--stack", stack}
+	args := []string{"stack", "output", "--json"}
+	if stack != "" {
+		args = append(args, "--stack", stack)
+	}
 	b, err := exec.Command("pulumi", args...).Output()
 	if err != nil {
 		return nil, fmt.Errorf("`pulumi %s` failed (%v): run it where the Pulumi CLI can read the stack, or pass --outputs FILE", strings.Join(args, " "), err)

@@ -81,7 +81,7 @@ func TestCheckRefusesBadUsage(t *testing.T) {
 	assert.Equal(t, checkUsage, check("--outputs", full, "extra"))
 	errOut.Reset()
 	assert.Equal(t, checkUsage, check("--outputs", full, "--timeout", "soon"))
-	assert.Contains(t, errOut.String(), "want a duration such as 5s, 500ms or 1m, or a number of seconds")
+	assert.Contains(t, errOut.String(), "want a duration such as 5s, 500ms or 1m (at most an hour), or a number of seconds")
 	errOut.Reset()
 	assert.Equal(t, checkUsage, runCheck([]string{"--dir", dir, "--stack", "my lab", "--outputs", full}, &out, &errOut))
 	assert.Contains(t, errOut.String(), "a stack name may only contain")
@@ -101,6 +101,9 @@ func TestCheckTimeoutTakesWhatAUserTypes(t *testing.T) {
 	var d time.Duration
 	assert.Error(t, secondsOrDuration{&d}.Set("-1"))
 	assert.Error(t, secondsOrDuration{&d}.Set("0"))
+	for _, huge := range []string{"inf", "1e300", "2h"} {
+		assert.Error(t, secondsOrDuration{&d}.Set(huge), "--timeout %s must be refused, not overflow", huge)
+	}
 }
 
 // TestCheckCatchesWhatTheLabExposes runs the check against stand-in labs,

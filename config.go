@@ -115,7 +115,7 @@ var configKeys = []configKey{
 		Parse: cidr(func(c *labConfig) *netip.Prefix { return &c.ProductionCidr })},
 	{Name: "researchCidr", Type: "string", Default: "10.0.3.0/24", Description: "Research subnet (Jupyter); inside vpcCidr, no overlap",
 		Parse: cidr(func(c *labConfig) *netip.Prefix { return &c.ResearchCidr })},
-	{Name: "availabilityZone", Type: "string", Description: "zone of the three subnets; default the region's first",
+	{Name: "availabilityZone", Type: "string", Description: "zone of the three subnets; default the first zone of the region that offers every server's type",
 		Parse: optional(func(c *labConfig) *string { return &c.AvailabilityZone }, zoneRe, "not an availability zone name (for example us-east-1a)")},
 	{Name: "adminCidrs", Type: "array", Default: `["0.0.0.0/0"]`, Description: "IPv4 CIDRs that may SSH to the VPN instance",
 		Parse: parseAdminCidrs},
@@ -357,7 +357,7 @@ type labConfig struct {
 	DMZCidr             netip.Prefix
 	ProductionCidr      netip.Prefix
 	ResearchCidr        netip.Prefix
-	AvailabilityZone    string // "" means the region's first zone
+	AvailabilityZone    string // "" lets the program choose (zone.go)
 	AdminCidrs          []netip.Prefix
 	ResearchEgress      string
 	VPNInstanceType     string
@@ -535,6 +535,10 @@ func parseConfig(get func(string) (string, bool), allJSON string, secretKeys []s
 				c.Warnings = append(c.Warnings, fmt.Sprintf("%s:members: %s's wireguardPublicKey is used only with vpn: wireguard", projectName, m.Name))
 			}
 		}
+		if c.VPN == vpnWireGuard && !c.team() {
+			bad("vpn", string(c.VPN), errors.New("WireGuard admits only the members' keys, and this lab has no members: list yourself as one (`pulumi config set --path 'members[0].name' <you>`, with your password and key), or use openvpn-as"))
+		}
+		errs = append(errs, checkMemberListSizes(c)...)
 		if c.VPN == vpnOpenVPNAS && len(c.Members) > openVPNFreeConnections {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("a team of %d on OpenVPN Access Server: without a licence it admits %d VPN connections at once (each device counts); buy a licence, or set vpn: wireguard (no limit, and cheaper)",
 				len(c.Members), openVPNFreeConnections))

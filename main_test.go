@@ -777,6 +777,8 @@ func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 		{"vpn too small for Access Server", map[string]string{"vpnInstanceType": "t4g.nano"}, "vpnInstanceType", "has 512 MiB of memory; OpenVPN Access Server needs at least 1024 MiB (for example t4g.micro)"},
 		{"unknown vpn", map[string]string{"vpn": "ipsec"}, "vpn", "allowed values are openvpn-as and wireguard"},
 		{"wireguard key not a key", map[string]string{"vpn": "wireguard", "wireguardPrivateKey": "not-a-key"}, "wireguardPrivateKey", "not a WireGuard key"},
+		{"wireguard without members", map[string]string{"vpn": "wireguard", "wireguardPrivateKey": planPlaceholderKey, "vpnAdminPassword": "-"}, "vpn",
+			"WireGuard admits only the members' keys, and this lab has no members"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

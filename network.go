@@ -153,13 +153,21 @@ func createNetwork(ctx *pulumi.Context, c *labConfig, zone, region string) (*net
 	}
 	for _, t := range n.tiers() {
 		name, alias := c.logical(t.Name)
+		opts := []pulumi.ResourceOption{alias}
+		if c.AvailabilityZone == "" {
+			// A zone chosen by the program stays the lab's: AWS replaces a
+			// subnet whose zone changes, and with it every server, when a
+			// zone's state or a new instance type would choose another one.
+			// Setting availabilityZone moves the lab on purpose.
+			opts = append(opts, pulumi.IgnoreChanges([]string{"availabilityZone"}))
+		}
 		t.Subnet, err = ec2.NewSubnet(ctx, name, &ec2.SubnetArgs{
 			VpcId:               n.VPC.ID(),
 			CidrBlock:           pulumi.String(t.CIDR.String()),
 			AvailabilityZone:    pulumi.String(zone),
 			MapPublicIpOnLaunch: pulumi.Bool(false), // each instance says whether it has a public address
 			Tags:                c.tags(t.Name),
-		}, alias)
+		}, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("declaring the %s subnet: %w", t.Name, err)
 		}

@@ -44,7 +44,7 @@ func runPlan(args []string, w io.Writer) error {
 		notes = append(notes, "the plan does not decrypt secrets, so only `pulumi up` checks their values: the passwords' lengths and the WireGuard key")
 	}
 	notes = append(notes, "offline, every zone is taken to offer every instance type; `pulumi up` looks the offerings up and picks the first zone that offers them all")
-	run, err := runUnderMocks(name, config, secrets)
+	run, err := runOffline(name, config, secrets)
 	var bad *configError
 	if errors.As(err, &bad) {
 		return bad // the configuration's own errors, without the engine's wrapping
@@ -76,6 +76,14 @@ func runPlan(args []string, w io.Writer) error {
 	printCost(w, fmt.Sprintf("%s %g h a week, Voila always on", b.partTime(), *weekly),
 		estimateCost(b, region, hoursPerWeek(*weekly)), fmt.Sprintf("Estimated monthly cost at %g h/week: %%s", *weekly))
 	return nil
+}
+
+// runOffline is runUnderMocks for the offline commands: the same program,
+// without building the certificate client that only `pulumi up` uploads.
+func runOffline(stack string, config map[string]string, secrets []string) (*mockRun, error) {
+	acmeClient = offlineACME
+	defer func() { acmeClient = buildACME }()
+	return runUnderMocks(stack, config, secrets)
 }
 
 // errUsage is a command-line error that the flag package has already

@@ -2,7 +2,9 @@ package main
 
 import (
 	"os"
+	"reflect"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -377,4 +379,22 @@ func TestCommandsSayWhatIsWrong(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(out.String()+errOut.String(), "flag provided but not defined: -bogus"), "the flag error must be printed once")
 	assert.Equal(t, 1, runCommand([]string{"plan", "--stack", "nope"}, &out, &errOut))
 	assert.Contains(t, errOut.String(), "research-lab plan: reading Pulumi.nope.yaml")
+}
+
+// TestPlanNeedsNoToolchain: the plan (and check's model) build nothing: the
+// certificate client only `pulumi up` uploads is not compiled, so neither the
+// network nor a Go toolchain is needed (no `go` on the PATH here).
+func TestPlanNeedsNoToolchain(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	var out strings.Builder
+	require.NoError(t, runPlan([]string{"--stack", "own"}, &out), "the plan must not run the go command")
+	assert.Contains(t, out.String(), "Estimated monthly cost:")
+	_, err := expectedReachability(".", "own")
+	assert.NoError(t, err, "check's model must not run the go command")
+	assert.Equal(t, "buildACME", funcName(acmeClient), "after the plan, the program builds the client again")
+}
+
+func funcName(f any) string {
+	name := runtime.FuncForPC(reflect.ValueOf(f).Pointer()).Name()
+	return name[strings.LastIndex(name, ".")+1:]
 }

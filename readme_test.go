@@ -100,11 +100,13 @@ func TestReadmeFlagsAreTheCommands(t *testing.T) {
 
 // TestReadmeCostsAreThePlans recomputes every figure of the Costs table.
 func TestReadmeCostsAreThePlans(t *testing.T) {
+	_, alice := testKeyPair(t, 41)
 	stacks := map[string]string{ // the row's first words -> the stack
 		"default (`own`, `dev`":                      "dev",
 		"lean (`own-lean`, `lean`)":                  "lean",
 		"default with `researchEgress: nat-gateway`": "config:\n  research-lab:keyName: vockey\n  research-lab:researchEgress: nat-gateway\n",
-		"default with `vpn: wireguard`":              "config:\n  research-lab:keyName: vockey\n  research-lab:vpn: wireguard\n  research-lab:wireguardPrivateKey:\n    secure: AAABAEncrypted\n",
+		"default with `vpn: wireguard`": "config:\n  research-lab:keyName: vockey\n  research-lab:vpn: wireguard\n  research-lab:wireguardPrivateKey:\n    secure: AAABAEncrypted\n" +
+			"  research-lab:members:\n    - name: alice\n      password:\n        secure: AAABAEncrypted1\n      wireguardPublicKey: " + alice + "\n",
 	}
 	section := markdownSection(readme(t), "## Costs")
 	rows := regexp.MustCompile(`(?m)^\| (.+?) \| \$([\d.]+) \| \$([\d.]+) \| \$([\d.]+) \|$`).FindAllStringSubmatch(section, -1)

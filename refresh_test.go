@@ -171,7 +171,16 @@ func secondUpWith(t *testing.T, prior priorState, config map[string]string, secr
 	t.Helper()
 	resolved := map[string]string{}
 	mocks := newRecordingMocks("us-east-1")
-	mocks.prior = func(args pulumi.MockResourceArgs) (string, resource.PropertyMap, bool) {
+	mocks.prior = resolvingPrior(prior, resolved)
+	run, err := runWithMocks("dev", config, secrets, mocks)
+	require.NoError(t, err, "the second run must succeed")
+	return run, resolved
+}
+
+// resolvingPrior finds a registered resource in the prior state by name, then
+// by alias, as the engine does, and notes what it resolved to.
+func resolvingPrior(prior priorState, resolved map[string]string) func(args pulumi.MockResourceArgs) (string, resource.PropertyMap, bool) {
+	return func(args pulumi.MockResourceArgs) (string, resource.PropertyMap, bool) {
 		candidates := []string{stateKey(args.TypeToken, args.Name)}
 		for _, a := range args.RegisterRPC.GetAliases() {
 			if spec := a.GetSpec(); spec != nil && spec.GetName() != "" {
@@ -194,9 +203,6 @@ func secondUpWith(t *testing.T, prior priorState, config map[string]string, secr
 		}
 		return "", nil, false
 	}
-	run, err := runWithMocks("dev", config, secrets, mocks)
-	require.NoError(t, err, "the second run must succeed")
-	return run, resolved
 }
 
 // planned is what the engine would do on the second `pulumi up`.
@@ -330,17 +336,40 @@ func TestSecondUpReplacesNothing(t *testing.T) {
 		{"stopped outside Pulumi (session end, idle stop)", labRunning, labRunning, false},
 		{"started again outside Pulumi", labStopped, labStopped, true},
 	}
-	for _, mode := range egressModes {
-		for _, s := range situations {
-			t.Run(mode+"/"+s.name, func(t *testing.T) {
-				first := deploy(t, map[string]string{"researchEgress": mode, "labState": s.first})
-				prior := recorded(first).refreshed(s.runningAtSecond)
-				second, resolved := secondUp(t, prior, map[string]string{"researchEgress": mode, "labState": s.second})
-				p := diffAgainst(t, prior, second, resolved)
-				assert.Empty(t, p.Replaced, "the second `pulumi up` (%s) would replace resources", s.name)
-				assert.Empty(t, p.Created, "the second `pulumi up` (%s) would create resources", s.name)
-				assert.Empty(t, p.Deleted, "the second `pulumi up` (%s) would delete resources", s.name)
-			})
+	// A single researcher on OpenVPN AS, and a team on each VPN.
+	labs := map[string]func(t *testing.T, changes map[string]string) (map[string]string, []string){
+		"single": func(t *testing.T, changes map[string]string) (map[string]string, []string) {
+			return stackConfig(changes), secretKeys
+		},
+		"team on openvpn-as": func(t *testing.T, changes map[string]string) (map[string]string, []string) {
+			return teamConfig(t, "openvpn-as", []string{"alice", "bob"}, changes)
+		},
+		"team on wireguard": func(t *testing.T, changes map[string]string) (map[string]string, []string) {
+			return teamConfig(t, "wireguard", []string{"alice", "bob"}, changes)
+		},
+	}
+	for lab, configOf := range labs {
+		modes := egressModes
+		if lab != "single" {
+			// What differs with a team is the VPN's and Jupyter's: two modes
+			// (an instance's own public address, or none) cover it.
+			modes = []string{egressNATInstance, egressIGW}
+		}
+		for _, mode := range modes {
+			for _, s := range situations {
+				t.Run(lab+"/"+mode+"/"+s.name, func(t *testing.T) {
+					config, secrets := configOf(t, map[string]string{"researchEgress": mode, "labState": s.first})
+					first, err := runUnderMocks("dev", config, secrets)
+					require.NoError(t, err)
+					prior := recorded(first).refreshed(s.runningAtSecond)
+					config, secrets = configOf(t, map[string]string{"researchEgress": mode, "labState": s.second})
+					second, resolved := secondUpWith(t, prior, config, secrets)
+					p := diffAgainst(t, prior, second, resolved)
+					assert.Empty(t, p.Replaced, "the second `pulumi up` (%s) would replace resources", s.name)
+					assert.Empty(t, p.Created, "the second `pulumi up` (%s) would create resources", s.name)
+					assert.Empty(t, p.Deleted, "the second `pulumi up` (%s) would delete resources", s.name)
+				})
+			}
 		}
 	}
 }

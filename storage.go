@@ -46,7 +46,7 @@ type storage struct {
 // createStorage declares the notebook bucket (versioned, encrypted, private,
 // TLS only), the sample notebook, and the instance profiles that reach it.
 func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
-	acme, err := buildACME(goArch(c.VoilaType))
+	acme, err := acmeClient(goArch(c.VoilaType))
 	if err != nil {
 		return nil, err
 	}

@@ -37,14 +37,32 @@ const (
 
 var memberNameRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 
-// reservedMemberNames are the accounts the servers' images and the lab itself
-// use, and the bucket folder every member shares.
+// reservedMemberNames are the users and groups the servers' images and the
+// lab itself use (a member becomes a user and a group of that name), and the
+// bucket folder every member shares. Amazon Linux 2023's come from its setup
+// package and services, Ubuntu's from base-passwd; systemd's own all start
+// with "systemd-" (reservedMemberPrefixes).
 var reservedMemberNames = map[string]bool{
+	// Both images' base users and groups.
 	"root": true, "bin": true, "daemon": true, "adm": true, "lp": true, "sync": true, "shutdown": true, "halt": true,
-	"mail": true, "operator": true, "games": true, "ftp": true, "nobody": true, "dbus": true, "tss": true, "chrony": true,
-	"sshd": true, "ec2-user": true, "ubuntu": true, "nginx": true, "admin": true, "openvpn": true, "openvpn_as": true,
-	jupyterUser: true, voilaUser: true, "notebook-sync": true, "lab-acme": true, "jupyterhub": true, sharedFolder: true,
+	"mail": true, "operator": true, "games": true, "ftp": true, "nobody": true, "users": true, "sys": true, "tty": true,
+	"disk": true, "mem": true, "kmem": true, "wheel": true, "cdrom": true, "dialout": true, "floppy": true, "tape": true,
+	"video": true, "audio": true, "input": true, "render": true, "kvm": true, "utmp": true, "lock": true, "man": true,
+	"sudo": true, "staff": true, "src": true, "shadow": true, "plugdev": true, "netdev": true, "crontab": true,
+	"news": true, "uucp": true, "proxy": true, "backup": true, "list": true, "irc": true, "gnats": true, "voice": true,
+	"fax": true, "sasl": true, "www-data": true, "messagebus": true, "syslog": true, "uuidd": true, "tcpdump": true,
+	// Their services'.
+	"dbus": true, "tss": true, "chrony": true, "sshd": true, "rpc": true, "rpcuser": true, "polkitd": true, "sssd": true,
+	"libstoragemgmt": true, "ec2-instance-connect": true, "landscape": true, "pollinate": true, "fwupd-refresh": true,
+	"lxd": true, "usbmux": true, "dnsmasq": true, "ec2-user": true, "ubuntu": true, "nginx": true, "admin": true,
+	"openvpn": true, "openvpn_as": true,
+	// The lab's.
+	jupyterUser: true, voilaUser: true, "notebook-sync": true, "lab-acme": true, "jupyterhub": true, "lab_team": true,
+	"lab_shared": true, sharedFolder: true,
 }
+
+// reservedMemberPrefixes start names that services create as they come.
+var reservedMemberPrefixes = []string{"systemd-"}
 
 // sharedFolder is the folder every member of a team reads and writes, in the
 // bucket (<prefix>/shared/) and on the Jupyter server.
@@ -91,7 +109,7 @@ func parseMembers(c *labConfig, v string) error {
 		switch {
 		case !memberNameRe.MatchString(m.Name):
 			bad(errors.New("a name is 1 to 32 lowercase letters, digits and -, starting with a letter (it becomes a Unix user)"))
-		case reservedMemberNames[m.Name]:
+		case reservedMemberNames[m.Name] || hasAnyPrefix(m.Name, reservedMemberPrefixes):
 			bad(fmt.Errorf("%q is taken by the servers or the lab: choose another name", m.Name))
 		case seen[m.Name] > 0:
 			bad(fmt.Errorf("the name is also members[%d]'s: names are unique", seen[m.Name]-1))
@@ -102,8 +120,8 @@ func parseMembers(c *labConfig, v string) error {
 			bad(fmt.Errorf("no password: set it with `pulumi config set --secret --path 'members[%d].password'` (at least %d characters)", i, minPasswordLength))
 		case n < minPasswordLength:
 			bad(fmt.Errorf("the password is %d characters long: a password needs at least %d", n, minPasswordLength))
-		case n > maxMemberPasswordLen:
-			bad(fmt.Errorf("the password is %d characters long: at most %d", n, maxMemberPasswordLen))
+		case n > maxMemberPasswordLen || len(m.Password) > 2*maxMemberPasswordLen:
+			bad(fmt.Errorf("the password is %d characters (%d bytes) long: at most %d characters, %d bytes", n, len(m.Password), maxMemberPasswordLen, 2*maxMemberPasswordLen))
 		}
 		if m.WireGuardPublicKey != "" {
 			if err := checkWireGuardPublicKey(m.WireGuardPublicKey); err != nil {
@@ -147,6 +165,31 @@ func checkMembers(c *labConfig, serverPublicKey string) []error {
 		}
 		addrs[m.Address] = i + 1
 	}
+	return errs
+}
+
+// checkMemberListSizes refuses a team whose member lists would not fit their
+// SSM parameters, before any resource: the deploy would fail halfway.
+func checkMemberListSizes(c *labConfig) []error {
+	if !c.team() {
+		return nil
+	}
+	vpn, err := vpnMembers(c)
+	if err != nil {
+		return []error{err}
+	}
+	hashes, err := jupyterMembers(c, "") // hashes and salts have fixed lengths
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	for server, list := range map[string]string{"the VPN": vpn, "Jupyter": hashes} {
+		if len(list) > maxParameterBytes {
+			errs = append(errs, fmt.Errorf("%s:members: the team comes to %d bytes as %s receives it, and its SSM parameter holds %d: fewer members, or shorter passwords",
+				projectName, len(list), server, maxParameterBytes))
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errs
 }
 
@@ -215,12 +258,25 @@ func jupyterMembers(c *labConfig, lab string) (string, error) {
 	return marshalMembers(entries)
 }
 
+// marshalMembers encodes a member list as a server reads it: JSON as it is
+// (no HTML escapes, which would lengthen the list for nothing).
 func marshalMembers(entries any) (string, error) {
-	b, err := json.Marshal(map[string]any{"members": entries})
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(map[string]any{"members": entries}); err != nil {
 		return "", fmt.Errorf("encoding the member list: %w", err)
 	}
-	return string(b), nil
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *labConfig) sortedMembers() []member {

@@ -85,6 +85,9 @@ func TestBadMembersAreRefusedBeforeAnyResource(t *testing.T) {
 		{"name with a space", `[{"name":"al ice","password":"` + testAlicePassword + `"}]`, "openvpn-as", "members[0] (al ice): a name is"},
 		{"reserved name", `[{"name":"root","password":"` + testAlicePassword + `"}]`, "openvpn-as", `members[0] (root): "root" is taken`},
 		{"the shared folder", `[{"name":"shared","password":"` + testAlicePassword + `"}]`, "openvpn-as", `members[0] (shared): "shared" is taken`},
+		{"a group of the image", `[{"name":"video","password":"` + testAlicePassword + `"}]`, "openvpn-as", `members[0] (video): "video" is taken`},
+		{"a systemd user", `[{"name":"systemd-network","password":"` + testAlicePassword + `"}]`, "openvpn-as", `members[0] (systemd-network): "systemd-network" is taken`},
+		{"a password too long in bytes", `[{"name":"alice","password":"` + strings.Repeat("€", 60) + `"}]`, "openvpn-as", "members[0] (alice): the password is 60 characters (180 bytes) long: at most 64 characters, 128 bytes"},
 		{"duplicate name", `[{"name":"alice","password":"` + testAlicePassword + `"},{"name":"alice","password":"` + testBobPassword + `"}]`, "openvpn-as",
 			"members[1] (alice): the name is also members[0]'s"},
 		{"short password", `[{"name":"alice","password":"short-pass"}]`, "openvpn-as", "members[0] (alice): the password is 10 characters long: a password needs at least 12"},
@@ -258,6 +261,15 @@ func TestNoMemberSecretInUserdataOrPlainInputs(t *testing.T) {
 					assert.NotContains(t, fmt.Sprint(plain(v).V), s, "%s %s input %s holds a secret in plain text", vpn, r.Name, k)
 				}
 			}
+			if r.Type == typeInstance {
+				// Userdata is compressed (and Jupyter's a Pulumi secret): read
+				// it as cloud-init does, secret or not.
+				ud := userDataOf(t, r)
+				require.True(t, strings.HasPrefix(ud, "#cloud-config"), "%s %s userdata", vpn, r.Name)
+				for _, s := range append(secrets, base64.StdEncoding.EncodeToString([]byte(testAlicePassword))) {
+					assert.NotContains(t, ud, s, "%s %s userdata holds a secret", vpn, r.Name)
+				}
+			}
 		}
 		hashes := propString(one(t, run, "aws:ssm/parameter:Parameter", "jupyter-members").Inputs, "value")
 		assert.NotContains(t, hashes, testAlicePassword, "Jupyter's team parameter must hold hashes only")
@@ -268,20 +280,29 @@ func TestNoMemberSecretInUserdataOrPlainInputs(t *testing.T) {
 // TestMemberListsFitTheirParameters: the largest team the configuration
 // accepts fits standard SSM parameters.
 func TestMemberListsFitTheirParameters(t *testing.T) {
+	// The longest password in bytes the configuration accepts, with what JSON
+	// could escape: 3-byte runes and <&>.
+	longest := strings.Repeat("€", (2*maxMemberPasswordLen-3)/3) + "<&>"
+	require.LessOrEqual(t, len(longest), 2*maxMemberPasswordLen)
 	for _, vpn := range []vpnKind{vpnOpenVPNAS, vpnWireGuard} {
 		c := &labConfig{VPN: vpn}
 		for i := range maxMembers {
 			name := fmt.Sprintf("m%02d", i) + strings.Repeat("x", 29)
 			_, pub := testKeyPair(t, byte(100+i))
-			c.Members = append(c.Members, member{Name: name, Password: strings.Repeat("p", maxMemberPasswordLen), WireGuardPublicKey: pub, Address: memberAddress(name)})
+			c.Members = append(c.Members, member{Name: name, Password: longest, WireGuardPublicKey: pub, Address: memberAddress(name)})
 		}
+		assert.Empty(t, checkMemberListSizes(c), "%s: the largest team the configuration accepts must fit", vpn)
 		vpnList, err := vpnMembers(c)
 		require.NoError(t, err)
 		hashes, err := jupyterMembers(c, "research-lab/a-rather-long-stack-name/"+strings.Repeat("b", 63))
 		require.NoError(t, err)
-		assert.LessOrEqual(t, len(vpnList), maxParameterBytes, "%s: the VPN's member list of the largest team is %d bytes", vpn, len(vpnList))
-		assert.LessOrEqual(t, len(hashes), maxParameterBytes, "Jupyter's member list of the largest team is %d bytes", len(hashes))
 		t.Logf("%s: VPN list %d bytes, Jupyter list %d bytes", vpn, len(vpnList), len(hashes))
+
+		// One member more than the bound does not fit: the check says so.
+		c.Members = append(c.Members, c.Members...)
+		errs := checkMemberListSizes(c)
+		require.NotEmpty(t, errs, "%s: a list over 4 KiB must be refused", vpn)
+		assert.Contains(t, errs[len(errs)-1].Error(), "its SSM parameter holds 4096: fewer members, or shorter passwords")
 	}
 }
 

@@ -271,3 +271,43 @@ func TestTeamHubConfiguration(t *testing.T) {
 	assert.Equal(t, "auth     required pam_unix.so\naccount  required pam_unix.so\n",
 		regexp.MustCompile(`(?m)^#.*\n`).ReplaceAllString(files["jupyterhub"], ""), "PAM's jupyterhub service is pam_unix only")
 }
+
+// TestServersInstallWhatTheirUnitsRun: a program a unit starts comes with the
+// server's setup, not with an assumption about the image (the metadata
+// guard's nft is not in every Amazon Linux 2023 image, and without it
+// Jupyter and Voila never start).
+func TestServersInstallWhatTheirUnitsRun(t *testing.T) {
+	packages := map[string]string{"/usr/sbin/nft": "nftables", "/usr/bin/wg": "wireguard-tools", "/usr/bin/jq": "jq"}
+	team := deployTeam(t, "wireguard", []string{"alice"}, map[string]string{"jupyterIdleStopMinutes": "30"})
+	for _, run := range []*mockRun{deploy(t, nil), team} {
+		for _, in := range run.Mocks.ofType(typeInstance) {
+			ud := userDataOf(t, in)
+			setup := writtenFile(t, ud, "/usr/local/sbin/research-lab-setup")
+			for _, f := range parseCloudConfig(t, in.Name, ud).WriteFiles {
+				if !strings.HasPrefix(f.Path, "/etc/systemd/system/") {
+					continue
+				}
+				for program, pkg := range packages {
+					if regexp.MustCompile(`(?m)^Exec\w*=[-+!@]*` + regexp.QuoteMeta(program) + `\b`).MatchString(f.Content) {
+						assert.Regexp(t, `(?m)^\s*(retry )?(dnf|apt-get) .*install .*\b`+regexp.QuoteMeta(pkg)+`\b|for p in .*\b`+regexp.QuoteMeta(pkg)+`\b`, setup,
+							"%s: %s runs %s, yet the setup does not install %s", in.Name, f.Path, program, pkg)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestMembersTogetherCannotTakeAllTheMemory: each member's server has its own
+// cap (TestTeamHubConfiguration); their slice caps them all together, so the
+// hub, the members' sync and the shutdown push always keep some memory.
+func TestMembersTogetherCannotTakeAllTheMemory(t *testing.T) {
+	run := deployTeam(t, "wireguard", []string{"alice", "bob"}, nil)
+	ud := userDataOf(t, one(t, run, typeInstance, "HOL02-Jupyter"))
+	slice := unitProperties(t, writtenFile(t, ud, "/etc/systemd/system/"+membersSlice))
+	assert.Equal(t, []string{fmt.Sprintf("%d%%", membersMemoryMaxPct)}, slice["MemoryMax"], "the members' slice must cap them all together")
+	assert.Less(t, membersMemoryMaxPct, 100)
+	assert.GreaterOrEqual(t, membersMemoryMaxPct, memberMemoryMaxPct, "one member alone must be able to use their own share")
+	config := writtenFile(t, ud, "/etc/research-lab/jupyterhub_config.py")
+	assert.Contains(t, config, `c.SystemdSpawner.slice = "`+membersSlice+`"`, "the members' servers must run in that slice")
+}

@@ -51,7 +51,7 @@ var (
 		"notebook-push-at-shutdown.service", "os-update.service", "os-update.timer"}
 	natUnits = []string{"research-lab-nat.service", "os-update.service", "os-update.timer"}
 	// A team's Jupyter server: JupyterHub, the members' sync, the notebook sync.
-	hubUnits = []string{"jupyterhub.service", imdsGuardUnit, "research-lab-members.service", "research-lab-members.timer",
+	hubUnits = []string{"jupyterhub.service", membersSlice, imdsGuardUnit, "research-lab-members.service", "research-lab-members.timer",
 		"notebook-restore.service", "notebook-push.service", "notebook-push.timer", "notebook-push-at-shutdown.service",
 		"os-update.service", "os-update.timer"}
 	// With jupyterIdleStopMinutes: the instance powers off once no member's server has run for that long.
@@ -81,8 +81,11 @@ const (
 	hubAPIPort   = 8081
 	proxyAPIPort = 8001
 	// Each member's server (and its kernels) may use this share of the
-	// instance's memory: the kernel stops one member from starving the rest.
-	memberMemoryMaxPct = 50
+	// instance's memory: the kernel stops one member from starving the rest;
+	// all of them together this share (membersSlice), so that the hub, the
+	// members' sync and the shutdown push keep the rest.
+	memberMemoryMaxPct  = 50
+	membersMemoryMaxPct = 80
 	// A member's idle server stops itself after this long (or after
 	// jupyterIdleStopMinutes when set), freeing its memory.
 	memberIdleMinutes = 60
@@ -227,10 +230,10 @@ func voilaKernelBound() voilaLimits {
 
 // hubValues are what a team's JupyterHub is made of (the constants above).
 type hubValues struct {
-	MembersHome, MemberNotebooks, SharedDir, TeamGroup, SharedGroup string
-	Venv, StateDir, ProxyDir, ProxySource, ProxyNode, ProxyNPM      string
-	ProxyDigests, Slice                                             string
-	APIPort, ProxyAPIPort, MemoryMaxPct, IdleSeconds                int
+	MembersHome, MemberNotebooks, SharedDir, TeamGroup, SharedGroup   string
+	Venv, StateDir, ProxyDir, ProxySource, ProxyNode, ProxyNPM        string
+	ProxyDigests, Slice                                               string
+	APIPort, ProxyAPIPort, MemoryMaxPct, AllMemoryMaxPct, IdleSeconds int
 }
 
 type userDataPorts struct {
@@ -484,7 +487,7 @@ func jupyterUserData(c *labConfig, bucket, membersParameter string) (string, err
 			MembersHome: membersHome, MemberNotebooks: memberNotebooks, SharedDir: teamSharedDir,
 			TeamGroup: teamGroup, SharedGroup: sharedGroup, Venv: hubVenv, StateDir: hubStateDir,
 			ProxyDir: hubProxyDir, ProxySource: "s3://" + bucket + "/" + hubProxySource + "/", ProxyNode: hubProxyNode, ProxyNPM: hubProxyNPM,
-			ProxyDigests: digests, Slice: membersSlice, APIPort: hubAPIPort, ProxyAPIPort: proxyAPIPort, MemoryMaxPct: memberMemoryMaxPct,
+			ProxyDigests: digests, Slice: membersSlice, APIPort: hubAPIPort, ProxyAPIPort: proxyAPIPort, MemoryMaxPct: memberMemoryMaxPct, AllMemoryMaxPct: membersMemoryMaxPct,
 			IdleSeconds: memberIdleMinutes * 60,
 		}
 		if v.IdleStopSeconds > 0 {

@@ -14,7 +14,7 @@ set -euo pipefail
 log_to /var/log/research-lab/jupyter-setup.log
 cd / # python -m imports from the current folder: never one a user can write
 
-retry dnf -y -q install python3.11 python3.11-pip awscli-2 util-linux shadow-utils jq nodejs22 nodejs22-npm
+retry dnf -y -q install python3.11 python3.11-pip awscli-2 util-linux shadow-utils jq nodejs22 nodejs22-npm nftables
 # The sync has its own user (the instance's credentials are its and root's
 # only); the members' sync adds it to each member's group, and it is in the
 # shared folder's.

@@ -13,7 +13,7 @@ set -euo pipefail
 log_to /var/log/research-lab/jupyter-setup.log
 cd / # python -m imports from the current folder: never one a user can write
 
-retry dnf -y -q install python3.11 python3.11-pip awscli-2 util-linux
+retry dnf -y -q install python3.11 python3.11-pip awscli-2 util-linux nftables
 home=$(dirname "$NOTEBOOK_DIR")
 id -u "$NOTEBOOK_USER" >/dev/null 2>&1 ||
 	useradd --system --home-dir "$home" --create-home --shell /sbin/nologin "$NOTEBOOK_USER"

@@ -10,7 +10,7 @@ set -euo pipefail
 log_to /var/log/research-lab/voila-setup.log
 cd / # python -m imports from the current folder: never one a user can write
 
-retry dnf -y -q install python3.11 python3.11-pip nginx awscli-2
+retry dnf -y -q install python3.11 python3.11-pip nginx awscli-2 nftables
 # Nginx reads research-lab's nginx.conf: the Voila site and nothing else.
 install -m 0644 /etc/research-lab/nginx/nginx.conf /etc/nginx/nginx.conf
 id -u "$NOTEBOOK_USER" >/dev/null 2>&1 ||
