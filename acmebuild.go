@@ -39,14 +39,6 @@ var acmeBuilds = struct {
 	byArch map[string]acmeBinary
 }{byArch: map[string]acmeBinary{}}
 
-// goArch is the Go architecture of an instance type's image.
-func goArch(instanceType string) string {
-	if gravitonTypeRe.MatchString(instanceType) {
-		return "arm64"
-	}
-	return "amd64"
-}
-
 // acmeBuildEnv is what decides the bytes of the build besides the source:
 // a static Linux binary, the architecture's baseline instruction set, the
 // module checksums of go.sum, no go.work, the pinned toolchain.

@@ -44,7 +44,9 @@ var instanceMemoryMiB = map[string]int{
 	"m5.large": 8192, "m6i.large": 8192, "m7i.large": 8192, "m7g.large": 8192, "c5.large": 4096, "r5.large": 16384,
 }
 
-func ubuntuArch(instanceType string) string {
+// goArch is the Go architecture of an instance type: what the ACME client
+// is built for, and the name Ubuntu's image names use too.
+func goArch(instanceType string) string {
 	if gravitonTypeRe.MatchString(instanceType) {
 		return "arm64"
 	}
@@ -128,7 +130,7 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, se
 		Owners:     []string{canonicalOwner},
 		MostRecent: pulumi.BoolRef(true),
 		Filters: []ec2.GetAmiFilter{
-			{Name: "name", Values: []string{fmt.Sprintf(ubuntuJammyPattern, ubuntuArch(c.VPNInstanceType))}},
+			{Name: "name", Values: []string{fmt.Sprintf(ubuntuJammyPattern, goArch(c.VPNInstanceType))}},
 			{Name: "virtualization-type", Values: []string{"hvm"}},
 		},
 	})
