@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,17 +18,7 @@ func (c *labConfig) instanceTypes() []string {
 		types = append(types, natInstanceType)
 	}
 	sort.Strings(types)
-	return compactStrings(types)
-}
-
-func compactStrings(sorted []string) []string {
-	out := sorted[:0]
-	for i, s := range sorted {
-		if i == 0 || s != sorted[i-1] {
-			out = append(out, s)
-		}
-	}
-	return out
+	return slices.Compact(types)
 }
 
 // chooseZone picks the lab's availability zone, where its three subnets go:
