@@ -17,12 +17,9 @@ import (
 // testKeyPair is a fixed WireGuard key pair for tests.
 func testKeyPair(t *testing.T, seed byte) (private, public string) {
 	t.Helper()
-	k := bytes.Repeat([]byte{seed}, wireguardKeyLen)
-	k[0] &= 248
-	k[31] = (k[31] & 127) | 64
-	pub, err := wireguardPublicKey(k)
+	private, public, err := wireguardKeyPairFrom(bytes.Repeat([]byte{seed}, wireguardKeyLen))
 	require.NoError(t, err)
-	return base64.StdEncoding.EncodeToString(k), pub
+	return private, public
 }
 
 // testMemberKeyPair is the key pair of the i-th member of teamConfig.

@@ -120,6 +120,12 @@ func newWireGuardKeyPair() (private, public string, err error) {
 	if _, err := rand.Read(k); err != nil {
 		return "", "", fmt.Errorf("reading random bytes: %w", err)
 	}
+	return wireguardKeyPairFrom(k)
+}
+
+// wireguardKeyPairFrom clamps the 32 bytes k for Curve25519, in place, and
+// returns them as a private key with its public key.
+func wireguardKeyPairFrom(k []byte) (private, public string, err error) {
 	k[0] &= 248
 	k[31] = (k[31] & 127) | 64
 	public, err = wireguardPublicKey(k)
