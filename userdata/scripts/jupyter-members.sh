@@ -17,19 +17,7 @@ set -euo pipefail
 export AWS_DEFAULT_REGION AWS_REGION="$AWS_DEFAULT_REGION"
 
 state=/var/lib/research-lab-members
-umask 077
-mkdir -p "$state"
-exec 9>"$state/lock"
-flock 9
-
-# applied FILE: what a state file holds; nothing before a first run.
-applied() { cat "$1" 2>/dev/null || true; }
-
-# save FILE TEXT: replaces a state file at once; a crash leaves the old one.
-save() {
-	printf '%s\n' "$2" >"$1.new"
-	mv "$1.new" "$1"
-}
+{{include "scripts/parameter-sync-lib.sh" .}}
 
 # as_sync CMD...: runs CMD as the sync's user, with its groups as they are now.
 as_sync() {
@@ -58,21 +46,17 @@ forget() {
 	return 1
 }
 
-version=$(aws ssm get-parameter --name "$MEMBERS_PARAMETER" --query Parameter.Version --output text)
-if ! [[ $version =~ ^[0-9]+$ ]]; then
-	echo "research-lab: $MEMBERS_PARAMETER has no version: $version" >&2
-	exit 1
-fi
+team=$(version "$MEMBERS_PARAMETER")
 pending=$(applied "$state/leaving")
 changed=no
-[ "$version" = "$(applied "$state/version")" ] || changed=yes
+[ "$team" = "$(applied "$state/version")" ] || changed=yes
 if [ "$changed" = no ] && [ -z "$pending" ]; then
 	exit 0
 fi
 
 members=""
 if [ "$changed" = yes ]; then
-	list=$(aws ssm get-parameter --name "$MEMBERS_PARAMETER" --with-decryption --query Parameter.Value --output text)
+	list=$(value "$MEMBERS_PARAMETER")
 	entries=$(printf '%s' "$list" | jq -r '.members[] | [.name, .passwordHash] | @tsv')
 	unset list
 	# Every member checked before anything changes: a bad list changes nothing.
@@ -147,5 +131,5 @@ if [ -n "$pending" ]; then
 fi
 save "$state/members" "$members"
 save "$state/leaving" "${left%$'\n'}"
-save "$state/version" "$version"
-echo "research-lab: the team is $(wc -w <<<"$members") members (version $version)"
+save "$state/version" "$team"
+echo "research-lab: the team is $(wc -w <<<"$members") members (version $team)"

@@ -13,7 +13,8 @@ set -euo pipefail
 . /etc/research-lab/vpn.env
 
 sacli=/usr/local/openvpn_as/scripts/sacli
-{{include "scripts/vpn-sync-lib.sh" .}}
+state=/var/lib/research-lab/vpn-sync
+{{include "scripts/parameter-sync-lib.sh" .}}
 mkdir -p "$state/members"
 
 # password_hash PASSWORD [HASH]: PBKDF2-SHA256 of the password, as Access

@@ -13,7 +13,8 @@ set -euo pipefail
 . /etc/research-lab/wireguard.env
 
 conf=/etc/wireguard/$WG_INTERFACE.conf
-{{include "scripts/vpn-sync-lib.sh" .}}
+state=/var/lib/research-lab/vpn-sync
+{{include "scripts/parameter-sync-lib.sh" .}}
 mkdir -p "${conf%/*}"
 
 # ip4 ADDRESS: an IPv4 address as a number.

@@ -1,6 +1,6 @@
-# What both VPN kinds' syncs share, included in each when rendered. The state
-# directory is root's alone; a run at a time.
-state=/var/lib/research-lab/vpn-sync
+# What the syncs of SSM parameters share (the VPNs' and the team's on
+# Jupyter), included in each when rendered after it sets $state, its state
+# directory: root's alone, and a run at a time.
 umask 077
 mkdir -p "$state"
 exec 9>"$state/lock"
