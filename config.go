@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/mail"
@@ -122,11 +123,11 @@ var configKeys = []configKey{
 	{Name: "researchEgress", Type: "string", Default: egressDefault, Description: "internet egress of the Research subnet: nat-instance, nat-gateway, internet-gateway or none",
 		Parse: oneOf(func(c *labConfig) *string { return &c.ResearchEgress }, egressNATInstance, egressNATGateway, egressIGW, egressNone)},
 	{Name: "vpnInstanceType", Type: "string", Description: "VPN instance type; default t4g.micro for openvpn-as, t4g.nano for wireguard",
-		Parse: optional(func(c *labConfig) *string { return &c.VPNInstanceType }, instanceTypeRe, "not an EC2 instance type (for example t3.small)")},
+		Parse: instanceType("vpnInstanceType", true, func(c *labConfig) *string { return &c.VPNInstanceType })},
 	{Name: "voilaInstanceType", Type: "string", Default: "t4g.small", Description: "Voila instance type",
-		Parse: required(func(c *labConfig) *string { return &c.VoilaType }, instanceTypeRe, "not an EC2 instance type (for example t3.small)")},
+		Parse: instanceType("voilaInstanceType", false, func(c *labConfig) *string { return &c.VoilaType })},
 	{Name: "jupyterInstanceType", Type: "string", Default: "t4g.medium", Description: "Jupyter instance type",
-		Parse: required(func(c *labConfig) *string { return &c.JupyterType }, instanceTypeRe, "not an EC2 instance type (for example t3.small)")},
+		Parse: instanceType("jupyterInstanceType", false, func(c *labConfig) *string { return &c.JupyterType })},
 	{Name: "labState", Type: "string", Default: labRunning, Description: "running or stopped: pulumi up starts or stops every instance of the lab",
 		Parse: oneOf(func(c *labConfig) *string { return &c.LabState }, labRunning, labStopped)},
 	{Name: "jupyterIdleStopMinutes", Type: "integer", Default: "0", Description: "Jupyter powers its instance off after this many idle minutes (0 = never, at most a week)",
@@ -193,11 +194,11 @@ var configKeys = []configKey{
 		}},
 	{Name: "syncInterval", Type: "string", Default: "5min", Description: "how often Jupyter pushes and Voila pulls (30s to 24h, units s, min, h)",
 		Parse: func(c *labConfig, v string) error {
-			c.SyncInterval = v
-			d, err := parseSyncInterval(v)
+			d, span, err := parseSyncInterval(v)
 			if err != nil {
 				return err
 			}
+			c.SyncInterval = span
 			if d < minSyncInterval || d > maxSyncInterval {
 				return errors.New("must be between 30s and 24h")
 			}
@@ -251,6 +252,34 @@ func optional(dst func(*labConfig) *string, re *regexp.Regexp, allowed string) f
 	}
 }
 
+// instanceType stores an EC2 instance type (with orDefault, "" leaves it
+// to the program): a size EC2 does not have near a type the lab knows
+// (t4g.mediun) is an error, and a type
+// the lab does not know but is near one it does (t4q.medium) a warning,
+// since only AWS knows every type (`pulumi up` checks the zone's offerings).
+func instanceType(key string, orDefault bool, dst func(*labConfig) *string) func(*labConfig, string) error {
+	return func(c *labConfig, v string) error {
+		if *dst(c) = v; v == "" && orDefault {
+			return nil
+		}
+		known := slices.Sorted(maps.Keys(instanceMemoryMiB))
+		if !instanceTypeRe.MatchString(v) {
+			return errors.New("not an EC2 instance type (for example t3.small)")
+		}
+		if _, ok := instanceMemoryMiB[v]; ok {
+			return nil
+		}
+		near := nearest(v, known)
+		if _, size, _ := strings.Cut(v, "."); near != "" && !instanceSizeRe.MatchString(size) {
+			return fmt.Errorf("EC2 has no size %q: did you mean %s?", size, near)
+		}
+		if near != "" {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s:%s = %q is not a type the lab knows: did you mean %s? (`pulumi up` refuses a type no zone of the region offers)", projectName, key, v, near))
+		}
+		return nil
+	}
+}
+
 // oneOf stores a value that must be one of the allowed values.
 func oneOf(dst func(*labConfig) *string, allowed ...string) func(*labConfig, string) error {
 	return func(c *labConfig, v string) error {
@@ -279,6 +308,9 @@ func password(dst func(*labConfig) *string) func(*labConfig, string) error {
 		return nil
 	}
 }
+
+// narrowAdminCidrs is the one-liner that lets only the deployer's address SSH.
+const narrowAdminCidrs = "`pulumi config set --path 'adminCidrs[0]' \"$(curl -s https://checkip.amazonaws.com)/32\"`"
 
 // secretHint completes the error for a needed secret that is not set.
 var secretHint = map[string]string{
@@ -388,6 +420,7 @@ func (c *labConfig) team() bool { return len(c.Members) > 0 }
 var (
 	namePrefixRe    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,23}$`)
 	instanceTypeRe  = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
+	instanceSizeRe  = regexp.MustCompile(`^(nano|micro|small|medium|large|[1-9]?[0-9]*xlarge|metal(-[0-9]+xl)?)$`)
 	profileNameRe   = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
 	keyNameRe       = regexp.MustCompile(`^[\x20-\x7e]{1,255}$`)
 	zoneRe          = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$`)
@@ -395,8 +428,13 @@ var (
 	bucketRe        = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	ipLikeRe        = regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`)
 	prefixSegmentRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	syncIntervalRe  = regexp.MustCompile(`^([1-9][0-9]*)(s|min|h)$`)
+	syncIntervalRe  = regexp.MustCompile(`^([1-9][0-9]*) ?([a-z]+)$`)
 )
+
+// exampleSSHKeyBlob is the key of the example stack files (the Ed25519
+// point 00 01 … 1f, which nobody holds the private half of): a stack must
+// bring its own.
+const exampleSSHKeyBlob = "AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f"
 
 // sshKeyTypes are the OpenSSH key types EC2 can import.
 var sshKeyTypes = map[string]bool{
@@ -428,11 +466,16 @@ func loadConfig(ctx *pulumi.Context) (*labConfig, error) {
 // engine passes it, used to catch misspelt keys; secretKeys are the keys the
 // stack holds as secrets.
 func parseConfig(get func(string) (string, bool), allJSON string, secretKeys []string, region, stack string) (*labConfig, error) {
-	errs := unknownKeys(allJSON)
+	errs, meant := unknownKeys(allJSON)
 	bad := func(key, value string, err error) {
 		errs = append(errs, fmt.Errorf("%s:%s = %q: %w", projectName, key, abbreviate(value), err))
 	}
 	value := func(key string) string {
+		if k, ok := meant[key]; ok {
+			if v, ok := get(k); ok {
+				return v // already named as misspelt: read as meant
+			}
+		}
 		if v, ok := get(projectName + ":" + key); ok {
 			return v
 		}
@@ -497,6 +540,9 @@ func parseConfig(get func(string) (string, bool), allJSON string, secretKeys []s
 			}
 		}
 	}
+	if valid["adminCidrs"] && slices.Contains(c.AdminCidrs, netip.MustParsePrefix("0.0.0.0/0")) {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s:adminCidrs lets anyone on the internet try SSH on the VPN instance (with your key only); narrow it to your address: %s", projectName, narrowAdminCidrs))
+	}
 	if z := c.AvailabilityZone; z != "" && valid["availabilityZone"] && region != "" {
 		if err := checkZoneInRegion(z, region); err != nil {
 			bad("availabilityZone", z, err)
@@ -523,7 +569,11 @@ func parseConfig(get func(string) (string, bool), allJSON string, secretKeys []s
 		}
 		c.WireGuardPublicKey = pub
 	}
-	if c.team() && !slices.Contains(secretKeys, projectName+":members") {
+	membersKey := projectName + ":members"
+	if k, ok := meant["members"]; ok {
+		membersKey = k
+	}
+	if slices.ContainsFunc(c.Members, func(m member) bool { return m.Password != "" }) && !slices.Contains(secretKeys, membersKey) {
 		errs = append(errs, fmt.Errorf("%s:members holds passwords in plain text: set each with `pulumi config set --secret --path 'members[N].password'`", projectName))
 	}
 	if valid["vpn"] && valid["members"] {
@@ -673,17 +723,21 @@ func configDefault(key string) string {
 }
 
 // unknownKeys reports the keys the program would otherwise silently ignore:
-// a misspelt key of the project's namespace (research-lab:labstate), and a
-// key of the project's in another namespace, misspelt (research_lab:keyName)
-// or the AWS provider's (aws:keyName). Each is named once, with the key
-// meant when one is near.
-func unknownKeys(allJSON string) []error {
+// a misspelt key of the project's namespace (research-lab:labstate), a key of
+// the project's in another namespace, misspelt (research_lab:keyName) or the
+// AWS provider's (aws:keyName), an AWS provider key in the project's
+// namespace (research-lab:region), and a misspelt AWS provider key
+// (aws:regoin). Each is named once, with the key meant when one is near.
+// meant maps each project key that such a key was meant for to the key as
+// written, so the rest of the checks read its value there: one mistake, one
+// error, not one more for every rule the missing value breaks.
+func unknownKeys(allJSON string) (errs []error, meant map[string]string) {
 	if allJSON == "" {
-		return nil
+		return nil, nil
 	}
 	var all map[string]any
 	if err := json.Unmarshal([]byte(allJSON), &all); err != nil {
-		return []error{fmt.Errorf("stack configuration is not valid JSON: %w", err)}
+		return []error{fmt.Errorf("stack configuration is not valid JSON: %w", err)}, nil
 	}
 	known := map[string]bool{}
 	var names []string
@@ -696,26 +750,41 @@ func unknownKeys(allJSON string) []error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var errs []error
+	meant = map[string]string{}
 	for _, k := range keys {
 		ns, name, ok := strings.Cut(k, ":")
 		if !ok {
 			continue
 		}
-		meant := name
+		intended := name
 		if !known[name] {
-			meant = nearest(name, names)
+			intended = nearest(name, names)
 		}
 		switch {
-		case ns == projectName && !known[name] && meant != "":
-			errs = append(errs, fmt.Errorf("%s: unknown configuration key: did you mean %s:%s?", k, projectName, meant))
+		case ns == projectName && awsProviderKeys[name]:
+			errs = append(errs, fmt.Errorf("%s: not read: did you mean aws:%s? (the AWS provider's key: `pulumi config set aws:%s ...`)", k, name, name))
+		case ns == projectName && !known[name] && intended != "":
+			errs = append(errs, fmt.Errorf("%s: unknown configuration key: did you mean %s:%s?", k, projectName, intended))
 		case ns == projectName && !known[name]:
 			errs = append(errs, fmt.Errorf("%s: unknown configuration key (README.md, Configuration, lists them)", k))
-		case ns != projectName && meant != "" && (ns == "aws" && known[name] || nearest(ns, []string{projectName}) != ""):
-			errs = append(errs, fmt.Errorf("%s: not read: did you mean %s:%s? (`pulumi config set %s ...` sets it in the project's namespace)", k, projectName, meant, meant))
+		case ns != projectName && intended != "" && (ns == "aws" && known[name] || nearest(ns, []string{projectName}) != ""):
+			errs = append(errs, fmt.Errorf("%s: not read: did you mean %s:%s? (`pulumi config set %s ...` sets it in the project's namespace)", k, projectName, intended, intended))
+		case ns == "aws" && !awsProviderKeys[name]:
+			if near := nearest(name, awsProviderKeyNames()); near != "" {
+				errs = append(errs, fmt.Errorf("%s: not a key of the AWS provider: did you mean aws:%s?", k, near))
+			}
+			continue
+		default:
+			continue
+		}
+		// The engine hands over the project's defaults too: a key at its
+		// default is one the stack did not set.
+		if v, set := all[projectName+":"+intended]; intended != "" && known[intended] && meant[intended] == "" &&
+			(!set || v == configDefault(intended)) {
+			meant[intended] = k
 		}
 	}
-	return errs
+	return errs, meant
 }
 
 // checkZoneInRegion rejects a zone of another region than the stack's.
@@ -740,6 +809,10 @@ func parseCIDR(s string) (netip.Prefix, error) {
 // checkSSHPublicKey accepts one line in OpenSSH authorized_keys format whose
 // key type EC2 can import and whose blob names the same type.
 func checkSSHPublicKey(s string) error {
+	if strings.Contains(s, "PRIVATE KEY") || strings.HasPrefix(s, "-----BEGIN") {
+		// Never echoed: only the armour's first line is named.
+		return &badValue{"-----BEGIN ... PRIVATE KEY-----", errors.New("this is a private key, which never leaves your machine: set the public one, the .pub file beside it: `pulumi config set sshPublicKey \"$(cat ~/.ssh/id_ed25519.pub)\"`")}
+	}
 	fields := strings.Fields(s)
 	if len(fields) < 2 || strings.Contains(s, "\n") {
 		return fmt.Errorf("not an OpenSSH public key: want one line \"<type> <base64> [comment]\"")
@@ -754,6 +827,9 @@ func checkSSHPublicKey(s string) error {
 	n := binary.BigEndian.Uint32(blob)
 	if uint64(n)+4 > uint64(len(blob)) || string(blob[4:4+n]) != fields[0] {
 		return fmt.Errorf("the key data does not hold a %s key", fields[0])
+	}
+	if fields[1] == exampleSSHKeyBlob {
+		return errors.New("this is the example key of the shipped stack files, which nobody holds: replace it with your public key (~/.ssh/id_ed25519.pub): `pulumi config set sshPublicKey \"$(cat ~/.ssh/id_ed25519.pub)\"`")
 	}
 	return nil
 }
@@ -781,17 +857,26 @@ func checkBucketName(b string) error {
 	return nil
 }
 
-func parseSyncInterval(s string) (time.Duration, error) {
-	m := syncIntervalRe.FindStringSubmatch(s)
-	if m == nil {
-		return 0, fmt.Errorf("want a whole number and a unit s, min or h, for example 5min")
+func parseSyncInterval(s string) (time.Duration, string, error) {
+	m := syncIntervalRe.FindStringSubmatch(strings.ToLower(strings.TrimSpace(s)))
+	if m == nil || syncUnits[m[2]] == "" {
+		return 0, "", fmt.Errorf("want a whole number and a unit (s, min or h; also m, sec, minutes, hours), for example 5min")
 	}
 	n, err := strconv.Atoi(m[1])
 	if err != nil || n > 1_000_000 {
-		return 0, fmt.Errorf("number out of range")
+		return 0, "", fmt.Errorf("number out of range")
 	}
-	unit := map[string]time.Duration{"s": time.Second, "min": time.Minute, "h": time.Hour}[m[2]]
-	return time.Duration(n) * unit, nil
+	unit := syncUnits[m[2]]
+	d := map[string]time.Duration{"s": time.Second, "min": time.Minute, "h": time.Hour}[unit]
+	return time.Duration(n) * d, m[1] + unit, nil
+}
+
+// syncUnits are the units people write for a sync interval, each with the
+// one the servers' timers are written in (a systemd time span).
+var syncUnits = map[string]string{
+	"s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s",
+	"m": "min", "min": "min", "mins": "min", "minute": "min", "minutes": "min",
+	"h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
 }
 
 // isEmailAddress accepts a bare address such as name@example.org, without a

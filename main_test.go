@@ -21,7 +21,7 @@ import (
 )
 
 const (
-	testPublicKey   = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f student@lab"
+	testPublicKey   = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4/ student@lab"
 	testVPNPassword = "vpn-Adm1n-pass"
 	testJupyterPass = "jupyter-S3cret-pass"
 )
@@ -742,7 +742,7 @@ func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 		{"neither key", map[string]string{"sshPublicKey": "-"}, "sshPublicKey", "exactly one"},
 		{"both keys", map[string]string{"keyName": "vockey"}, "keyName", "not both"},
 		{"not a public key", map[string]string{"sshPublicKey": "ssh-ed25519 not-base64!"}, "sshPublicKey", "base64"},
-		{"private key pasted", map[string]string{"sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY----- abc"}, "sshPublicKey", "cannot be imported"},
+		{"private key pasted", map[string]string{"sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY----- abc"}, "sshPublicKey", "this is a private key, which never leaves your machine"},
 		{"key type mismatch", map[string]string{"sshPublicKey": "ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQAB"}, "sshPublicKey", "does not hold"},
 		{"bad admin cidr", map[string]string{"adminCidrs": `["1.2.3.4"]`}, "adminCidrs", "not an IPv4 CIDR"},
 		{"admin cidrs not a list", map[string]string{"adminCidrs": "1.2.3.4/32"}, "adminCidrs", "list"},
@@ -752,7 +752,7 @@ func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 		{"bucket like ip", map[string]string{"bucketName": "192.168.5.4"}, "bucketName", "IP address"},
 		{"bucket reserved prefix", map[string]string{"bucketName": "xn--lab"}, "bucketName", "xn--"},
 		{"bucket double dot", map[string]string{"bucketName": "lab..notes"}, "bucketName", "adjacent"},
-		{"sync interval syntax", map[string]string{"syncInterval": "5 minutes"}, "syncInterval", "for example 5min"},
+		{"sync interval syntax", map[string]string{"syncInterval": "five minutes"}, "syncInterval", "for example 5min"},
 		{"sync interval too short", map[string]string{"syncInterval": "5s"}, "syncInterval", "between 30s and 24h"},
 		{"force destroy", map[string]string{"forceDestroyBucket": "yes please"}, "forceDestroyBucket", "true or false"},
 		{"instance type", map[string]string{"jupyterInstanceType": "large"}, "jupyterInstanceType", "instance type"},

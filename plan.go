@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
@@ -27,7 +28,7 @@ func runPlan(args []string, w io.Writer) error {
 		return errUsage // the flag package said what is wrong
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see `go run . plan --help`)", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q: to plan that stack, `go run . plan --stack %s` (see `go run . plan --help`)", fs.Arg(0), fs.Arg(0))
 	}
 	if !(*weekly >= 0 && *weekly <= hoursInWeek) {
 		return fmt.Errorf("--hours-per-week %g: must be between 0 and %d", *weekly, hoursInWeek)
@@ -329,13 +330,16 @@ func (p *planView) printResources(w io.Writer) {
 func (p *planView) printMatrix(w io.Writer) {
 	r := p.reach
 	fmt.Fprintf(w, "\nWho can reach what (computed from the security groups, routes and public addresses)\n")
-	fmt.Fprintf(w, "  %-18s", "from \\ to")
+	// Each column as wide as its widest cell, so a long cell (adminCidrs)
+	// never runs into the next host's column.
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "  from \\ to")
 	for _, h := range r.Hosts {
-		fmt.Fprintf(w, " %-34s", h.Label)
+		fmt.Fprint(tw, "\t", h.Label)
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintln(tw)
 	for _, s := range r.Sources {
-		fmt.Fprintf(w, "  %-18s", s.Label)
+		fmt.Fprint(tw, "  ", s.Label)
 		for _, h := range r.Hosts {
 			cell := "-"
 			if s.Label == sourceVPNClients && h.Role == "VPN" {
@@ -343,10 +347,11 @@ func (p *planView) printMatrix(w io.Writer) {
 			} else if ports := r.Open(s.Label, h.Role); len(ports) > 0 {
 				cell = strings.Join(ports, " ")
 			}
-			fmt.Fprintf(w, " %-34s", cell)
+			fmt.Fprint(tw, "\t", cell)
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintln(tw)
 	}
+	tw.Flush()
 }
 
 // printCost prints one estimate line by line, then its total in the format

@@ -274,7 +274,11 @@ func TestPlanNotesWhatItAssumes(t *testing.T) {
 	out, err = planOfStackFile(t, "config:\n  aws:region: us-west-2\n  research-lab:keyName: vockey\n")
 	require.NoError(t, err)
 	assert.NotContains(t, out, "aws:region is not set")
-	assert.NotContains(t, out, "warning:")
+	assert.Equal(t, 1, strings.Count(out, "warning:"), "a default stack's only warning is about adminCidrs:\n%s", out)
+	assert.Contains(t, out, "warning: research-lab:adminCidrs lets anyone on the internet try SSH on the VPN instance (with your key only); narrow it to your address: `pulumi config set --path 'adminCidrs[0]' \"$(curl -s https://checkip.amazonaws.com)/32\"`")
+	out, err = planOfStackFile(t, "config:\n  research-lab:keyName: vockey\n  research-lab:adminCidrs: [\"203.0.113.7/32\"]\n")
+	require.NoError(t, err)
+	assert.NotContains(t, out, "warning:", "SSH from one address only: nothing to warn about")
 }
 
 func TestLeanStackIsDocumented(t *testing.T) {
@@ -387,9 +391,10 @@ func TestCommandsSayWhatIsWrong(t *testing.T) {
 func TestPlanNeedsNoToolchain(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	var out strings.Builder
-	require.NoError(t, runPlan([]string{"--stack", "own"}, &out), "the plan must not run the go command")
+	dir := exampleStack(t, "own")
+	require.NoError(t, runPlan([]string{"--dir", dir, "--stack", "own"}, &out), "the plan must not run the go command")
 	assert.Contains(t, out.String(), "Estimated monthly cost:")
-	_, err := expectedReachability(".", "own")
+	_, err := expectedReachability(dir, "own")
 	assert.NoError(t, err, "check's model must not run the go command")
 	assert.Equal(t, "buildACME", funcName(acmeClient), "after the plan, the program builds the client again")
 }

@@ -8,9 +8,9 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -155,29 +155,71 @@ func TestReadmeCheckRulesAreTheCodes(t *testing.T) {
 	assert.Equal(t, strings.Join(want, "\n")+"\n", m[1], "README's closed ports are not what check probes for the dev stack")
 }
 
-// TestShippedStacksPlanAndSayWhoTheyAreFor: every committed stack file plans
-// cleanly, holds no secret in clear, and is what the README says: own-account
-// stacks with a public key and no Academy profile, Academy stacks with vockey
-// and LabInstanceProfile.
+// exampleStacks are the stack files the project ships, as examples to copy:
+// tests read these, never a stack file of the user's beside them.
+var exampleStacks = []string{"dev", "lean", "own", "own-lean"}
+
+// exampleStack copies Pulumi.yaml and an example stack file into a folder of
+// the test's, with the example SSH key replaced by the test's own, as the
+// README's recipe does, and returns the folder.
+func exampleStack(t *testing.T, stack string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"Pulumi.yaml", "Pulumi." + stack + ".yaml"} {
+		raw, err := os.ReadFile(f)
+		require.NoError(t, err)
+		text := strings.ReplaceAll(string(raw), "ssh-ed25519 "+exampleSSHKeyBlob+" replace-with-yours", testPublicKey)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte(text), 0o644))
+	}
+	return dir
+}
+
+// TestExampleStacksAreTheTrackedOnes: the list the tests read is what the
+// repository tracks, so a stack file a user makes beside them is theirs alone.
+func TestExampleStacksAreTheTrackedOnes(t *testing.T) {
+	out, err := exec.Command("git", "ls-files", "Pulumi.*.yaml").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	var tracked []string
+	for _, f := range strings.Fields(string(out)) {
+		tracked = append(tracked, strings.TrimSuffix(strings.TrimPrefix(f, "Pulumi."), ".yaml"))
+	}
+	assert.ElementsMatch(t, exampleStacks, tracked, "exampleStacks must list the stack files the repository tracks")
+	for _, f := range []string{"Pulumi.mylab.yaml", "outputs.json", "alice.conf", "wg.key", "alice.png"} {
+		out, err := exec.Command("git", "check-ignore", f).CombinedOutput()
+		assert.NoError(t, err, ".gitignore must keep %s (a user's own stack file, outputs, keys and profiles) out of the repository: %s", f, out)
+	}
+}
+
+// TestShippedStacksPlanAndSayWhoTheyAreFor: every example stack file plans
+// once its example key is replaced, holds no secret in clear, and is what the
+// README says: own-account stacks with a public key and no Academy profile,
+// Academy stacks with vockey and LabInstanceProfile.
 func TestShippedStacksPlanAndSayWhoTheyAreFor(t *testing.T) {
-	files, err := filepath.Glob("Pulumi.*.yaml")
-	require.NoError(t, err)
 	documented := markdownSection(readme(t), "## Deploy")
-	for _, f := range files {
-		stack := strings.TrimSuffix(strings.TrimPrefix(f, "Pulumi."), ".yaml")
+	for _, stack := range exampleStacks {
+		f := "Pulumi." + stack + ".yaml"
 		t.Run(stack, func(t *testing.T) {
-			var out strings.Builder
-			require.NoError(t, runPlan([]string{"--stack", stack}, &out), "the shipped stack %s must plan", stack)
 			raw, err := os.ReadFile(f)
 			require.NoError(t, err)
 			var file struct{ Config map[string]any }
 			require.NoError(t, yaml.Unmarshal(raw, &file))
+			var out strings.Builder
+			err = runPlan([]string{"--stack", stack}, &out)
+			academy := file.Config[projectName+":instanceProfile"] == academyInstanceProfile
+			if academy {
+				require.NoError(t, err, "the Academy stack %s must plan as shipped", stack)
+			} else {
+				require.Error(t, err, "%s's example key must be refused", f)
+				assert.Contains(t, err.Error(), "replace it with your public key (~/.ssh/id_ed25519.pub)")
+				require.NoError(t, runPlan([]string{"--dir", exampleStack(t, stack), "--stack", stack}, &out), "%s with a key of its own must plan", f)
+			}
 			for _, k := range configKeys {
 				if k.Secret || k.HoldsSecrets {
 					assert.NotContains(t, file.Config, projectName+":"+k.Name, "%s must not hold the secret %s", f, k.Name)
 				}
 			}
-			academy := file.Config[projectName+":instanceProfile"] == academyInstanceProfile
 			row := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(f) + "` \\| ([^|]+) \\|").FindStringSubmatch(documented)
 			require.NotNil(t, row, "README's Deploy table must say who %s is for", f)
 			if academy {
@@ -187,7 +229,6 @@ func TestShippedStacksPlanAndSayWhoTheyAreFor(t *testing.T) {
 				assert.Contains(t, row[1], "your own AWS account", "%s is an own-account stack", f)
 				assert.NotEmpty(t, file.Config[projectName+":sshPublicKey"], "%s: an own account brings its own public key", f)
 			}
-			assert.True(t, slices.Contains([]string{"dev", "lean", "own", "own-lean"}, stack), "a new shipped stack %s: add it to the README", stack)
 		})
 	}
 }

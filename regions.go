@@ -21,6 +21,30 @@ var awsRegions = []aws.Region{
 	aws.RegionUSISOEast1, aws.RegionUSISOWest1, aws.RegionUSISOBEast1, aws.RegionEUISOEWest1,
 }
 
+// awsProviderKeys are the AWS provider's configuration keys (aws:<key>), as
+// its SDK's config package reads them (TestAWSProviderKeysAreTheSDKs keeps
+// this list equal to it): a near miss of one is a typo.
+var awsProviderKeys = map[string]bool{
+	"accessKey": true, "allowedAccountIds": true, "assumeRole": true, "assumeRoleWithWebIdentity": true,
+	"customCaBundle": true, "defaultTags": true, "endpoints": true, "forbiddenAccountIds": true,
+	"httpProxy": true, "httpsProxy": true, "ignoreTags": true, "insecure": true, "maxRetries": true,
+	"noProxy": true, "profile": true, "region": true, "retryMode": true, "secretKey": true,
+	"sharedConfigFiles": true, "sharedCredentialsFiles": true, "skipCredentialsValidation": true,
+	"skipMetadataApiCheck": true, "skipRegionValidation": true, "skipRequestingAccountId": true,
+	"stsRegion": true, "token": true, "tokenBucketRateLimiterCapacity": true,
+	"useDualstackEndpoint": true, "useFipsEndpoint": true,
+}
+
+// awsProviderKeyNames are awsProviderKeys' names, sorted.
+func awsProviderKeyNames() []string {
+	names := make([]string, 0, len(awsProviderKeys))
+	for k := range awsProviderKeys {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
+
 // checkRegion accepts a region the provider knows, and suggests the nearest
 // for a typo.
 func checkRegion(region string) error {

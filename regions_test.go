@@ -30,6 +30,21 @@ func TestRegionsAreTheProviderSDKs(t *testing.T) {
 	assert.ElementsMatch(t, sdk, ours, "awsRegions must list the provider SDK's regions")
 }
 
+// TestAWSProviderKeysAreTheSDKs: awsProviderKeys is exactly the keys the
+// pulumi-aws SDK's config package reads, from its source.
+func TestAWSProviderKeysAreTheSDKs(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/pulumi/pulumi-aws/sdk/v6").Output()
+	require.NoError(t, err)
+	src, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "go", "aws", "config", "config.go"))
+	require.NoError(t, err)
+	sdk := map[string]bool{}
+	for _, m := range regexp.MustCompile(`"aws:([A-Za-z]+)"`).FindAllStringSubmatch(string(src), -1) {
+		sdk[m[1]] = true
+	}
+	require.NotEmpty(t, sdk, "no keys found in the SDK's config package")
+	assert.Equal(t, sdk, awsProviderKeys, "awsProviderKeys must list the provider SDK's configuration keys")
+}
+
 func TestNearestSuggestsOnlyWhatIsNear(t *testing.T) {
 	assert.Equal(t, "labState", nearest("labstate", []string{"namePrefix", "labState"}))
 	assert.Equal(t, "us-west-2", nearest("us-wset-2", []string{"us-east-1", "us-west-2"}))

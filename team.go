@@ -97,12 +97,22 @@ func parseMembers(c *labConfig, v string) error {
 	}
 	var errs []error
 	seen := map[string]int{}
+	notMappings := 0
+	for _, r := range raw {
+		if !bytes.HasPrefix(bytes.TrimSpace(r), []byte("{")) {
+			notMappings++
+		}
+	}
+	if notMappings > 0 {
+		// A list of names, or of strings: one error for the list, in YAML.
+		return errors.New(memberShapeHelp)
+	}
 	for i, r := range raw {
 		var m member
 		dec := json.NewDecoder(bytes.NewReader(r))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&m); err != nil {
-			errs = append(errs, &badEntry{i, "", fmt.Errorf("each member is {name, password, wireguardPublicKey}: %v", err)})
+			errs = append(errs, &badEntry{i, "", memberFieldError(err)})
 			continue
 		}
 		bad := func(err error) { errs = append(errs, &badEntry{i, m.Name, err}) }
@@ -131,6 +141,28 @@ func parseMembers(c *labConfig, v string) error {
 		c.Members = append(c.Members, m)
 	}
 	return errors.Join(errs...)
+}
+
+// memberShapeHelp is what members must look like, for a value of another
+// shape (members: [alice, bob]).
+const memberShapeHelp = `must be a list of members, each with a name and a secret password (and with vpn: wireguard a wireguardPublicKey), not a list of names; in the stack file:
+    research-lab:members:
+      - name: alice
+        password:
+          secure: ...
+which ` + "`pulumi config set --path 'members[0].name' alice` and `pulumi config set --secret --path 'members[0].password'`" + ` write`
+
+// memberFieldError says in the user's terms what is wrong with one member's
+// fields: a field the lab does not know, or a value that is not text.
+func memberFieldError(err error) error {
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return fmt.Errorf("unknown field %s: a member has name, password and wireguardPublicKey", f)
+	}
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return fmt.Errorf("%s must be text (in quotes if YAML reads it as a number or a boolean)", typeErr.Field)
+	}
+	return errors.New("each member has name, password and wireguardPublicKey, all text")
 }
 
 // checkMembers applies the rules that need the VPN kind and the server's
