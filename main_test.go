@@ -711,6 +711,53 @@ func TestUserDataIsGzipOfTheCloudConfig(t *testing.T) {
 	}
 }
 
+// TestOneErrorPerMistake: a misspelt key is one error, read as the key it
+// was meant for, so the rules its value would have met add nothing; and a
+// private key pasted as the public one is never echoed.
+func TestOneErrorPerMistake(t *testing.T) {
+	wireguard, wgSecrets := teamConfig(t, string(vpnWireGuard), []string{"alice", "bob"}, nil)
+	wireguard["research-lab:vpnn"] = wireguard["research-lab:vpn"]
+	delete(wireguard, "research-lab:vpn")
+	cases := []struct {
+		name    string
+		config  map[string]string
+		secrets []string
+		want    string
+	}{
+		{"a misspelt vpn", wireguard, wgSecrets, "research-lab:vpnn: unknown configuration key: did you mean research-lab:vpn?"},
+		{"a misspelt key with no default", stackConfig(map[string]string{"sshPublicKey": "-", "sshPublickey": testPublicKey}), secretKeys,
+			"research-lab:sshPublickey: unknown configuration key: did you mean research-lab:sshPublicKey?"},
+		{"a key of the project's in the provider's namespace", stackConfig(map[string]string{"sshPublicKey": "-", "aws:sshPublicKey": testPublicKey}), secretKeys,
+			"aws:sshPublicKey: not read: did you mean research-lab:sshPublicKey?"},
+		{"a private key", stackConfig(map[string]string{"sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n-----END OPENSSH PRIVATE KEY-----"}), secretKeys,
+			"research-lab:sshPublicKey = \"-----BEGIN ... PRIVATE KEY-----\": this is a private key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runUnderMocks("dev", tc.config, tc.secrets)
+			var bad *configError
+			require.ErrorAs(t, err, &bad, "the mistake must be refused")
+			assert.Len(t, bad.Errs, 1, "one mistake, one error; got:\n%v", err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "b3BlbnNzaC1rZXktdjE", "a private key must never be echoed")
+		})
+	}
+}
+
+// TestSyncIntervalTakesWhatPeopleWrite: 5m, 300s and "2 hours" are accepted
+// and written as the systemd time span the timers use.
+func TestSyncIntervalTakesWhatPeopleWrite(t *testing.T) {
+	for written, span := range map[string]string{"5m": "5min", "300s": "300s", "2 hours": "2h", "5min": "5min", "90 sec": "90s"} {
+		c, err := parseConfig(func(k string) (string, bool) {
+			v, ok := stackConfig(map[string]string{"syncInterval": written})[k]
+			return v, ok
+		},
+			"", secretKeys, "us-east-1", "dev")
+		require.NoError(t, err, "syncInterval %q must be accepted", written)
+		assert.Equal(t, span, c.SyncInterval, "syncInterval %q", written)
+	}
+}
+
 func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -760,6 +807,11 @@ func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 		{"name prefix", map[string]string{"namePrefix": "HOL 02"}, "namePrefix", "letters"},
 		{"profile name", map[string]string{"instanceProfile": "Lab Profile"}, "instanceProfile", "instance profile"},
 		{"misspelt key", map[string]string{"namePrefx": "HOL03"}, "namePrefx", "unknown configuration key: did you mean research-lab:namePrefix?"},
+		{"the example key", map[string]string{"sshPublicKey": "ssh-ed25519 " + exampleSSHKeyBlob + " replace-with-yours"}, "sshPublicKey",
+			"this is the example key of the shipped stack files, which nobody holds: replace it with your public key (~/.ssh/id_ed25519.pub)"},
+		{"instance size misspelt", map[string]string{"jupyterInstanceType": "t4g.mediun"}, "jupyterInstanceType", `EC2 has no size "mediun": did you mean t4g.medium?`},
+		{"a provider key misspelt", map[string]string{"aws:regoin": "us-east-1"}, "aws:regoin", "not a key of the AWS provider: did you mean aws:region?"},
+		{"the region in the project's namespace", map[string]string{"research-lab:region": "eu-west-1"}, "research-lab:region", "not read: did you mean aws:region?"},
 		{"unknown key", map[string]string{"favouriteColour": "blue"}, "favouriteColour", "unknown configuration key (README.md, Configuration, lists them)"},
 		{"publish folder with slash", map[string]string{"publishFolder": "pub/lished"}, "publishFolder", "one folder name"},
 		{"publish folder dot-dot", map[string]string{"publishFolder": ".."}, "publishFolder", "one folder name"},

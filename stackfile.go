@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -77,6 +79,64 @@ func stackName(arg string) (string, error) {
 	return name, nil
 }
 
+// loaderKeyRe finds the key that the CLI's validation names in its error.
+var loaderKeyRe = regexp.MustCompile(`configuration (?:key|value) '([^']+)'`)
+
+// validateStackConfig runs the Pulumi CLI's own validation of a stack's
+// configuration against Pulumi.yaml, which stops at its first bad key, until
+// it names no more: every bad key at once, each with the command that fixes
+// it. It applies the project's defaults to cfg, as `pulumi up` does.
+func validateStackConfig(stack string, project *workspace.Project, cfg config.Map) error {
+	var errs []error
+	seen := map[string]bool{}
+	for range len(project.Config) + 1 {
+		err := workspace.ValidateStackConfigAndApplyProjectConfig(context.Background(), stack, project, esc.Value{}, cfg,
+			config.NopEncrypter, config.NewBlindingDecrypter())
+		if err == nil {
+			break
+		}
+		m := loaderKeyRe.FindStringSubmatch(err.Error())
+		if m == nil {
+			errs = append(errs, err)
+			break
+		}
+		name := m[1]
+		if _, local, ok := strings.Cut(name, ":"); ok {
+			name = local
+		}
+		if seen[name] {
+			break // not the stack file's: its default (Pulumi.yaml's)
+		}
+		seen[name] = true
+		errs = append(errs, loaderError(err, name))
+		for k := range cfg {
+			if k.Name() == name && k.Namespace() == projectName {
+				delete(cfg, k) // and look for the next
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// loaderError is one of the CLI's validation errors, with the fix.
+func loaderError(err error, name string) error {
+	key := projectName + ":" + name
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "must be encrypted"):
+		return fmt.Errorf("%s is a secret written in plain text: set it with `pulumi config set --secret %s` (which replaces the line)", key, name)
+	case strings.Contains(msg, "of type 'array"):
+		return fmt.Errorf("%s must be a list: set its items with `pulumi config set --path '%s[0]' <value>` (%s)", key, name, msg)
+	case strings.Contains(msg, "of type 'integer'"):
+		return fmt.Errorf("%s must be a whole number, for example `pulumi config set %s 60` (%s)", key, name, msg)
+	case strings.Contains(msg, "of type 'boolean'"):
+		return fmt.Errorf("%s must be true or false: `pulumi config set %s true` (%s)", key, name, msg)
+	case strings.Contains(msg, "is missing"):
+		return fmt.Errorf("%s is missing: `pulumi config set %s <value>` (%s)", key, name, msg)
+	}
+	return err
+}
+
 // readStackConfig reads Pulumi.yaml and Pulumi.<stack>.yaml with the Pulumi
 // CLI's own loaders and validation (namespaced keys, types, defaults, "must be
 // encrypted"), so the plan refuses what `pulumi up` refuses. It returns the
@@ -96,11 +156,9 @@ func readStackConfig(dir, stack string) (values map[string]string, secrets []str
 	}
 	ps, err := workspace.LoadProjectStack(diag.DefaultSink(io.Discard, io.Discard, diag.FormatOptions{Color: colors.Never}), project, file)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("reading %s: %w", file, err)
+		return nil, nil, nil, fmt.Errorf("reading %s (is it valid YAML? `pulumi config` writes it for you): %w", file, err)
 	}
-	err = workspace.ValidateStackConfigAndApplyProjectConfig(context.Background(), stack, project, esc.Value{}, ps.Config,
-		config.NopEncrypter, config.NewBlindingDecrypter())
-	if err != nil {
+	if err := validateStackConfig(stack, project, ps.Config); err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", file, err)
 	}
 	values = map[string]string{}
