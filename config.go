@@ -766,7 +766,7 @@ func unknownKeys(allJSON string) (errs []error, meant map[string]string) {
 		case ns == projectName && !known[name] && intended != "":
 			errs = append(errs, fmt.Errorf("%s: unknown configuration key: did you mean %s:%s?", k, projectName, intended))
 		case ns == projectName && !known[name]:
-			errs = append(errs, fmt.Errorf("%s: unknown configuration key (README.md, Configuration, lists them)", k))
+			errs = append(errs, fmt.Errorf("%s: unknown configuration key (docs/reference.md, Configuration, lists them)", k))
 		case ns != projectName && intended != "" && (ns == "aws" && known[name] || nearest(ns, []string{projectName}) != ""):
 			errs = append(errs, fmt.Errorf("%s: not read: did you mean %s:%s? (`pulumi config set %s ...` sets it in the project's namespace)", k, projectName, intended, intended))
 		case ns == "aws" && !awsProviderKeys[name]:

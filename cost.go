@@ -143,7 +143,7 @@ func estimateCost(b bill, region string, hours usage) *costEstimate {
 	e := &costEstimate{Region: region}
 	p, ok := prices.Regions[region]
 	if !ok {
-		e.Lines = append(e.Lines, costLine{Item: "everything", Missing: fmt.Sprintf("no prices for region %s (known: %s)", region, strings.Join(knownRegions(), ", "))})
+		e.Lines = append(e.Lines, costLine{Item: "everything", Missing: fmt.Sprintf("the plan prices only %s (prices.json), not %s: see AWS's pricing pages for its prices", strings.Join(knownRegions(), " and "), region)})
 		return e
 	}
 	h := prices.HoursPerMonth

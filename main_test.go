@@ -812,7 +812,7 @@ func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 		{"instance size misspelt", map[string]string{"jupyterInstanceType": "t4g.mediun"}, "jupyterInstanceType", `EC2 has no size "mediun": did you mean t4g.medium?`},
 		{"a provider key misspelt", map[string]string{"aws:regoin": "us-east-1"}, "aws:regoin", "not a key of the AWS provider: did you mean aws:region?"},
 		{"the region in the project's namespace", map[string]string{"research-lab:region": "eu-west-1"}, "research-lab:region", "not read: did you mean aws:region?"},
-		{"unknown key", map[string]string{"favouriteColour": "blue"}, "favouriteColour", "unknown configuration key (README.md, Configuration, lists them)"},
+		{"unknown key", map[string]string{"favouriteColour": "blue"}, "favouriteColour", "unknown configuration key (docs/reference.md, Configuration, lists them)"},
 		{"publish folder with slash", map[string]string{"publishFolder": "pub/lished"}, "publishFolder", "one folder name"},
 		{"publish folder dot-dot", map[string]string{"publishFolder": ".."}, "publishFolder", "one folder name"},
 		{"voila domain is an IP", map[string]string{"voilaDomain": "203.0.113.7"}, "voilaDomain", "not an IP address"},
@@ -905,26 +905,24 @@ func TestConfigKeysAgreeEverywhere(t *testing.T) {
 		assert.Equal(t, k.Default, fmt.Sprint(def), "Pulumi.yaml default of %s", name)
 	}
 
-	// README: one table row per key, with the code's default.
-	readme, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	section := markdownSection(string(readme), "## Configuration")
+	// The reference: one table row per key, with the code's default.
+	section := markdownSection(doc(t, referenceDoc), "## Configuration")
 	rows := regexp.MustCompile("(?m)^\\| `([a-zA-Z]+)` \\| ([^|]*) \\|").FindAllStringSubmatch(section, -1)
 	documented := map[string]string{}
 	for _, r := range rows {
 		documented[r[1]] = strings.Trim(strings.TrimSpace(r[2]), "`")
 	}
-	assert.Equal(t, keysOf(code), keysOf(documented), "README's configuration table must list exactly the code's keys")
+	assert.Equal(t, keysOf(code), keysOf(documented), "docs/reference.md's configuration table must list exactly the code's keys")
 	for name, k := range code {
 		def, ok := documented[name]
-		if !assert.True(t, ok, "README's configuration table lacks %s", name) {
+		if !assert.True(t, ok, "docs/reference.md's configuration table lacks %s", name) {
 			continue
 		}
 		want := k.Default
 		if want == "" {
 			want = "—"
 		}
-		assert.Equal(t, want, def, "README default of %s", name)
+		assert.Equal(t, want, def, "docs/reference.md default of %s", name)
 	}
 
 	// Pulumi.dev.yaml uses only known keys.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"reflect"
 	"regexp"
 	"runtime"
@@ -100,7 +99,7 @@ func TestCostWithoutPricesIsReportedNotGuessed(t *testing.T) {
 	assert.NotContains(t, run.Outputs, "estimatedMonthlyCostUsd", "no partial figure may pass for the estimate")
 
 	run = deploy(t, map[string]string{"aws:region": "ap-south-2"})
-	assert.Contains(t, run.Infra.Cost.Missing(), "ap-south-2")
+	assert.Contains(t, run.Infra.Cost.Missing(), "the plan prices only us-east-1 and us-west-2 (prices.json), not ap-south-2", "the plan must say which regions it can price")
 }
 
 // TestCostMatchesTheDeclaredResources prices the recorded resources
@@ -292,18 +291,16 @@ func TestLeanStackIsDocumented(t *testing.T) {
 	var out strings.Builder
 	require.NoError(t, runPlan([]string{"--stack", "lean"}, &out))
 	tail := out.String()[strings.Index(out.String(), "Who can reach what"):]
-	assert.Contains(t, readme(t), "```text\n"+tail+"```\n", "README's lean plan must be the end of the current output of `go run . plan --stack lean`, from its matrix on")
+	assert.Contains(t, doc(t, costsDoc), "```text\n"+tail+"```\n", "docs/costs.md's lean plan must be the end of the current output of `go run . plan --stack lean`, from its matrix on")
 	assert.Contains(t, out.String(), "HOL02-Jupyter", "the lean stack keeps every server")
 }
 
 func TestReadmeDiagramIsGenerated(t *testing.T) {
 	run, err := runPlanDiagram()
 	require.NoError(t, err)
-	readme, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	m := regexp.MustCompile("(?s)<!-- diagram:start[^>]*-->\n(.*?)<!-- diagram:end -->").FindSubmatch(readme)
-	require.NotNil(t, m, "README has no generated diagram block")
-	assert.Equal(t, run, string(m[1]), "README's diagram is stale: paste the output of `go run . plan --diagram`")
+	m := regexp.MustCompile("(?s)<!-- diagram:start[^>]*-->\n(.*?)<!-- diagram:end -->").FindStringSubmatch(doc(t, architectureDoc))
+	require.NotNil(t, m, "docs/architecture.md has no generated diagram block")
+	assert.Equal(t, run, m[1], "docs/architecture.md's diagram is stale: paste the output of `go run . plan --diagram`")
 }
 
 func runPlanDiagram() (string, error) {

@@ -14,25 +14,36 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 )
 
-func readme(t *testing.T) string {
+// Where the parts of the documentation that tests hold to the code live.
+const (
+	referenceDoc    = "docs/reference.md"
+	costsDoc        = "docs/costs.md"
+	architectureDoc = "docs/architecture.md"
+)
+
+func readme(t *testing.T) string { return doc(t, "README.md") }
+
+// doc is one of the project's documents: the README, or one under docs/.
+func doc(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile("README.md")
+	b, err := os.ReadFile(name)
 	require.NoError(t, err)
 	return string(b)
 }
 
 // tableKeys lists the backquoted names in the first column of the table
-// under a heading ("`a`, `b`" gives both).
-func tableKeys(t *testing.T, heading string) []string {
+// under a heading ("`a`, `b`" gives both) of a document.
+func tableKeys(t *testing.T, name, heading string) []string {
 	t.Helper()
-	section := markdownSection(readme(t), heading)
-	require.NotEmpty(t, section, "README has no section %q", heading)
+	section := markdownSection(doc(t, name), heading)
+	require.NotEmpty(t, section, "%s has no section %q", name, heading)
 	var keys []string
 	for _, row := range regexp.MustCompile(`(?m)^\| ([^|]+) \|`).FindAllStringSubmatch(section, -1) {
 		for _, k := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(row[1], -1) {
@@ -57,7 +68,7 @@ func TestReadmeOutputsAreTheProgramsOutputs(t *testing.T) {
 			all[k] = true
 		}
 	}
-	assert.Equal(t, keysOf(all), tableKeys(t, "## Outputs"), "README's Outputs table must list exactly the outputs the program exports")
+	assert.Equal(t, keysOf(all), tableKeys(t, referenceDoc, "## Outputs"), "docs/reference.md's Outputs table must list exactly the outputs the program exports")
 }
 
 // helpFlags are the flags a command's --help lists.
@@ -76,7 +87,7 @@ func helpFlags(t *testing.T, help string) []string {
 func documentedFlags(t *testing.T, heading string) []string {
 	t.Helper()
 	var flags []string
-	for _, k := range tableKeys(t, heading) {
+	for _, k := range tableKeys(t, referenceDoc, heading) {
 		if name, ok := strings.CutPrefix(k, "--"); ok {
 			flags = append(flags, strings.Fields(name)[0])
 		}
@@ -89,10 +100,10 @@ func documentedFlags(t *testing.T, heading string) []string {
 func TestReadmeFlagsAreTheCommands(t *testing.T) {
 	var help strings.Builder
 	require.NoError(t, runPlan([]string{"--help"}, &help))
-	assert.Equal(t, helpFlags(t, help.String()), documentedFlags(t, "## See a lab, and its cost, before paying: `go run . plan`"), "README's plan flags")
+	assert.Equal(t, helpFlags(t, help.String()), documentedFlags(t, "## See a lab, and its cost, before paying: `go run . plan`"), "docs/reference.md's plan flags")
 	var out, checkHelp bytes.Buffer
 	require.Equal(t, checkPassed, runCheck([]string{"--help"}, &out, &checkHelp))
-	assert.Equal(t, helpFlags(t, checkHelp.String()), documentedFlags(t, "## Check a deployed lab from outside: `go run . check`"), "README's check flags")
+	assert.Equal(t, helpFlags(t, checkHelp.String()), documentedFlags(t, "## Check a deployed lab from outside: `go run . check`"), "docs/reference.md's check flags")
 	for _, usage := range []string{"plan", "check"} {
 		assert.Contains(t, programUsage, "go run . "+usage, "the program's usage names %s", usage)
 	}
@@ -108,7 +119,7 @@ func TestReadmeCostsAreThePlans(t *testing.T) {
 		"default with `vpn: wireguard`": "config:\n  research-lab:keyName: vockey\n  research-lab:vpn: wireguard\n  research-lab:wireguardPrivateKey:\n    secure: AAABAEncrypted\n" +
 			"  research-lab:members:\n    - name: alice\n      password:\n        secure: AAABAEncrypted1\n      wireguardPublicKey: " + alice + "\n",
 	}
-	section := markdownSection(readme(t), "## Costs")
+	section := doc(t, costsDoc)
 	rows := regexp.MustCompile(`(?m)^\| (.+?) \| \$([\d.]+) \| \$([\d.]+) \| \$([\d.]+) \|$`).FindAllStringSubmatch(section, -1)
 	require.Len(t, rows, len(stacks), "the Costs table must have one row per stack, each with three figures")
 	for _, row := range rows {
@@ -126,7 +137,7 @@ func TestReadmeCostsAreThePlans(t *testing.T) {
 			always, stopped, at40h = planTotalsIn(t, ".", stack)
 		}
 		got := []string{fmt.Sprintf("%.2f", always), fmt.Sprintf("%.2f", stopped), fmt.Sprintf("%.2f", at40h)}
-		assert.Equal(t, got, row[2:], "README's costs of %q", row[1])
+		assert.Equal(t, got, row[2:], "docs/costs.md's costs of %q", row[1])
 	}
 }
 
@@ -150,8 +161,8 @@ func TestReadmeCheckRulesAreTheCodes(t *testing.T) {
 		want = append(want, "| "+h.Label+" | "+strings.Join(closed, " ")+" |")
 	}
 	sort.Strings(want)
-	m := regexp.MustCompile(`(?s)<!-- closed-ports:start[^>]*-->\n\| public address \| closed \|\n\|---\|---\|\n(.*?)<!-- closed-ports:end -->`).FindStringSubmatch(readme(t))
-	require.NotNil(t, m, "README has no closed-ports table")
+	m := regexp.MustCompile(`(?s)<!-- closed-ports:start[^>]*-->\n\| public address \| closed \|\n\|---\|---\|\n(.*?)<!-- closed-ports:end -->`).FindStringSubmatch(doc(t, referenceDoc))
+	require.NotNil(t, m, "docs/reference.md has no closed-ports table")
 	assert.Equal(t, strings.Join(want, "\n")+"\n", m[1], "README's closed ports are not what check probes for the dev stack")
 }
 
@@ -231,4 +242,59 @@ func TestShippedStacksPlanAndSayWhoTheyAreFor(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDocsLinksResolve: every link from the README or a document under docs/
+// to another of them, or to a heading, leads somewhere.
+func TestDocsLinksResolve(t *testing.T) {
+	docs, err := filepath.Glob("docs/*.md")
+	require.NoError(t, err)
+	docs = append(docs, "README.md")
+	anchors := map[string]map[string]bool{}
+	for _, d := range docs {
+		anchors[d] = headingAnchors(doc(t, d))
+	}
+	link := regexp.MustCompile(`\]\(([^)#\s]*)(?:#([^)\s]+))?\)`)
+	for _, d := range docs {
+		for _, m := range link.FindAllStringSubmatch(doc(t, d), -1) {
+			target, anchor := m[1], m[2]
+			if strings.Contains(target, "://") {
+				continue
+			}
+			file := d
+			if target != "" {
+				file = filepath.Clean(filepath.Join(filepath.Dir(d), target))
+				if _, err := os.Stat(file); !assert.NoError(t, err, "%s links to %s, which does not exist", d, target) {
+					continue
+				}
+			}
+			if anchor != "" && strings.HasSuffix(file, ".md") {
+				assert.True(t, anchors[file][anchor], "%s links to %s#%s: no such heading", d, file, anchor)
+			}
+		}
+	}
+}
+
+// headingAnchors are the anchors GitHub gives a Markdown document's headings.
+func headingAnchors(text string) map[string]bool {
+	anchors := map[string]bool{}
+	inCode := false
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "```") {
+			inCode = !inCode
+		}
+		if h, ok := strings.CutPrefix(strings.TrimLeft(line, "#"), " "); ok && !inCode && strings.HasPrefix(line, "#") {
+			a := strings.Map(func(r rune) rune {
+				switch {
+				case r == ' ':
+					return '-'
+				case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+					return unicode.ToLower(r)
+				}
+				return -1
+			}, strings.TrimSpace(h))
+			anchors[a] = true
+		}
+	}
+	return anchors
 }

@@ -230,10 +230,8 @@ func TestKernelBoundArithmetic(t *testing.T) {
 // constants in userdata.go.
 func TestReadmeStatesTheKernelBound(t *testing.T) {
 	l := voilaKernelBound()
-	b, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	section := markdownSection(string(b), "## How many kernels can live at once")
-	require.NotEmpty(t, section, "the README has no section on how many kernels can live")
+	section := markdownSection(doc(t, architectureDoc), "## How many kernels can live at once")
+	require.NotEmpty(t, section, "docs/architecture.md has no section on how many kernels can live")
 	section = strings.Join(strings.Fields(section), " ") // lines wrap anywhere
 	for _, want := range []string{
 		fmt.Sprintf("at most **%d kernels**", l.MaxKernels),
