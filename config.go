@@ -10,10 +10,8 @@ import (
 	"net"
 	"net/mail"
 	"net/netip"
-	"os"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -404,18 +402,28 @@ var sshKeyTypes = map[string]bool{
 	"ecdsa-sha2-nistp256": true, "ecdsa-sha2-nistp384": true, "ecdsa-sha2-nistp521": true,
 }
 
-// loadConfig reads every key of the stack's configuration and validates all of
-// them before anything is declared. It reports every bad value at once.
+// stackKeysKey is where withStackKeys keeps the stack's configuration keys.
+type stackKeysKey struct{}
+
+// withStackKeys attaches the name of every key of the stack's configuration
+// ("research-lab:keyName", "aws:region") to ctx, for createInfrastructure:
+// the Pulumi context reads a key but cannot list them, and the list is what
+// names a misspelt key. Under the CLI, main passes what the language host
+// gave; an inline caller (the Automation API) passes its stack's keys.
+func withStackKeys(ctx *pulumi.Context, keys []string) *pulumi.Context {
+	return ctx.WithValue(stackKeysKey{}, slices.Clone(keys))
+}
+
+// loadConfig reads every key of the stack's configuration through the
+// Pulumi context and validates all of them before anything is declared. It
+// reports every bad value at once.
 func loadConfig(ctx *pulumi.Context) (*labConfig, error) {
-	get := func(key string) (string, bool) { return ctx.GetConfig(key) }
-	region, _ := ctx.GetConfig("aws:region")
-	var secretKeys []string
-	if v := os.Getenv(pulumi.EnvConfigSecretKeys); v != "" {
-		if err := json.Unmarshal([]byte(v), &secretKeys); err != nil {
-			return nil, fmt.Errorf("reading which configuration keys are secret: %w", err)
-		}
+	keys, ok := ctx.Value(stackKeysKey{}).([]string)
+	if !ok {
+		return nil, errors.New("the stack's configuration keys are not on the Pulumi context: attach them with withStackKeys")
 	}
-	c, err := parseConfig(get, os.Getenv(pulumi.EnvConfig), secretKeys, region, ctx.Stack())
+	region, _ := ctx.GetConfig("aws:region")
+	c, err := parseConfig(ctx.GetConfig, keys, ctx.IsConfigSecret, region, ctx.Stack())
 	if err != nil {
 		return nil, err
 	}
@@ -424,11 +432,11 @@ func loadConfig(ctx *pulumi.Context) (*labConfig, error) {
 }
 
 // parseConfig is loadConfig without the Pulumi context. get returns a key's raw
-// value ("research-lab:name"); allJSON is the whole stack configuration as the
-// engine passes it, used to catch misspelt keys; secretKeys are the keys the
-// stack holds as secrets.
-func parseConfig(get func(string) (string, bool), allJSON string, secretKeys []string, region, stack string) (*labConfig, error) {
-	errs := unknownKeys(allJSON)
+// value ("research-lab:name"); keys are every key of the stack's
+// configuration, to catch misspelt ones; isSecret says whether the stack
+// holds a key as a secret.
+func parseConfig(get func(string) (string, bool), keys []string, isSecret func(string) bool, region, stack string) (*labConfig, error) {
+	errs := unknownKeys(keys)
 	bad := func(key, value string, err error) {
 		errs = append(errs, fmt.Errorf("%s:%s = %q: %w", projectName, key, abbreviate(value), err))
 	}
@@ -523,7 +531,7 @@ func parseConfig(get func(string) (string, bool), allJSON string, secretKeys []s
 		}
 		c.WireGuardPublicKey = pub
 	}
-	if c.team() && !slices.Contains(secretKeys, projectName+":members") {
+	if c.team() && !isSecret(projectName+":members") {
 		errs = append(errs, fmt.Errorf("%s:members holds passwords in plain text: set each with `pulumi config set --secret --path 'members[N].password'`", projectName))
 	}
 	if valid["vpn"] && valid["members"] {
@@ -677,25 +685,14 @@ func configDefault(key string) string {
 // key of the project's in another namespace, misspelt (research_lab:keyName)
 // or the AWS provider's (aws:keyName). Each is named once, with the key
 // meant when one is near.
-func unknownKeys(allJSON string) []error {
-	if allJSON == "" {
-		return nil
-	}
-	var all map[string]any
-	if err := json.Unmarshal([]byte(allJSON), &all); err != nil {
-		return []error{fmt.Errorf("stack configuration is not valid JSON: %w", err)}
-	}
+func unknownKeys(keys []string) []error {
 	known := map[string]bool{}
 	var names []string
 	for _, k := range configKeys {
 		known[k.Name] = true
 		names = append(names, k.Name)
 	}
-	var keys []string
-	for k := range all {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys = slices.Sorted(slices.Values(keys))
 	var errs []error
 	for _, k := range keys {
 		ns, name, ok := strings.Cut(k, ":")
