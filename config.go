@@ -510,12 +510,21 @@ func parseConfig(get func(string) (string, bool), keys []string, isSecret func(s
 			bad("availabilityZone", z, err)
 		}
 	}
-	// Secrets this stack needs, and those it does not use.
+	// Secrets this stack needs, and those it does not use. Pulumi.yaml
+	// cannot mark them secret (the CLI refuses a secret key with a plain
+	// default, and a key without one is required of every stack), so the
+	// program refuses one set in plain text.
 	for _, k := range configKeys {
-		if k.Needed == nil || !valid[k.Name] {
+		if k.Needed == nil {
 			continue
 		}
 		set := value(k.Name) != ""
+		if set && !isSecret(projectName+":"+k.Name) {
+			errs = append(errs, fmt.Errorf("%s:%s is in plain text: set it with `pulumi config set --secret %s`", projectName, k.Name, k.Name))
+		}
+		if !valid[k.Name] {
+			continue
+		}
 		switch needed := k.Needed(value); {
 		case needed && !set:
 			errs = append(errs, fmt.Errorf("%s:%s is missing: set it with `pulumi config set --secret %s`%s", projectName, k.Name, k.Name, secretHint[k.Name]))

@@ -242,7 +242,7 @@ func TestPlanRejectsBadConfigurationLikePulumiUp(t *testing.T) {
 		{"a type the project file refuses", "config:\n  research-lab:keyName: vockey\n  research-lab:jupyterIdleStopMinutes: 1.5\n",
 			[]string{"jupyterIdleStopMinutes", "must be of type 'integer'"}},
 		{"a secret in plain text", "config:\n  research-lab:keyName: vockey\n  research-lab:jupyterPassword: in-clear-text-123\n",
-			[]string{"jupyterPassword", "must be encrypted"}},
+			[]string{"research-lab:jupyterPassword is in plain text", "pulumi config set --secret jupyterPassword"}},
 		// The CLI's loader reads a key without a namespace as the project's.
 		{"a key without a namespace", "config:\n  keyName: vockey\n  vpcCidr: 10.0.0.0/8\n", []string{"(1 error)", "research-lab:vpcCidr"}},
 		{"a misspelt key", "config:\n  research-lab:keyName: vockey\n  research-lab:labstate: stopped\n", []string{"research-lab:labstate", "unknown configuration key"}},
