@@ -91,10 +91,13 @@ func newEngineLab(t *testing.T, stack string) *engineLab {
 	project, err := os.ReadFile("Pulumi.yaml")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(l.dir, "Pulumi.yaml"), project, 0o600))
-	// The program reads the acme/ module relative to the project folder.
-	acme, err := filepath.Abs(acmeModuleDir)
-	require.NoError(t, err)
-	require.NoError(t, os.Symlink(acme, filepath.Join(l.dir, acmeModuleDir)))
+	// What the program reads relative to the project folder: the acme/
+	// module it builds, the hub proxy's package files it uploads.
+	for _, d := range []string{acmeModuleDir, "hub-proxy"} {
+		abs, err := filepath.Abs(d)
+		require.NoError(t, err)
+		require.NoError(t, os.Symlink(abs, filepath.Join(l.dir, d)))
+	}
 	l.env = map[string]string{
 		"PULUMI_BACKEND_URL":       "file://" + filepath.Join(root, "state"),
 		"PULUMI_CONFIG_PASSPHRASE": enginePassphrase,
@@ -223,9 +226,8 @@ func (l *engineLab) steady(situation string) {
 // noReplacement fails unless steps only update in place.
 func noReplacement(t *testing.T, situation string, steps []string) {
 	t.Helper()
-	for _, s := range steps {
-		assert.True(t, strings.HasPrefix(s, "update "), "%s: the engine did %q; only updates in place are expected", situation, s)
-	}
+	others := slices.DeleteFunc(slices.Clone(steps), func(s string) bool { return strings.HasPrefix(s, "update ") })
+	assert.Empty(t, others, "%s: `pulumi up` must only update in place", situation)
 }
 
 // calls are the stand-in's Create, Update and Delete calls, in order, as
@@ -298,70 +300,160 @@ func (l *engineLab) noSecretOnDisk(secrets map[string]string) {
 }
 
 // TestEngineSingleResearcher: a single researcher's lab, made with the
-// README's commands, through every situation of the lifecycle contract.
+// README's commands, through the situations of the lifecycle contract: all
+// of them with the default egress, the stops and starts with Jupyter's own
+// public address (internet-gateway), a first up and a steady state with the
+// others.
 func TestEngineSingleResearcher(t *testing.T) {
-	l := newEngineLab(t, "own")
-	l.set("sshPublicKey", testPublicKey)
-	l.set("adminCidrs[0]", "203.0.113.7/32")
-	l.setSecret("vpnAdminPassword", testVPNPassword)
-	l.setSecret("jupyterPassword", testJupyterPass)
+	for _, mode := range egressModes {
+		t.Run(mode, func(t *testing.T) {
+			l := newEngineLab(t, "own")
+			l.set("sshPublicKey", testPublicKey)
+			l.set("adminCidrs[0]", "203.0.113.7/32")
+			l.set("researchEgress", mode)
+			l.setSecret("vpnAdminPassword", testVPNPassword)
+			l.setSecret("jupyterPassword", testJupyterPass)
+			mock, err := runUnderMocks("own", stackConfig(map[string]string{"adminCidrs": `["203.0.113.7/32"]`, "researchEgress": mode}), secretKeys)
+			require.NoError(t, err)
+			l.upAsDeclared(mock)
 
-	created := l.up()
-	mock, err := runUnderMocks("own", stackConfig(map[string]string{"adminCidrs": `["203.0.113.7/32"]`}), secretKeys)
-	require.NoError(t, err)
+			noReplacement(t, "Elastic IPs associated", l.up())
+			assert.Contains(t, l.calls(), "Read "+typeInstance+" "+logicalName("VPN"), "`pulumi up` must refresh first, as Pulumi.yaml asks")
+			l.steady("Elastic IPs associated")
+			if mode != egressNATInstance && mode != egressIGW {
+				return
+			}
+			l.stopsAndStarts()
+			if mode != egressNATInstance {
+				return
+			}
+
+			l.set("namePrefix", "Bio7")
+			noReplacement(t, "a new namePrefix", l.up())
+			l.steady("a new namePrefix")
+
+			// A new Jupyter configuration replaces the server: the old one is
+			// deleted (its last push lands) before its successor is created.
+			l.set("jupyterIdleStopMinutes", "60")
+			assert.Contains(t, l.up(), "replace "+typeInstance+" "+logicalName("Jupyter"), "a new idle stop replaces Jupyter")
+			calls, jupyter := l.calls(), typeInstance+" "+logicalName("Jupyter")
+			deleted, successor := slices.Index(calls, "Delete "+jupyter), lastIndex(calls, "Create "+jupyter)
+			assert.True(t, deleted >= 0 && deleted < successor, "Jupyter's successor must be created after the old server is deleted: %v", calls)
+
+			l.noSecretOnDisk(map[string]string{
+				"the VPN admin password": testVPNPassword,
+				"the Jupyter password":   testJupyterPass,
+				"the Jupyter password hash": jupyterPasswordHash(testJupyterPass, projectName+"/own/"+
+					l.outputString("bucketName")),
+			})
+			l.destroy()
+			assert.NotContains(t, l.calls(), "Delete "+typeBucket+" notebooks", "destroy must keep the notebook bucket without forceDestroyBucket")
+		})
+	}
+}
+
+// upAsDeclared is the first `pulumi up`: it creates every resource the
+// program declares under the mocks, once, and every output.
+func (l *engineLab) upAsDeclared(mock *mockRun) {
+	l.t.Helper()
 	var declared []string
 	for _, r := range mock.Mocks.all() {
 		declared = append(declared, fmt.Sprintf("create %s %s", r.Type, r.Name))
 	}
-	created = slices.DeleteFunc(created, func(s string) bool { return strings.HasPrefix(s, "create pulumi:") }) // the stack, the provider
-	assert.ElementsMatch(t, declared, created, "the engine must create every resource the program declares, once")
+	created := slices.DeleteFunc(l.up(), func(s string) bool { return strings.HasPrefix(s, "create pulumi:") }) // the stack, the provider
+	assert.ElementsMatch(l.t, declared, created, "the engine must create every resource the program declares, once")
 	outputs, err := l.stack.Outputs(context.Background())
-	require.NoError(t, err)
-	assert.ElementsMatch(t, keysOf(mock.Outputs), keysOf(outputs), "the stack's outputs")
+	require.NoError(l.t, err)
+	assert.ElementsMatch(l.t, keysOf(mock.Outputs), keysOf(outputs), "the stack's outputs")
 	for k, o := range outputs {
-		assert.NotEmpty(t, o.Value, "output %s", k)
+		assert.NotEmpty(l.t, o.Value, "output %s", k)
 	}
+}
 
-	noReplacement(t, "Elastic IPs associated", l.up())
-	l.steady("Elastic IPs associated")
-
+// stopsAndStarts stops and starts the lab by labState, then stops Jupyter
+// outside Pulumi: no `pulumi up` replaces anything, each leaves a steady state.
+func (l *engineLab) stopsAndStarts() {
+	l.t.Helper()
 	l.set("labState", labStopped)
-	noReplacement(t, "labState stopped", l.up())
+	noReplacement(l.t, "labState stopped", l.up())
 	l.steady("labState stopped")
 	l.set("labState", labRunning)
-	noReplacement(t, "labState started again", l.up())
+	noReplacement(l.t, "labState started again", l.up())
 	l.steady("labState started again")
 
 	l.stopOutside(logicalName("Jupyter"))
 	steps := l.up()
-	noReplacement(t, "Jupyter stopped outside Pulumi", steps)
-	assert.Contains(t, steps, "update "+typeState+" "+logicalName("Jupyter-State"), "`pulumi up` must start Jupyter again")
+	noReplacement(l.t, "Jupyter stopped outside Pulumi", steps)
+	assert.Contains(l.t, steps, "update "+typeState+" "+logicalName("Jupyter-State"), "`pulumi up` must start Jupyter again")
 	l.steady("Jupyter started again")
+}
 
-	l.set("namePrefix", "Bio7")
-	noReplacement(t, "a new namePrefix", l.up())
-	l.steady("a new namePrefix")
-
-	// A new Jupyter configuration replaces the server: the old one is
-	// deleted (its last push lands) before its successor is created.
-	l.set("jupyterIdleStopMinutes", "60")
-	steps = l.up()
-	assert.Contains(t, steps, "replace "+typeInstance+" "+logicalName("Jupyter"), "a new idle stop replaces Jupyter")
-	calls, jupyter := l.calls(), typeInstance+" "+logicalName("Jupyter")
-	deleted, successor := slices.Index(calls, "Delete "+jupyter), lastIndex(calls, "Create "+jupyter)
-	assert.True(t, deleted >= 0 && deleted < successor, "Jupyter's successor must be created after the old server is deleted: %v", calls)
-
-	l.noSecretOnDisk(map[string]string{
-		"the VPN admin password": testVPNPassword,
-		"the Jupyter password":   testJupyterPass,
-		"the Jupyter password hash": jupyterPasswordHash(testJupyterPass, projectName+"/own/"+
-			l.outputString("bucketName")),
-	})
-
+// destroy is `pulumi destroy`.
+func (l *engineLab) destroy() {
+	l.t.Helper()
 	ch, _ := l.collect()
-	_, err = l.stack.Destroy(context.Background(), optdestroy.EventStreams(ch))
-	require.NoError(t, err)
-	assert.NotContains(t, l.calls(), "Delete "+typeBucket+" notebooks", "destroy must keep the notebook bucket without forceDestroyBucket")
+	_, err := l.stack.Destroy(context.Background(), optdestroy.EventStreams(ch))
+	require.NoError(l.t, err, "pulumi destroy")
+}
+
+// TestEngineTeam: a team on each VPN, made with the README's commands
+// (`--path 'members[N]...'`, passwords `--secret`): a member comes and
+// goes without a replacement, and no member's secret reaches the disk.
+func TestEngineTeam(t *testing.T) {
+	for _, vpn := range []vpnKind{vpnOpenVPNAS, vpnWireGuard} {
+		t.Run(string(vpn), func(t *testing.T) {
+			l := newEngineLab(t, "team")
+			l.set("sshPublicKey", testPublicKey)
+			l.set("vpn", string(vpn))
+			secrets := map[string]string{}
+			addMember := func(i int, name, password string) {
+				l.set(fmt.Sprintf("members[%d].name", i), name)
+				l.setSecret(fmt.Sprintf("members[%d].password", i), password)
+				if vpn == vpnWireGuard {
+					_, public := testMemberKeyPair(t, i, name)
+					l.set(fmt.Sprintf("members[%d].wireguardPublicKey", i), public)
+				}
+				secrets[name+"'s password"] = password
+			}
+			if vpn == vpnWireGuard {
+				private, _ := testKeyPair(t, 7)
+				l.setSecret("wireguardPrivateKey", private)
+				secrets["the WireGuard server's private key"] = private
+				// This lab's notebooks go with it.
+				l.set("forceDestroyBucket", "true")
+			} else {
+				l.setSecret("vpnAdminPassword", testVPNPassword)
+				secrets["the VPN admin password"] = testVPNPassword
+			}
+			addMember(0, "alice", testAlicePassword)
+			assert.Contains(t, l.up(), "create "+typeInstance+" "+logicalName("Jupyter"))
+			noReplacement(t, "a team's lab, Elastic IPs associated", l.up())
+			l.steady("a team's lab")
+
+			addMember(1, "bob", testBobPassword)
+			noReplacement(t, "a member added", l.up())
+			l.steady("a member added")
+			hashes, err := jupyterMembers(l.infra.Config, projectName+"/team/"+l.outputString("bucketName"))
+			require.NoError(t, err)
+			var team struct {
+				Members []struct{ Name, PasswordHash string }
+			}
+			require.NoError(t, json.Unmarshal([]byte(hashes), &team))
+			require.Len(t, team.Members, 2)
+			for _, m := range team.Members {
+				secrets[m.Name+"'s password hash"] = m.PasswordHash
+			}
+			l.cli("", "config", "rm", "--path", "members[1]")
+			noReplacement(t, "a member removed", l.up())
+			l.steady("a member removed")
+			require.Len(t, l.infra.Config.Members, 1)
+
+			l.noSecretOnDisk(secrets)
+			l.destroy()
+			deletedBucket := slices.Contains(l.calls(), "Delete "+typeBucket+" notebooks")
+			assert.Equal(t, vpn == vpnWireGuard, deletedBucket, "destroy deletes the notebook bucket only with forceDestroyBucket")
+		})
+	}
 }
 
 func (l *engineLab) outputString(key string) string {
