@@ -472,3 +472,42 @@ func lastIndex(s []string, v string) int {
 	}
 	return -1
 }
+
+// TestEngineUpgradesAStackNamedAfterItsPrefix: a stack made while logical
+// names followed namePrefix holds "Bio7-VPC" and the like (the names of
+// testdata/released-logical-names.txt with the stack's prefix). Its state is
+// made here by renaming a fresh stack's resources to those names; this
+// release's aliases find every one: no create, delete or replacement.
+func TestEngineUpgradesAStackNamedAfterItsPrefix(t *testing.T) {
+	released := releasedNames(t)
+	l := newEngineLab(t, "own")
+	l.set("sshPublicKey", testPublicKey)
+	l.set("namePrefix", "Bio7")
+	l.setSecret("vpnAdminPassword", testVPNPassword)
+	l.setSecret("jupyterPassword", testJupyterPass)
+	l.up()
+
+	ctx := context.Background()
+	state, err := l.stack.Export(ctx)
+	require.NoError(t, err)
+	var deployment struct {
+		Resources []struct {
+			URN string `json:"urn"`
+		} `json:"resources"`
+	}
+	require.NoError(t, json.Unmarshal(state.Deployment, &deployment))
+	text, renamed := string(state.Deployment), 0
+	for _, r := range deployment.Resources {
+		urn := resource.URN(r.URN)
+		if name, ok := strings.CutPrefix(urn.Name(), logicalName("")); ok && released[stateKey(string(urn.Type()), urn.Name())] {
+			text = strings.ReplaceAll(text, `"`+r.URN+`"`, `"`+string(urn.Rename("Bio7-"+name))+`"`)
+			renamed++
+		}
+	}
+	require.Greater(t, renamed, 30, "the released names must cover the lab")
+	state.Deployment = json.RawMessage(text)
+	require.NoError(t, l.stack.Import(ctx, state))
+
+	noReplacement(t, "upgrading a stack named after its prefix", l.up())
+	l.steady("upgraded")
+}
