@@ -11,10 +11,8 @@ import (
 	"net"
 	"net/mail"
 	"net/netip"
-	"os"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -442,18 +440,28 @@ var sshKeyTypes = map[string]bool{
 	"ecdsa-sha2-nistp256": true, "ecdsa-sha2-nistp384": true, "ecdsa-sha2-nistp521": true,
 }
 
-// loadConfig reads every key of the stack's configuration and validates all of
-// them before anything is declared. It reports every bad value at once.
+// stackKeysKey is where withStackKeys keeps the stack's configuration keys.
+type stackKeysKey struct{}
+
+// withStackKeys attaches the name of every key of the stack's configuration
+// ("research-lab:keyName", "aws:region") to ctx, for createInfrastructure:
+// the Pulumi context reads a key but cannot list them, and the list is what
+// names a misspelt key. Under the CLI, main passes what the language host
+// gave; an inline caller (the Automation API) passes its stack's keys.
+func withStackKeys(ctx *pulumi.Context, keys []string) *pulumi.Context {
+	return ctx.WithValue(stackKeysKey{}, slices.Clone(keys))
+}
+
+// loadConfig reads every key of the stack's configuration through the
+// Pulumi context and validates all of them before anything is declared. It
+// reports every bad value at once.
 func loadConfig(ctx *pulumi.Context) (*labConfig, error) {
-	get := func(key string) (string, bool) { return ctx.GetConfig(key) }
-	region, _ := ctx.GetConfig("aws:region")
-	var secretKeys []string
-	if v := os.Getenv(pulumi.EnvConfigSecretKeys); v != "" {
-		if err := json.Unmarshal([]byte(v), &secretKeys); err != nil {
-			return nil, fmt.Errorf("reading which configuration keys are secret: %w", err)
-		}
+	keys, ok := ctx.Value(stackKeysKey{}).([]string)
+	if !ok {
+		return nil, errors.New("the stack's configuration keys are not on the Pulumi context: attach them with withStackKeys")
 	}
-	c, err := parseConfig(get, os.Getenv(pulumi.EnvConfig), secretKeys, region, ctx.Stack())
+	region, _ := ctx.GetConfig("aws:region")
+	c, err := parseConfig(ctx.GetConfig, keys, ctx.IsConfigSecret, region, ctx.Stack())
 	if err != nil {
 		return nil, err
 	}
@@ -462,11 +470,11 @@ func loadConfig(ctx *pulumi.Context) (*labConfig, error) {
 }
 
 // parseConfig is loadConfig without the Pulumi context. get returns a key's raw
-// value ("research-lab:name"); allJSON is the whole stack configuration as the
-// engine passes it, used to catch misspelt keys; secretKeys are the keys the
-// stack holds as secrets.
-func parseConfig(get func(string) (string, bool), allJSON string, secretKeys []string, region, stack string) (*labConfig, error) {
-	errs, meant := unknownKeys(allJSON)
+// value ("research-lab:name"); keys are every key of the stack's
+// configuration, to catch misspelt ones; isSecret says whether the stack
+// holds a key as a secret.
+func parseConfig(get func(string) (string, bool), keys []string, isSecret func(string) bool, region, stack string) (*labConfig, error) {
+	errs, meant := unknownKeys(keys, get)
 	bad := func(key, value string, err error) {
 		errs = append(errs, fmt.Errorf("%s:%s = %q: %w", projectName, key, abbreviate(value), err))
 	}
@@ -548,12 +556,21 @@ func parseConfig(get func(string) (string, bool), allJSON string, secretKeys []s
 			bad("availabilityZone", z, err)
 		}
 	}
-	// Secrets this stack needs, and those it does not use.
+	// Secrets this stack needs, and those it does not use. Pulumi.yaml
+	// cannot mark them secret (the CLI refuses a secret key with a plain
+	// default, and a key without one is required of every stack), so the
+	// program refuses one set in plain text.
 	for _, k := range configKeys {
-		if k.Needed == nil || !valid[k.Name] {
+		if k.Needed == nil {
 			continue
 		}
 		set := value(k.Name) != ""
+		if set && !isSecret(projectName+":"+k.Name) {
+			errs = append(errs, fmt.Errorf("%s:%s is in plain text: set it with `pulumi config set --secret %s`", projectName, k.Name, k.Name))
+		}
+		if !valid[k.Name] {
+			continue
+		}
 		switch needed := k.Needed(value); {
 		case needed && !set:
 			errs = append(errs, fmt.Errorf("%s:%s is missing: set it with `pulumi config set --secret %s`%s", projectName, k.Name, k.Name, secretHint[k.Name]))
@@ -573,7 +590,7 @@ func parseConfig(get func(string) (string, bool), allJSON string, secretKeys []s
 	if k, ok := meant["members"]; ok {
 		membersKey = k
 	}
-	if slices.ContainsFunc(c.Members, func(m member) bool { return m.Password != "" }) && !slices.Contains(secretKeys, membersKey) {
+	if slices.ContainsFunc(c.Members, func(m member) bool { return m.Password != "" }) && !isSecret(membersKey) {
 		errs = append(errs, fmt.Errorf("%s:members holds passwords in plain text: set each with `pulumi config set --secret --path 'members[N].password'`", projectName))
 	}
 	if valid["vpn"] && valid["members"] {
@@ -729,27 +746,17 @@ func configDefault(key string) string {
 // namespace (research-lab:region), and a misspelt AWS provider key
 // (aws:regoin). Each is named once, with the key meant when one is near.
 // meant maps each project key that such a key was meant for to the key as
-// written, so the rest of the checks read its value there: one mistake, one
-// error, not one more for every rule the missing value breaks.
-func unknownKeys(allJSON string) (errs []error, meant map[string]string) {
-	if allJSON == "" {
-		return nil, nil
-	}
-	var all map[string]any
-	if err := json.Unmarshal([]byte(allJSON), &all); err != nil {
-		return []error{fmt.Errorf("stack configuration is not valid JSON: %w", err)}, nil
-	}
+// written, so the rest of the checks read its value there (get reads a
+// key's value): one mistake, one error, not one more for every rule the
+// missing value breaks.
+func unknownKeys(keys []string, get func(string) (string, bool)) (errs []error, meant map[string]string) {
 	known := map[string]bool{}
 	var names []string
 	for _, k := range configKeys {
 		known[k.Name] = true
 		names = append(names, k.Name)
 	}
-	var keys []string
-	for k := range all {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys = slices.Sorted(slices.Values(keys))
 	meant = map[string]string{}
 	for _, k := range keys {
 		ns, name, ok := strings.Cut(k, ":")
@@ -779,7 +786,7 @@ func unknownKeys(allJSON string) (errs []error, meant map[string]string) {
 		}
 		// The engine hands over the project's defaults too: a key at its
 		// default is one the stack did not set.
-		if v, set := all[projectName+":"+intended]; intended != "" && known[intended] && meant[intended] == "" &&
+		if v, set := get(projectName + ":" + intended); intended != "" && known[intended] && meant[intended] == "" &&
 			(!set || v == configDefault(intended)) {
 			meant[intended] = k
 		}

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
@@ -188,11 +190,13 @@ func voilaURL(c *labConfig, ip pulumi.StringOutput) pulumi.StringOutput {
 
 func main() {
 	if len(os.Args) == 1 && os.Getenv(pulumi.EnvMonitor) != "" {
-		// Started by the Pulumi engine, which sets the monitor's address.
+		// Started by the Pulumi engine, which sets the monitor's address
+		// and passes the whole configuration to the language host.
+		var keys []string
 		pulumi.Run(func(ctx *pulumi.Context) error {
-			_, err := createInfrastructure(ctx)
+			_, err := createInfrastructure(withStackKeys(ctx, keys))
 			return err
-		})
+		}, func(info *pulumi.RunInfo) { keys = slices.Collect(maps.Keys(info.Config)) })
 		return
 	}
 	os.Exit(runCommand(os.Args[1:], os.Stdout, os.Stderr))

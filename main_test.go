@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -748,11 +750,9 @@ func TestOneErrorPerMistake(t *testing.T) {
 // and written as the systemd time span the timers use.
 func TestSyncIntervalTakesWhatPeopleWrite(t *testing.T) {
 	for written, span := range map[string]string{"5m": "5min", "300s": "300s", "2 hours": "2h", "5min": "5min", "90 sec": "90s"} {
-		c, err := parseConfig(func(k string) (string, bool) {
-			v, ok := stackConfig(map[string]string{"syncInterval": written})[k]
-			return v, ok
-		},
-			"", secretKeys, "us-east-1", "dev")
+		cfg := stackConfig(map[string]string{"syncInterval": written})
+		c, err := parseConfig(func(k string) (string, bool) { v, ok := cfg[k]; return v, ok },
+			slices.Collect(maps.Keys(cfg)), func(k string) bool { return slices.Contains(secretKeys, k) }, "us-east-1", "dev")
 		require.NoError(t, err, "syncInterval %q must be accepted", written)
 		assert.Equal(t, span, c.SyncInterval, "syncInterval %q", written)
 	}
@@ -863,6 +863,16 @@ func TestEveryBadValueIsReportedAtOnce(t *testing.T) {
 	}
 }
 
+// TestSecretsInPlainTextAreRefused: Pulumi.yaml cannot mark the secrets
+// secret, so the program refuses one that `pulumi config set` stored in
+// plain text, without echoing it.
+func TestSecretsInPlainTextAreRefused(t *testing.T) {
+	_, err := runUnderMocks("dev", stackConfig(nil), []string{"research-lab:vpnAdminPassword"})
+	require.Error(t, err, "a Jupyter password in plain text must be refused")
+	assert.Contains(t, err.Error(), "research-lab:jupyterPassword is in plain text: set it with `pulumi config set --secret jupyterPassword`")
+	assert.NotContains(t, err.Error(), testJupyterPass, "the error must not echo the password")
+}
+
 func TestConfigKeysAgreeEverywhere(t *testing.T) {
 	code := map[string]configKey{}
 	for _, k := range configKeys {
@@ -889,8 +899,13 @@ func TestConfigKeysAgreeEverywhere(t *testing.T) {
 	for name, p := range project.Config {
 		k := code[name]
 		assert.Equal(t, k.Type, p.Type, "Pulumi.yaml type of %s", name)
-		assert.Equal(t, k.Secret, p.Secret, "Pulumi.yaml secrecy of %s", name)
 		assert.Equal(t, k.Description, p.Description, "Pulumi.yaml description of %s", name)
+		// The CLI refuses a `secret: true` key whose value is a plain
+		// default ("must be encrypted as it's secret"), and requires of
+		// every stack a key without a default ("is missing configuration
+		// value"): an optional secret is a plain typed key, and the program
+		// checks its secrecy.
+		assert.False(t, p.Secret, "Pulumi.yaml must not mark %s secret: the CLI would refuse every stack that does not set it", name)
 		if k.Secret {
 			// Optional for the CLI; the program says when a stack needs it.
 			assert.Equal(t, "", p.Default, "secret %s must default to empty (Needed decides)", name)

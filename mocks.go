@@ -1,11 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net/netip"
-	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -255,8 +255,8 @@ type mockRun struct {
 
 // runUnderMocks runs createInfrastructure for a stack whose configuration is
 // given as "research-lab:key" (or "aws:region") -> value, without the Pulumi
-// CLI or AWS. It sets the environment the Pulumi SDK reads its configuration
-// from, so runs must not overlap.
+// CLI or AWS. The configuration reaches the program on the Pulumi context,
+// as the engine hands it to an inline program.
 func runUnderMocks(stack string, config map[string]string, secretKeys []string) (*mockRun, error) {
 	region := config["aws:region"]
 	if region == "" {
@@ -267,25 +267,13 @@ func runUnderMocks(stack string, config map[string]string, secretKeys []string) 
 
 // runWithMocks is runUnderMocks with mocks of the caller's.
 func runWithMocks(stack string, config map[string]string, secretKeys []string, mocks *recordingMocks) (*mockRun, error) {
-	cfgJSON, err := json.Marshal(config)
-	if err != nil {
-		return nil, err
+	withConfig := func(info *pulumi.RunInfo) {
+		info.Config, info.ConfigSecretKeys = maps.Clone(config), slices.Clone(secretKeys)
 	}
-	secretJSON, err := json.Marshal(secretKeys)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range map[string]string{pulumi.EnvConfig: string(cfgJSON), pulumi.EnvConfigSecretKeys: string(secretJSON)} {
-		if err := os.Setenv(k, v); err != nil {
-			return nil, err
-		}
-		defer os.Unsetenv(k) // best effort: the next run sets it again
-	}
-
 	run := &mockRun{Mocks: mocks, Outputs: map[string]any{}, Secret: map[string]bool{}}
 	var mu sync.Mutex
-	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		infra, err := createInfrastructure(ctx)
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		infra, err := createInfrastructure(withStackKeys(ctx, slices.Collect(maps.Keys(config))))
 		if err != nil {
 			return err
 		}
@@ -299,7 +287,7 @@ func runWithMocks(stack string, config map[string]string, secretKeys []string, m
 			})
 		}
 		return nil
-	}, pulumi.WithMocks(projectName, stack, run.Mocks))
+	}, pulumi.WithMocks(projectName, stack, run.Mocks), withConfig)
 	if err != nil {
 		return run, err
 	}

@@ -241,7 +241,7 @@ func TestPlanRejectsBadConfigurationLikePulumiUp(t *testing.T) {
 		{"a type the project file refuses", "config:\n  research-lab:keyName: vockey\n  research-lab:jupyterIdleStopMinutes: 1.5\n",
 			[]string{"jupyterIdleStopMinutes", "must be of type 'integer'"}},
 		{"a secret in plain text", "config:\n  research-lab:keyName: vockey\n  research-lab:jupyterPassword: in-clear-text-123\n",
-			[]string{"research-lab:jupyterPassword is a secret written in plain text: set it with `pulumi config set --secret jupyterPassword`"}},
+			[]string{"research-lab:jupyterPassword is in plain text", "pulumi config set --secret jupyterPassword"}},
 		{"every value of a type the project file refuses, at once, with the fix",
 			"config:\n  research-lab:keyName: vockey\n  research-lab:jupyterIdleStopMinutes: ten\n  research-lab:forceDestroyBucket: maybe\n  research-lab:adminCidrs: 1.2.3.4/32\n",
 			[]string{"research-lab:adminCidrs must be a list: set its items with `pulumi config set --path 'adminCidrs[0]' <value>`",

@@ -1,0 +1,547 @@
+package main
+
+// The lab under the real Pulumi engine: the CLI (on PATH; .ci/run builds
+// it), a file backend with passphrase secrets, the program as an Automation
+// API inline program, and the AWS stand-in (internal/awsstandin) as the
+// provider. Stacks are made with the README's own commands. docs/engine.md
+// says how to run these tests alone and what the stand-in models.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// standin is the AWS stand-in, built once for the engine tests.
+var standin struct {
+	once sync.Once
+	dir  string // holds pulumi-resource-aws
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if standin.dir != "" {
+		os.RemoveAll(standin.dir)
+	}
+	os.Exit(code)
+}
+
+// standinDir builds the stand-in as pulumi-resource-aws, the name under
+// which the engine takes a plugin on PATH for the AWS provider.
+func standinDir(t *testing.T) string {
+	t.Helper()
+	standin.once.Do(func() {
+		if standin.dir, standin.err = os.MkdirTemp("", "research-lab-standin-"); standin.err != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", filepath.Join(standin.dir, "pulumi-resource-aws"), "./internal/awsstandin").CombinedOutput()
+		if err != nil {
+			standin.err = fmt.Errorf("building the AWS stand-in: %w\n%s", err, out)
+		}
+	})
+	require.NoError(t, standin.err)
+	return standin.dir
+}
+
+// engineLab is one stack of the lab under the real engine.
+type engineLab struct {
+	t      *testing.T
+	name   string
+	root   string // backend, Pulumi home, the stand-in's cloud
+	dir    string // the project folder: Pulumi.yaml and the stack file
+	env    map[string]string
+	stack  auto.Stack
+	keys   []string        // the stack's configuration keys, for withStackKeys
+	infra  *infrastructure // what the last run declared
+	events []string        // the engine's event log, as JSON lines
+	output []string        // what the CLI printed
+}
+
+const enginePassphrase = "correct horse battery staple"
+
+// newEngineLab makes a stack with `pulumi stack init`, as the README does,
+// in a project folder holding the repository's own Pulumi.yaml.
+func newEngineLab(t *testing.T, stack string) *engineLab {
+	t.Helper()
+	return newEngineLabFrom(t, stack, nil)
+}
+
+// newEngineLabFrom is newEngineLab with a stack file to start from (a
+// shipped one), or none.
+func newEngineLabFrom(t *testing.T, stack string, stackFile []byte) *engineLab {
+	t.Helper()
+	requireTool(t, "pulumi")
+	root := t.TempDir()
+	l := &engineLab{t: t, name: stack, root: root, dir: filepath.Join(root, "project")}
+	for _, d := range []string{l.dir, filepath.Join(root, "state"), filepath.Join(root, "home"), filepath.Join(root, "cloud")} {
+		require.NoError(t, os.MkdirAll(d, 0o700))
+	}
+	project, err := os.ReadFile("Pulumi.yaml")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(l.dir, "Pulumi.yaml"), project, 0o600))
+	// What the program reads relative to the project folder: the acme/
+	// module it builds, the hub proxy's package files it uploads.
+	for _, d := range []string{acmeModuleDir, "hub-proxy"} {
+		abs, err := filepath.Abs(d)
+		require.NoError(t, err)
+		require.NoError(t, os.Symlink(abs, filepath.Join(l.dir, d)))
+	}
+	l.env = map[string]string{
+		"PULUMI_BACKEND_URL":       "file://" + filepath.Join(root, "state"),
+		"PULUMI_CONFIG_PASSPHRASE": enginePassphrase,
+		"PULUMI_HOME":              filepath.Join(root, "home"),
+		"PULUMI_SKIP_UPDATE_CHECK": "true",
+		"RESEARCH_LAB_STANDIN":     filepath.Join(root, "cloud"),
+		"PATH":                     standinDir(t) + string(os.PathListSeparator) + os.Getenv("PATH"),
+	}
+	if stackFile != nil {
+		require.NoError(t, os.WriteFile(filepath.Join(l.dir, "Pulumi."+stack+".yaml"), stackFile, 0o600))
+	}
+	l.cli("", "stack", "init", stack)
+	ws, err := auto.NewLocalWorkspace(context.Background(), auto.WorkDir(l.dir), auto.EnvVars(l.env), auto.Program(l.program))
+	require.NoError(t, err)
+	l.stack, err = auto.SelectStack(context.Background(), stack, ws)
+	require.NoError(t, err)
+	return l
+}
+
+// program is the lab as an inline program: the configuration comes on the
+// context, and its keys from the stack, as the classroom hands them over.
+func (l *engineLab) program(ctx *pulumi.Context) error {
+	infra, err := createInfrastructure(withStackKeys(ctx, l.keys))
+	l.infra = infra
+	return err
+}
+
+// cli runs the Pulumi CLI in the project folder; stdin answers its prompt
+// (a secret is never on the command line).
+func (l *engineLab) cli(stdin string, args ...string) {
+	l.t.Helper()
+	cmd := exec.Command("pulumi", args...)
+	cmd.Dir, cmd.Stdin = l.dir, strings.NewReader(stdin)
+	cmd.Env = os.Environ()
+	for k, v := range l.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	l.output = append(l.output, string(out))
+	require.NoError(l.t, err, "pulumi %s:\n%s", strings.Join(args, " "), out)
+}
+
+// set is `pulumi config set KEY VALUE`; setSecret `--secret`, its value
+// typed at the prompt; both take `--path` keys such as members[0].name.
+func (l *engineLab) set(key, value string) {
+	l.t.Helper()
+	l.cli("", "config", "set", "--path", key, value)
+}
+
+func (l *engineLab) setSecret(key, value string) {
+	l.t.Helper()
+	l.cli(value+"\n", "config", "set", "--secret", "--path", key)
+}
+
+// refreshKeys reads the stack's configuration keys before a run.
+func (l *engineLab) refreshKeys() {
+	l.t.Helper()
+	all, err := l.stack.GetAllConfig(context.Background())
+	require.NoError(l.t, err)
+	l.keys = slices.Collect(mapsKeys(all))
+}
+
+func mapsKeys(m auto.ConfigMap) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// collect drains an event stream into the lab's event log and notes each
+// resource step as "<op> <type> <name>".
+func (l *engineLab) collect() (chan<- events.EngineEvent, func() []string) {
+	ch := make(chan events.EngineEvent)
+	var steps []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e := range ch {
+			b, err := json.Marshal(e)
+			if err == nil {
+				l.events = append(l.events, string(b))
+			}
+			if e.ResourcePreEvent != nil {
+				m := e.ResourcePreEvent.Metadata
+				urn := resource.URN(m.URN)
+				steps = append(steps, fmt.Sprintf("%s %s %s", m.Op, urn.Type(), urn.Name()))
+			}
+		}
+	}()
+	return ch, func() []string { <-done; return steps }
+}
+
+// up is `pulumi up`, refreshing first as Pulumi.yaml asks; it returns the
+// steps that changed something.
+func (l *engineLab) up() []string {
+	l.t.Helper()
+	l.refreshKeys()
+	ch, steps := l.collect()
+	res, err := l.stack.Up(context.Background(), optup.EventStreams(ch))
+	require.NoError(l.t, err, "pulumi up")
+	l.output = append(l.output, res.StdOut, res.StdErr)
+	return changed(steps())
+}
+
+// changed are the steps that are not "same" (nor a refresh's read).
+func changed(steps []string) []string {
+	var out []string
+	for _, s := range steps {
+		if !strings.HasPrefix(s, "same ") && !strings.HasPrefix(s, "refresh ") && !strings.HasPrefix(s, "read ") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// steady is `pulumi preview --expect-no-changes`.
+func (l *engineLab) steady(situation string) {
+	l.t.Helper()
+	l.refreshKeys()
+	ch, steps := l.collect()
+	res, err := l.stack.Preview(context.Background(), optpreview.ExpectNoChanges(), optpreview.EventStreams(ch))
+	assert.NoError(l.t, err, "%s: `pulumi preview --expect-no-changes` plans changes: %v", situation, changed(steps()))
+	l.output = append(l.output, res.StdOut, res.StdErr)
+}
+
+// noReplacement fails unless steps only update in place.
+func noReplacement(t *testing.T, situation string, steps []string) {
+	t.Helper()
+	others := slices.DeleteFunc(slices.Clone(steps), func(s string) bool { return strings.HasPrefix(s, "update ") })
+	assert.Empty(t, others, "%s: `pulumi up` must only update in place", situation)
+}
+
+// calls are the stand-in's Create, Update and Delete calls, in order, as
+// "<method> <type> <name>".
+func (l *engineLab) calls() []string {
+	l.t.Helper()
+	f, err := os.Open(filepath.Join(l.root, "cloud", "calls.log"))
+	require.NoError(l.t, err)
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		out = append(out, strings.Join(fields[:3], " "))
+	}
+	require.NoError(l.t, sc.Err())
+	return out
+}
+
+// stopOutside stops an instance as an AWS Academy session end does.
+func (l *engineLab) stopOutside(logical string) {
+	l.t.Helper()
+	state, err := l.stack.Export(context.Background())
+	require.NoError(l.t, err)
+	var deployment struct {
+		Resources []struct {
+			URN string `json:"urn"`
+			ID  string `json:"id"`
+		} `json:"resources"`
+	}
+	require.NoError(l.t, json.Unmarshal(state.Deployment, &deployment))
+	for _, r := range deployment.Resources {
+		if urn := resource.URN(r.URN); urn.Type() == typeInstance && urn.Name() == logical {
+			cmd := exec.Command(filepath.Join(standinDir(l.t), "pulumi-resource-aws"), "stop", r.ID)
+			cmd.Env = append(os.Environ(), "RESEARCH_LAB_STANDIN="+l.env["RESEARCH_LAB_STANDIN"])
+			out, err := cmd.CombinedOutput()
+			require.NoError(l.t, err, "stopping %s: %s", logical, out)
+			return
+		}
+	}
+	l.t.Fatalf("no instance %s in the state", logical)
+}
+
+// noSecretOnDisk fails if a secret is in plain text in the backend's files,
+// the stack file, the engine's event log or what the CLI printed.
+func (l *engineLab) noSecretOnDisk(secrets map[string]string) {
+	l.t.Helper()
+	places := map[string]string{
+		"event log":  strings.Join(l.events, "\n"),
+		"CLI output": strings.Join(l.output, "\n"),
+	}
+	stackFile := filepath.Join(l.dir, "Pulumi."+l.name+".yaml")
+	for _, root := range []string{filepath.Join(l.root, "state"), stackFile} {
+		require.NoError(l.t, filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			places[path] = string(b)
+			return err
+		}))
+	}
+	require.Contains(l.t, places, stackFile)
+	for what, secret := range secrets {
+		require.NotEmpty(l.t, secret, what)
+		for place, text := range places {
+			assert.NotContains(l.t, text, secret, "%s holds %s in plain text", place, what)
+		}
+	}
+}
+
+// TestEngineSingleResearcher: a single researcher's lab, made with the
+// README's commands, through the situations of the lifecycle contract: all
+// of them with the default egress, the stops and starts with Jupyter's own
+// public address (internet-gateway), a first up and a steady state with the
+// others.
+func TestEngineSingleResearcher(t *testing.T) {
+	for _, mode := range egressModes {
+		t.Run(mode, func(t *testing.T) {
+			l := newEngineLab(t, "own")
+			l.set("sshPublicKey", testPublicKey)
+			l.set("adminCidrs[0]", "203.0.113.7/32")
+			l.set("researchEgress", mode)
+			l.setSecret("vpnAdminPassword", testVPNPassword)
+			l.setSecret("jupyterPassword", testJupyterPass)
+			mock, err := runUnderMocks("own", stackConfig(map[string]string{"adminCidrs": `["203.0.113.7/32"]`, "researchEgress": mode}), secretKeys)
+			require.NoError(t, err)
+			l.upAsDeclared(mock)
+
+			noReplacement(t, "Elastic IPs associated", l.up())
+			assert.Contains(t, l.calls(), "Read "+typeInstance+" "+logicalName("VPN"), "`pulumi up` must refresh first, as Pulumi.yaml asks")
+			l.steady("Elastic IPs associated")
+			if mode != egressNATInstance && mode != egressIGW {
+				return
+			}
+			l.stopsAndStarts()
+			if mode != egressNATInstance {
+				return
+			}
+
+			l.set("namePrefix", "Bio7")
+			noReplacement(t, "a new namePrefix", l.up())
+			l.steady("a new namePrefix")
+
+			// A new Jupyter configuration replaces the server: the old one is
+			// deleted (its last push lands) before its successor is created.
+			l.set("jupyterIdleStopMinutes", "60")
+			assert.Contains(t, l.up(), "replace "+typeInstance+" "+logicalName("Jupyter"), "a new idle stop replaces Jupyter")
+			calls, jupyter := l.calls(), typeInstance+" "+logicalName("Jupyter")
+			deleted, successor := slices.Index(calls, "Delete "+jupyter), lastIndex(calls, "Create "+jupyter)
+			assert.True(t, deleted >= 0 && deleted < successor, "Jupyter's successor must be created after the old server is deleted: %v",
+				slices.DeleteFunc(calls, func(c string) bool { return !strings.HasSuffix(c, " "+jupyter) || strings.HasPrefix(c, "Read ") }))
+
+			l.noSecretOnDisk(map[string]string{
+				"the VPN admin password": testVPNPassword,
+				"the Jupyter password":   testJupyterPass,
+				"the Jupyter password hash": jupyterPasswordHash(testJupyterPass, projectName+"/own/"+
+					l.outputString("bucketName")),
+			})
+			l.destroy()
+			assert.False(t, slices.Contains(l.calls(), "Delete "+typeBucket+" notebooks"), "destroy must keep the notebook bucket without forceDestroyBucket")
+		})
+	}
+}
+
+// upAsDeclared is the first `pulumi up`: it creates every resource the
+// program declares under the mocks, once, and every output.
+func (l *engineLab) upAsDeclared(mock *mockRun) {
+	l.t.Helper()
+	var declared []string
+	for _, r := range mock.Mocks.all() {
+		declared = append(declared, fmt.Sprintf("create %s %s", r.Type, r.Name))
+	}
+	created := slices.DeleteFunc(l.up(), func(s string) bool { return strings.HasPrefix(s, "create pulumi:") }) // the stack, the provider
+	assert.ElementsMatch(l.t, declared, created, "the engine must create every resource the program declares, once")
+	outputs, err := l.stack.Outputs(context.Background())
+	require.NoError(l.t, err)
+	assert.ElementsMatch(l.t, keysOf(mock.Outputs), keysOf(outputs), "the stack's outputs")
+	for k, o := range outputs {
+		assert.NotEmpty(l.t, o.Value, "output %s", k)
+	}
+}
+
+// stopsAndStarts stops and starts the lab by labState, then stops Jupyter
+// outside Pulumi: no `pulumi up` replaces anything, each leaves a steady state.
+func (l *engineLab) stopsAndStarts() {
+	l.t.Helper()
+	l.set("labState", labStopped)
+	noReplacement(l.t, "labState stopped", l.up())
+	l.steady("labState stopped")
+	l.set("labState", labRunning)
+	noReplacement(l.t, "labState started again", l.up())
+	l.steady("labState started again")
+
+	l.stopOutside(logicalName("Jupyter"))
+	steps := l.up()
+	noReplacement(l.t, "Jupyter stopped outside Pulumi", steps)
+	assert.Contains(l.t, steps, "update "+typeState+" "+logicalName("Jupyter-State"), "`pulumi up` must start Jupyter again")
+	l.steady("Jupyter started again")
+}
+
+// destroy is `pulumi destroy`.
+func (l *engineLab) destroy() {
+	l.t.Helper()
+	ch, _ := l.collect()
+	_, err := l.stack.Destroy(context.Background(), optdestroy.EventStreams(ch))
+	require.NoError(l.t, err, "pulumi destroy")
+}
+
+// TestEngineTeam: a team on each VPN, made with the README's commands
+// (`--path 'members[N]...'`, passwords `--secret`): a member comes and
+// goes without a replacement, and no member's secret reaches the disk.
+func TestEngineTeam(t *testing.T) {
+	for _, vpn := range []vpnKind{vpnOpenVPNAS, vpnWireGuard} {
+		t.Run(string(vpn), func(t *testing.T) {
+			l := newEngineLab(t, "team")
+			l.set("sshPublicKey", testPublicKey)
+			l.set("vpn", string(vpn))
+			secrets := map[string]string{}
+			addMember := func(i int, name, password string) {
+				l.set(fmt.Sprintf("members[%d].name", i), name)
+				l.setSecret(fmt.Sprintf("members[%d].password", i), password)
+				if vpn == vpnWireGuard {
+					_, public := testMemberKeyPair(t, i, name)
+					l.set(fmt.Sprintf("members[%d].wireguardPublicKey", i), public)
+				}
+				secrets[name+"'s password"] = password
+			}
+			if vpn == vpnWireGuard {
+				private, _ := testKeyPair(t, 7)
+				l.setSecret("wireguardPrivateKey", private)
+				secrets["the WireGuard server's private key"] = private
+				// This lab's notebooks go with it.
+				l.set("forceDestroyBucket", "true")
+			} else {
+				l.setSecret("vpnAdminPassword", testVPNPassword)
+				secrets["the VPN admin password"] = testVPNPassword
+			}
+			addMember(0, "alice", testAlicePassword)
+			assert.Contains(t, l.up(), "create "+typeInstance+" "+logicalName("Jupyter"))
+			noReplacement(t, "a team's lab, Elastic IPs associated", l.up())
+			l.steady("a team's lab")
+
+			addMember(1, "bob", testBobPassword)
+			noReplacement(t, "a member added", l.up())
+			l.steady("a member added")
+			hashes, err := jupyterMembers(l.infra.Config, projectName+"/team/"+l.outputString("bucketName"))
+			require.NoError(t, err)
+			var team struct {
+				Members []struct{ Name, PasswordHash string }
+			}
+			require.NoError(t, json.Unmarshal([]byte(hashes), &team))
+			require.Len(t, team.Members, 2)
+			for _, m := range team.Members {
+				secrets[m.Name+"'s password hash"] = m.PasswordHash
+			}
+			l.cli("", "config", "rm", "--path", "members[1]")
+			noReplacement(t, "a member removed", l.up())
+			l.steady("a member removed")
+			require.Len(t, l.infra.Config.Members, 1)
+
+			l.noSecretOnDisk(secrets)
+			l.destroy()
+			deletedBucket := slices.Contains(l.calls(), "Delete "+typeBucket+" notebooks")
+			assert.Equal(t, vpn == vpnWireGuard, deletedBucket, "destroy deletes the notebook bucket only with forceDestroyBucket")
+		})
+	}
+}
+
+func (l *engineLab) outputString(key string) string {
+	l.t.Helper()
+	out, err := l.stack.Outputs(context.Background())
+	require.NoError(l.t, err)
+	s, _ := out[key].Value.(string)
+	return s
+}
+
+func lastIndex(s []string, v string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestEngineUpgradesAStackNamedAfterItsPrefix: a stack made while logical
+// names followed namePrefix holds "Bio7-VPC" and the like (the names of
+// testdata/released-logical-names.txt with the stack's prefix). Its state is
+// made here by renaming a fresh stack's resources to those names; this
+// release's aliases find every one: no create, delete or replacement.
+func TestEngineUpgradesAStackNamedAfterItsPrefix(t *testing.T) {
+	released := releasedNames(t)
+	l := newEngineLab(t, "own")
+	l.set("sshPublicKey", testPublicKey)
+	l.set("namePrefix", "Bio7")
+	l.setSecret("vpnAdminPassword", testVPNPassword)
+	l.setSecret("jupyterPassword", testJupyterPass)
+	l.up()
+
+	ctx := context.Background()
+	state, err := l.stack.Export(ctx)
+	require.NoError(t, err)
+	var deployment struct {
+		Resources []struct {
+			URN string `json:"urn"`
+		} `json:"resources"`
+	}
+	require.NoError(t, json.Unmarshal(state.Deployment, &deployment))
+	text, renamed := string(state.Deployment), 0
+	for _, r := range deployment.Resources {
+		urn := resource.URN(r.URN)
+		if name, ok := strings.CutPrefix(urn.Name(), logicalName("")); ok && released[stateKey(string(urn.Type()), urn.Name())] {
+			text = strings.ReplaceAll(text, `"`+r.URN+`"`, `"`+string(urn.Rename("Bio7-"+name))+`"`)
+			renamed++
+		}
+	}
+	require.Greater(t, renamed, 30, "the released names must cover the lab")
+	state.Deployment = json.RawMessage(text)
+	require.NoError(t, l.stack.Import(ctx, state))
+
+	noReplacement(t, "upgrading a stack named after its prefix", l.up())
+	l.steady("upgraded")
+}
+
+// TestEngineShippedStacksPassTheCLI: each shipped stack file, with the
+// secrets its comments ask for set by `pulumi config set --secret`, passes
+// the CLI's validation of the configuration against Pulumi.yaml and
+// previews under the engine.
+func TestEngineShippedStacksPassTheCLI(t *testing.T) {
+	for _, stack := range exampleStacks {
+		f := "Pulumi." + stack + ".yaml"
+		t.Run(stack, func(t *testing.T) {
+			file, err := os.ReadFile(f)
+			require.NoError(t, err)
+			l := newEngineLabFrom(t, stack, file)
+			if strings.Contains(string(file), exampleSSHKeyBlob) {
+				l.set("sshPublicKey", testPublicKey) // the README's recipe: your key for the example's
+			}
+			l.setSecret("vpnAdminPassword", testVPNPassword)
+			l.setSecret("jupyterPassword", testJupyterPass)
+			l.refreshKeys()
+			_, err = l.stack.Preview(context.Background())
+			require.NoError(t, err, "the shipped stack %s must pass the Pulumi CLI and preview", f)
+		})
+	}
+}
