@@ -298,3 +298,10 @@ func headingAnchors(text string) map[string]bool {
 	}
 	return anchors
 }
+
+// TestReadmeGoVersionIsGoMods: the Go the README asks for is go.mod's.
+func TestReadmeGoVersionIsGoMods(t *testing.T) {
+	mod := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(doc(t, "go.mod"))
+	require.NotNil(t, mod, "go.mod names no Go version")
+	assert.Contains(t, markdownSection(readme(t), "## Before you start"), "Go "+mod[1]+" or newer (`go.mod`)", "the README's Go must be go.mod's")
+}
