@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"research-lab/internal/outputs"
 )
 
 // Exit statuses of check.
@@ -138,7 +140,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage(err)
 	}
-	raw, err := readOutputs(*outputsFile, qualified)
+	raw, err := outputs.Read(*outputsFile, qualified)
 	if err != nil {
 		return usage(err)
 	}
@@ -204,27 +206,6 @@ func expectedReachability(dir, stack string) (*reachability, error) {
 		return nil, err
 	}
 	return computeReachability(run), nil
-}
-
-// readOutputs reads the stack outputs from a file, or asks the Pulumi CLI
-// (for stack as the user named it; "" is the current stack).
-func readOutputs(file, stack string) ([]byte, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("reading the outputs: %w", err)
-		}
-		return b, nil
-	}
-	args := []string{"stack", "output", "--json"}
-	if stack != "" {
-		args = append(args, "--stack", stack)
-	}
-	b, err := exec.Command("pulumi", args...).Output()
-	if err != nil {
-		return nil, fmt.Errorf("`pulumi %s` failed (%v): run it where the Pulumi CLI can read the stack, or pass --outputs FILE", strings.Join(args, " "), err)
-	}
-	return b, nil
 }
 
 // parseCheckOutputs reads the JSON and names every output the check needs

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"research-lab/internal/wgkey"
 )
 
 // member is one researcher of a team lab (the members key): their own VPN
@@ -124,7 +126,7 @@ func parseMembers(c *labConfig, v string) error {
 			bad(fmt.Errorf("the password is %d characters (%d bytes) long: at most %d characters, %d bytes", n, len(m.Password), maxMemberPasswordLen, 2*maxMemberPasswordLen))
 		}
 		if m.WireGuardPublicKey != "" {
-			if err := checkWireGuardPublicKey(m.WireGuardPublicKey); err != nil {
+			if err := wgkey.CheckPublic(m.WireGuardPublicKey); err != nil {
 				bad(fmt.Errorf("wireguardPublicKey: %w", err))
 			}
 		}

@@ -12,12 +12,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"research-lab/internal/wgkey"
 )
 
 // testKeyPair is a fixed WireGuard key pair for tests.
 func testKeyPair(t *testing.T, seed byte) (private, public string) {
 	t.Helper()
-	private, public, err := wireguardKeyPairFrom(bytes.Repeat([]byte{seed}, wireguardKeyLen))
+	private, public, err := wgkey.FromBytes(bytes.Repeat([]byte{seed}, wgkey.Len))
 	require.NoError(t, err)
 	return private, public
 }
