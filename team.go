@@ -128,6 +128,10 @@ func parseMembers(c *labConfig, v string) error {
 		if m.WireGuardPublicKey != "" {
 			if err := wgkey.CheckPublic(m.WireGuardPublicKey); err != nil {
 				bad(fmt.Errorf("wireguardPublicKey: %w", err))
+			} else if wgkey.LooksPrivate(m.WireGuardPublicKey) {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("%s:members: %s's wireguardPublicKey looks like a private key (clamped, as every private key is and one public key in 16): "+
+					"if it is %s's private key, it is no longer secret, and the lab would publish it; %s makes a new pair and gives you the public half, which `wg pubkey < key` prints from the key file",
+					projectName, m.Name, m.Name, m.Name))
 			}
 		}
 		c.Members = append(c.Members, m)
@@ -153,7 +157,7 @@ func checkMembers(c *labConfig, serverPublicKey string) []error {
 		}
 		switch {
 		case m.WireGuardPublicKey == "":
-			bad(i, fmt.Errorf("no wireguardPublicKey: the member runs `go run . vpn keygen`, keeps the private key and gives you the public one; then `pulumi config set --path 'members[%d].wireguardPublicKey' <key>`", i))
+			bad(i, fmt.Errorf("no wireguardPublicKey: the member runs `go run ./cmd/lab-vpn keygen` (or `wg genkey | tee wg.key | wg pubkey`), keeps the private key and gives you the public one; then `pulumi config set --path 'members[%d].wireguardPublicKey' <key>`", i))
 		case m.WireGuardPublicKey == serverPublicKey:
 			bad(i, errors.New("wireguardPublicKey is the VPN server's own key: each member needs a key pair of their own"))
 		case keys[m.WireGuardPublicKey] > 0:

@@ -73,10 +73,11 @@ func FromBytes(k []byte) (private, public string, err error) {
 	return base64.StdEncoding.EncodeToString(k), public, nil
 }
 
-// LooksPrivate says whether a key has the pattern of a clamped private key
-// (the low 3 bits clear, the top bit clear, bit 254 set), which every key wg
-// genkey makes has. A public key has it by chance once in 16, so this is a
-// reason to ask, not to refuse.
-func LooksPrivate(key []byte) bool {
-	return len(key) == Len && key[0]&7 == 0 && key[31]&0xc0 == 0x40
+// LooksPrivate says whether the key s has the pattern of a clamped private
+// key (the low 3 bits clear, the top bit clear, bit 254 set), which every
+// key wg genkey makes has. A public key (whose top bit is always clear) has
+// it by chance once in 16: a reason to ask, not to refuse.
+func LooksPrivate(s string) bool {
+	key, err := Parse(s)
+	return err == nil && key[0]&7 == 0 && key[31]&0xc0 == 0x40
 }
