@@ -112,7 +112,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	outputsFile := fs.String("outputs", "", "read the stack outputs from `FILE` (saved with: pulumi stack output --json > FILE) instead of asking the Pulumi CLI")
 	viaVPN := fs.Bool("via-vpn", false, "also check, from a machine connected to the VPN, that jupyterUrl shows Jupyter's login page")
 	timeout := 5 * time.Second
-	fs.Var(secondsOrDuration{&timeout}, "timeout", "how long each probe may take: a `DURATION` such as 5s, or seconds (default 5s)")
+	fs.Var(secondsOrDuration{&timeout}, "timeout", "how long each probe may take: a `DURATION` such as 5s, or seconds")
 	caFile := fs.String("ca", "", "also trust the CA certificates in the PEM `FILE` (a test CA)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

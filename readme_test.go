@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"research-lab/internal/vpncli"
 )
 
 func readme(t *testing.T) string {
@@ -87,14 +89,44 @@ func documentedFlags(t *testing.T, heading string) []string {
 // TestReadmeFlagsAreTheCommands: the flag tables of plan and check list
 // the flags their --help prints.
 func TestReadmeFlagsAreTheCommands(t *testing.T) {
-	var help strings.Builder
-	require.NoError(t, runPlan([]string{"--help"}, &help))
-	assert.Equal(t, helpFlags(t, help.String()), documentedFlags(t, "## See a lab, and its cost, before paying: `go run . plan`"), "README's plan flags")
-	var out, checkHelp bytes.Buffer
-	require.Equal(t, checkPassed, runCheck([]string{"--help"}, &out, &checkHelp))
-	assert.Equal(t, helpFlags(t, checkHelp.String()), documentedFlags(t, "## Check a deployed lab from outside: `go run . check`"), "README's check flags")
+	helps := commandHelps(t)
+	assert.Equal(t, helpFlags(t, helps["plan"]), documentedFlags(t, "## See a lab, and its cost, before paying: `go run . plan`"), "README's plan flags")
+	assert.Equal(t, helpFlags(t, helps["check"]), documentedFlags(t, "## Check a deployed lab from outside: `go run . check`"), "README's check flags")
 	for _, usage := range []string{"plan", "check"} {
 		assert.Contains(t, programUsage, "go run . "+usage, "the program's usage names %s", usage)
+	}
+}
+
+// commandHelps are the --help texts of every command that takes flags.
+func commandHelps(t *testing.T) map[string]string {
+	t.Helper()
+	var plan strings.Builder
+	require.NoError(t, runPlan([]string{"--help"}, &plan))
+	helps := map[string]string{"plan": plan.String()}
+	var out, check bytes.Buffer
+	require.Equal(t, checkPassed, runCheck([]string{"--help"}, &out, &check))
+	helps["check"] = check.String()
+	for _, cmd := range []string{"keygen", "profile"} {
+		status, _, stderr := vpnCommand(cmd, "--help")
+		require.Equal(t, vpncli.Done, status, "vpn %s --help", cmd)
+		helps["vpn "+cmd] = stderr
+	}
+	return helps
+}
+
+// TestHelpNamesEveryArgument: each flag that takes a value shows what it
+// takes (-outputs FILE), not the flag package's "string" or words of its
+// description, and each default is said once.
+func TestHelpNamesEveryArgument(t *testing.T) {
+	flagLine := regexp.MustCompile(`(?m)^  -[a-z-]+(?: (\S.*))?$`)
+	for cmd, help := range commandHelps(t) {
+		lines := flagLine.FindAllStringSubmatch(help, -1)
+		require.NotEmpty(t, lines, "%s --help lists no flags:\n%s", cmd, help)
+		for _, l := range lines {
+			assert.Regexp(t, `^(|[A-Z]+)$`, l[1], "%s --help: %q must name its argument in capitals (FILE, NAME), or take none", cmd, l[0])
+		}
+		assert.NotRegexp(t, `\(default [^)]*\) \(default `, help, "%s --help says a default twice", cmd)
+		assert.NotContains(t, help, "`", "%s --help shows a back-quote", cmd)
 	}
 }
 
