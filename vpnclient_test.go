@@ -188,6 +188,41 @@ func TestProfileQRCodeDecodesToTheProfile(t *testing.T) {
 	assert.NotContains(t, qr+errOut, strings.TrimSpace(readKeyFile(t, aliceKey)), "the QR code is the only form the key takes on the terminal")
 }
 
+// TestProfilePNGDecodesToTheProfile: the PNG a member opens on a screen
+// holds the profile, byte for byte, in a file only they can read.
+func TestProfilePNGDecodesToTheProfile(t *testing.T) {
+	zbarimg := requireTool(t, "zbarimg")
+	dir, outputs, aliceKey, _ := teamOutputs(t)
+	profile, png := filepath.Join(dir, "alice.conf"), filepath.Join(dir, "qr", "alice.png")
+	status, _, errOut := vpnCommand("profile", "--member", "alice", "--private-key", aliceKey, "--outputs", outputs, "--out", profile, "--png", png)
+	require.Equal(t, vpncli.Done, status, errOut)
+	want, err := os.ReadFile(profile)
+	require.NoError(t, err)
+	info, err := os.Stat(png)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "the PNG holds the private key: only its owner may read it")
+	decoded, err := exec.Command(zbarimg, "--raw", "-q", png).Output()
+	require.NoError(t, err, "zbarimg reads no QR code in the PNG")
+	assert.Equal(t, string(want)+"\n", string(decoded), "the PNG must hold the profile (zbarimg adds a newline)")
+	assert.Contains(t, errOut, "written as a QR code to "+png)
+}
+
+// TestMemberToolsWriteNothingUnasked: keygen and the QR code in the
+// terminal leave no file behind where they run (a clone of the repository,
+// say): keys and profiles go only where the member says.
+func TestMemberToolsWriteNothingUnasked(t *testing.T) {
+	_, outputs, aliceKey, _ := teamOutputs(t)
+	here := t.TempDir()
+	t.Chdir(here)
+	status, _, errOut := vpnCommand("keygen")
+	require.Equal(t, vpncli.Done, status, errOut)
+	status, _, errOut = vpnCommand("profile", "--member", "alice", "--private-key", aliceKey, "--outputs", outputs, "--qr")
+	require.Equal(t, vpncli.Done, status, errOut)
+	left, err := os.ReadDir(here)
+	require.NoError(t, err)
+	assert.Empty(t, left, "the member's tools wrote files where they ran")
+}
+
 func readKeyFile(t *testing.T, path string) string {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)

@@ -196,8 +196,8 @@ const (
 // large enough to scan from a screen across a desk.
 const pngSide = 512
 
-// PNG is the profile as a QR code in a PNG image, to show on a screen the
-// phone's camera cannot see from the terminal, or to print.
+// PNG is the profile as a QR code in a PNG image, for an image viewer where
+// the terminal's code is too small or too dim to scan.
 func PNG(profile string) ([]byte, error) {
 	b, err := qrcode.Encode(profile, qrLevel, pngSide)
 	if err != nil {
