@@ -389,7 +389,7 @@ func TestPlanNeedsNoToolchain(t *testing.T) {
 	var out strings.Builder
 	require.NoError(t, runPlan([]string{"--stack", "own"}, &out), "the plan must not run the go command")
 	assert.Contains(t, out.String(), "Estimated monthly cost:")
-	_, err := expectedReachability(".", "own")
+	_, _, err := expectedReachability(".", "own")
 	assert.NoError(t, err, "check's model must not run the go command")
 	assert.Equal(t, "buildACME", funcName(acmeClient), "after the plan, the program builds the client again")
 }

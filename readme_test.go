@@ -165,7 +165,7 @@ func TestReadmeCostsAreThePlans(t *testing.T) {
 // TestReadmeCheckRulesAreTheCodes: the closed ports the README lists for the
 // default stack are those check probes, from the plan's model.
 func TestReadmeCheckRulesAreTheCodes(t *testing.T) {
-	reach, err := expectedReachability(".", "dev")
+	reach, _, err := expectedReachability(".", "dev")
 	require.NoError(t, err)
 	var want []string
 	for _, h := range reach.Hosts {

@@ -27,6 +27,9 @@ type vpnSpec struct {
 	// Units are the systemd units its userdata writes: the sync that
 	// applies its secret and team from SSM, and what else it needs.
 	Units []string
+	// Output is a stack output that only this kind exports, which tells
+	// its labs' outputs from the other kind's (check).
+	Output string
 	// GroupDescription describes the DMZ group. AWS replaces a group whose
 	// description changes (refresh_test.go), so openvpn-as keeps the one
 	// it always had.
@@ -36,13 +39,14 @@ type vpnSpec struct {
 var vpnKinds = map[vpnKind]vpnSpec{
 	vpnOpenVPNAS: {
 		Name: "OpenVPN Access Server", DefaultType: "t4g.micro", MinMemoryMiB: 1024, Template: "vpn.yaml",
-		Service: "openvpnas.service", Units: vpnSyncUnits,
+		Service: "openvpnas.service", Units: vpnSyncUnits, Output: "vpnClientUrl",
 		GroupDescription: "OpenVPN Access Server: VPN from anywhere, SSH from adminCidrs",
 	},
 	vpnWireGuard: {
 		Name: "WireGuard", DefaultType: "t4g.nano", MinMemoryMiB: 512, Template: "vpn-wireguard.yaml",
 		// Forwarding and masquerade of the members to the lab, and the sync.
 		Service: "wg-quick@" + wireguardInterface + ".service", Units: append([]string{"research-lab-vpn-nat.service"}, vpnSyncUnits...),
+		Output:           "vpnServerPublicKey",
 		GroupDescription: "WireGuard: its UDP port from anywhere, SSH from adminCidrs",
 	},
 }
