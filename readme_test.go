@@ -30,11 +30,16 @@ func readme(t *testing.T) string {
 }
 
 // tableKeys lists the backquoted names in the first column of the table
-// under a heading ("`a`, `b`" gives both).
+// under a heading of the README ("`a`, `b`" gives both).
 func tableKeys(t *testing.T, heading string) []string {
 	t.Helper()
-	section := markdownSection(readme(t), heading)
-	require.NotEmpty(t, section, "README has no section %q", heading)
+	return docTableKeys(t, readme(t), heading)
+}
+
+func docTableKeys(t *testing.T, doc, heading string) []string {
+	t.Helper()
+	section := markdownSection(doc, heading)
+	require.NotEmpty(t, section, "no section %q", heading)
 	var keys []string
 	for _, row := range regexp.MustCompile(`(?m)^\| ([^|]+) \|`).FindAllStringSubmatch(section, -1) {
 		for _, k := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(row[1], -1) {
@@ -74,11 +79,11 @@ func helpFlags(t *testing.T, help string) []string {
 	return flags
 }
 
-// documentedFlags are the flags of the table in a README section.
-func documentedFlags(t *testing.T, heading string) []string {
+// documentedFlags are the flags of the table in a section of a document.
+func documentedFlags(t *testing.T, doc, heading string) []string {
 	t.Helper()
 	var flags []string
-	for _, k := range tableKeys(t, heading) {
+	for _, k := range docTableKeys(t, doc, heading) {
 		if name, ok := strings.CutPrefix(k, "--"); ok {
 			flags = append(flags, strings.Fields(name)[0])
 		}
@@ -86,12 +91,18 @@ func documentedFlags(t *testing.T, heading string) []string {
 	return flags
 }
 
-// TestReadmeFlagsAreTheCommands: the flag tables of plan and check list
-// the flags their --help prints.
+// TestReadmeFlagsAreTheCommands: the flag tables of plan and check (in the
+// README) and of the member's keygen and profile (docs/members.md) list the
+// flags their --help prints.
 func TestReadmeFlagsAreTheCommands(t *testing.T) {
 	helps := commandHelps(t)
-	assert.Equal(t, helpFlags(t, helps["plan"]), documentedFlags(t, "## See a lab, and its cost, before paying: `go run . plan`"), "README's plan flags")
-	assert.Equal(t, helpFlags(t, helps["check"]), documentedFlags(t, "## Check a deployed lab from outside: `go run . check`"), "README's check flags")
+	assert.Equal(t, helpFlags(t, helps["plan"]), documentedFlags(t, readme(t), "## See a lab, and its cost, before paying: `go run . plan`"), "README's plan flags")
+	assert.Equal(t, helpFlags(t, helps["check"]), documentedFlags(t, readme(t), "## Check a deployed lab from outside: `go run . check`"), "README's check flags")
+	members, err := os.ReadFile("docs/members.md")
+	require.NoError(t, err)
+	for _, cmd := range []string{"keygen", "profile"} {
+		assert.Equal(t, helpFlags(t, helps["vpn "+cmd]), documentedFlags(t, string(members), "### `"+cmd+"`"), "docs/members.md's %s flags", cmd)
+	}
 	for _, usage := range []string{"plan", "check"} {
 		assert.Contains(t, programUsage, "go run . "+usage, "the program's usage names %s", usage)
 	}

@@ -63,7 +63,7 @@ func TestKeygenMakesKeysWireGuardAccepts(t *testing.T) {
 
 	status, _, errOut = vpnCommand("keygen", "--private-key", file)
 	assert.Equal(t, vpncli.Error, status, "keygen must not overwrite a key file")
-	assert.Contains(t, errOut, "file exists")
+	assert.Contains(t, errOut, file+" exists, and a key file is never replaced")
 	again, _ := os.ReadFile(file)
 	assert.Equal(t, private, again, "the existing key must be left as it was")
 }

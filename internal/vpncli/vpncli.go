@@ -113,7 +113,9 @@ func keygen(cmd string, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "public key   %s  (share it: the lab's owner sets it as your wireguardPublicKey)\n", public)
 		return nil
 	}
-	if err := writeNewKey(*file, private); err != nil {
+	if err := writeNewKey(*file, private); errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s exists, and a key file is never replaced: the lab may know its public half, which `wg pubkey < %s` prints; to make a new pair, name a new file", *file, *file)
+	} else if err != nil {
 		return fmt.Errorf("writing the private key: %w", err)
 	}
 	fmt.Fprintf(stdout, "private key  written to %s (mode 0600: keep it on this device, never share it)\n", *file)
