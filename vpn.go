@@ -1,8 +1,6 @@
 package main
 
-import (
-	"net/netip"
-)
+import "net/netip"
 
 // vpnKind is the VPN server of the lab (the vpn key).
 type vpnKind string
