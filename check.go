@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,7 +22,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
+
+	"research-lab/internal/outputs"
 )
 
 // Exit statuses of check.
@@ -29,6 +34,9 @@ const (
 	checkPassed   = 0
 	checkViolated = 1
 	checkUsage    = 2
+	// checkUnreachable: no public address of the lab answered at all, so
+	// nothing could be checked.
+	checkUnreachable = 2
 )
 
 // publicAddressOutputs are the outputs that hold each server's public
@@ -51,20 +59,33 @@ const (
 	pass verdict = iota
 	warn         // holds, with a caveat the owner should know
 	fail
+	unknown // the host gave no sign of life: a closed port cannot be told from a missing host
 )
 
-func (v verdict) String() string { return [...]string{"PASS", "WARN", "FAIL"}[v] }
+func (v verdict) String() string { return [...]string{"PASS", "WARN", "FAIL", "UNKNOWN"}[v] }
 
-type checkResult struct {
+// outcome is what a probe saw.
+type outcome struct {
 	Verdict verdict
-	Rule    string
 	Detail  string
+	// Heard says the probed address answered: it accepted a connection or
+	// refused one. A security group answers nothing, so silence on a closed
+	// port proves it closed only from a host heard on another.
+	Heard bool
 }
 
-// probe is one rule of the check.
+type checkResult struct {
+	outcome
+	Rule string
+	Addr string
+}
+
+// probe is one rule of the check, on a public address of the lab (Addr), or
+// through the VPN (no Addr).
 type probe struct {
 	Rule string
-	Run  func(ctx context.Context) (verdict, string)
+	Addr string
+	Run  func(ctx context.Context) outcome
 }
 
 // checkOptions are check's flags.
@@ -110,7 +131,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	outputsFile := fs.String("outputs", "", "read the stack outputs from `FILE` (saved with: pulumi stack output --json > FILE) instead of asking the Pulumi CLI")
 	viaVPN := fs.Bool("via-vpn", false, "also check, from a machine connected to the VPN, that jupyterUrl shows Jupyter's login page")
 	timeout := 5 * time.Second
-	fs.Var(secondsOrDuration{&timeout}, "timeout", "how long each probe may take: a `DURATION` such as 5s, or seconds (default 5s)")
+	fs.Var(secondsOrDuration{&timeout}, "timeout", "how long each probe may take: a `DURATION` such as 5s, or seconds")
 	caFile := fs.String("ca", "", "also trust the CA certificates in the PEM `FILE` (a test CA)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -134,15 +155,15 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if qualified == "" {
 		qualified = name
 	}
-	reach, err := expectedReachability(*dir, name)
+	reach, c, err := expectedReachability(*dir, name)
 	if err != nil {
 		return usage(err)
 	}
-	raw, err := readOutputs(*outputsFile, qualified)
+	raw, err := outputs.Read(*outputsFile, qualified)
 	if err != nil {
 		return usage(err)
 	}
-	out, err := parseCheckOutputs(raw, reach, *viaVPN)
+	out, err := parseCheckOutputs(raw, reach, c.VPN, *viaVPN)
 	if err != nil {
 		return usage(err)
 	}
@@ -160,20 +181,57 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			return usage(fmt.Errorf("%s holds no PEM certificate", *caFile))
 		}
 	}
-	status, failed := checkPassed, 0
-	results := runProbes(checkProbes(reach, out, opts), opts.Timeout)
+	results, heard := judgeSilence(runProbes(checkProbes(reach, out, opts), opts.Timeout))
+	results = slices.DeleteFunc(results, func(r checkResult) bool { return r.Rule == "" }) // hearing
+	status, held, unknowns := checkPassed, 0, 0
 	for _, r := range results {
 		fmt.Fprintf(stdout, "%s  %s", r.Verdict, r.Rule)
 		if r.Detail != "" {
 			fmt.Fprintf(stdout, ": %s", r.Detail)
 		}
 		fmt.Fprintln(stdout)
-		if r.Verdict == fail {
-			status, failed = checkViolated, failed+1
+		switch r.Verdict {
+		case pass, warn:
+			held++
+		case fail:
+			status = checkViolated
+		case unknown:
+			unknowns++
 		}
 	}
-	fmt.Fprintf(stdout, "%d of %d rules hold\n", len(results)-failed, len(results))
+	fmt.Fprintf(stdout, "%d of %d rules hold", held, len(results))
+	if unknowns > 0 {
+		fmt.Fprintf(stdout, ", %d unknown", unknowns)
+	}
+	fmt.Fprintln(stdout)
+	if !heard {
+		fmt.Fprintf(stderr, "research-lab check: could not reach the lab: none of its public addresses (%s) answered from here. Is it running (labState, the Learner Lab session), are these its outputs, and does this network let connections out?\n",
+			strings.Join(slices.Sorted(maps.Values(out.Public)), ", "))
+		return checkUnreachable
+	}
 	return status
+}
+
+// judgeSilence settles the rules whose port said nothing: closed, on a host
+// heard on another port; unknown, on a host heard on none. heard says
+// whether any public address of the lab answered at all.
+func judgeSilence(results []checkResult) (settled []checkResult, heard bool) {
+	alive := map[string]bool{}
+	for _, r := range results {
+		if r.Heard && r.Addr != "" {
+			alive[r.Addr] = true
+		}
+	}
+	for i, r := range results {
+		if r.Verdict == unknown {
+			if alive[r.Addr] {
+				results[i].outcome = outcome{Verdict: pass}
+			} else {
+				results[i].Detail = fmt.Sprintf("no answer from %s on any port, so its silence proves nothing (is it running?)", r.Addr)
+			}
+		}
+	}
+	return results, len(alive) > 0
 }
 
 // checkedStack is the stack to check: --stack, or the CLI's current stack.
@@ -189,50 +247,37 @@ func checkedStack(arg string) (string, error) {
 }
 
 // expectedReachability is the plan's model of the stack: what the lab should
-// expose, computed from its configuration exactly as `go run . plan` does.
-func expectedReachability(dir, stack string) (*reachability, error) {
+// expose, computed from its configuration exactly as `go run . plan` does;
+// and the configuration.
+func expectedReachability(dir, stack string) (*reachability, *labConfig, error) {
 	config, secrets, _, err := readStackConfig(dir, stack)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	run, err := runOffline(stack, config, secrets)
 	var bad *configError
 	if errors.As(err, &bad) {
-		return nil, bad
+		return nil, nil, bad
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return computeReachability(run), nil
+	return computeReachability(run), run.Infra.Config, nil
 }
 
-// readOutputs reads the stack outputs from a file, or asks the Pulumi CLI
-// (for stack as the user named it; "" is the current stack).
-func readOutputs(file, stack string) ([]byte, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("reading the outputs: %w", err)
-		}
-		return b, nil
-	}
-	args := []string{"stack", "output", "--json"}
-	if stack != "" {
-		args = append(args, "--stack", stack)
-	}
-	b, err := exec.Command("pulumi", args...).Output()
-	if err != nil {
-		return nil, fmt.Errorf("`pulumi %s` failed (%v): run it where the Pulumi CLI can read the stack, or pass --outputs FILE", strings.Join(args, " "), err)
-	}
-	return b, nil
-}
-
-// parseCheckOutputs reads the JSON and names every output the check needs
-// that is missing: the address of every server the model calls public.
-func parseCheckOutputs(raw []byte, reach *reachability, viaVPN bool) (checkOutputs, error) {
+// parseCheckOutputs reads the JSON, refuses the outputs of another kind of
+// lab than the configuration's, and names every output the check needs that
+// is missing: the address of every server the model calls public.
+func parseCheckOutputs(raw []byte, reach *reachability, vpn vpnKind, viaVPN bool) (checkOutputs, error) {
 	var all map[string]any
 	if err := json.Unmarshal(raw, &all); err != nil {
 		return checkOutputs{}, fmt.Errorf("the outputs are not the JSON of `pulumi stack output --json`: %v", err)
+	}
+	for _, kind := range slices.Sorted(maps.Keys(vpnKinds)) {
+		if spec := vpnKinds[kind]; kind != vpn && all[spec.Output] != nil {
+			return checkOutputs{}, fmt.Errorf("these are the outputs of a lab with vpn: %s (they hold %s), and the stack's configuration says vpn: %s: pass this stack's outputs (pulumi stack output --json --stack NAME), or check the stack they come from",
+				kind, spec.Output, vpn)
+		}
 	}
 	need := []string{"voilaUrl"}
 	for _, h := range reach.Hosts {
@@ -279,8 +324,7 @@ func runProbes(probes []probe, timeout time.Duration) []checkResult {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			v, detail := p.Run(ctx)
-			results[i] = checkResult{Verdict: v, Rule: p.Rule, Detail: detail}
+			results[i] = checkResult{outcome: p.Run(ctx), Rule: p.Rule, Addr: p.Addr}
 		}()
 	}
 	wg.Wait()
@@ -310,20 +354,25 @@ func checkProbes(reach *reachability, out checkOutputs, opts checkOptions) []pro
 	opens := func(role string, p port) bool { return slices.Contains(reach.Open(sourceInternet, role), p.label()) }
 	if ip, ok := out.Public["VPN"]; ok && opens("VPN", portVPNWeb) {
 		vpnWeb := net.JoinHostPort(ip, strconv.Itoa(portVPNWeb.Number))
-		probes = append(probes, probe{"the VPN web UI answers TLS on " + vpnWeb, func(ctx context.Context) (verdict, string) {
-			// Access Server's own certificate is self-signed: the handshake is the proof.
-			d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}}
-			c, err := d.DialContext(ctx, "tcp", vpnWeb)
+		probes = append(probes, probe{"the VPN web UI answers TLS on " + vpnWeb, ip, func(ctx context.Context) outcome {
+			var ear listener
+			c, err := ear.dial(ctx, "tcp", vpnWeb)
 			if err != nil {
-				return fail, err.Error()
+				return outcome{fail, err.Error(), ear.heard.Load()}
 			}
-			c.Close()
-			return pass, ""
+			defer c.Close()
+			// Access Server's own certificate is self-signed: the handshake is the proof.
+			if err := tls.Client(c, &tls.Config{InsecureSkipVerify: true}).HandshakeContext(ctx); err != nil {
+				return outcome{fail, err.Error(), true}
+			}
+			return outcome{pass, "", true}
 		}})
 	}
-	if _, ok := out.Public["VoilaServer"]; ok && opens("VoilaServer", portHTTPS) {
-		probes = append(probes, probe{"Voila publishes the sample notebook at " + out.VoilaURL, func(ctx context.Context) (verdict, string) {
-			return probeVoila(ctx, out, opts)
+	if ip, ok := out.Public["VoilaServer"]; ok && opens("VoilaServer", portHTTPS) {
+		probes = append(probes, probe{"Voila publishes the sample notebook at " + out.VoilaURL, ip, func(ctx context.Context) outcome {
+			var ear listener
+			v, detail := probeVoila(ctx, out, opts, &ear)
+			return outcome{v, detail, ear.heard.Load()}
 		}})
 	}
 	servers := map[string]string{} // role -> Name tag
@@ -341,21 +390,23 @@ func checkProbes(reach *reachability, out checkOutputs, opts checkOptions) []pro
 			name = "the NAT gateway" // admits nothing from the internet
 		}
 		for _, p := range labTCPPorts() {
-			if !restricted(reach.Open(sourceInternet, role), p) {
+			if restricted(reach.Open(sourceInternet, role), p) {
+				probes = append(probes, hearing(out.Public[role], p))
+			} else {
 				probes = append(probes, closedPort(name, out.Public[role], p))
 			}
 		}
 	}
 	if opts.ViaVPN {
-		probes = append(probes, probe{"Jupyter's login page answers at " + out.JupyterURL + " through the VPN", func(ctx context.Context) (verdict, string) {
-			body, err := httpGet(ctx, out.JupyterURL, opts)
+		probes = append(probes, probe{"Jupyter's login page answers at " + out.JupyterURL + " through the VPN", "", func(ctx context.Context) outcome {
+			body, err := httpGet(ctx, out.JupyterURL, opts, &listener{})
 			switch {
 			case err != nil:
-				return fail, err.Error()
+				return outcome{Verdict: fail, Detail: err.Error()}
 			case !strings.Contains(body, `type="password"`):
-				return fail, "the page has no password field: not Jupyter's login page"
+				return outcome{Verdict: fail, Detail: "the page has no password field: not Jupyter's login page"}
 			}
-			return pass, ""
+			return outcome{Verdict: pass}
 		}})
 	}
 	return probes
@@ -374,24 +425,53 @@ func restricted(open []string, p port) bool {
 }
 
 // closedPort is the rule that a port does not answer on a server's public
-// address.
+// address: refused, or silent on a host heard on another port
+// (judgeSilence).
 func closedPort(server, ip string, p port) probe {
 	addr := net.JoinHostPort(ip, strconv.Itoa(p.Number))
-	return probe{fmt.Sprintf("%s (%s) is closed on %s's public address %s", p.label(), p.Name, server, ip), func(ctx context.Context) (verdict, string) {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return pass, "" // refused or filtered
+	return probe{fmt.Sprintf("%s (%s) is closed on %s's public address %s", p.label(), p.Name, server, ip), ip, func(ctx context.Context) outcome {
+		var ear listener
+		c, err := ear.dial(ctx, "tcp", addr)
+		switch {
+		case err == nil:
+			c.Close()
+			return outcome{fail, "it answers: " + addr + " is reachable from here", true}
+		case ear.heard.Load():
+			return outcome{pass, "", true} // refused
 		}
-		c.Close()
-		return fail, "it answers: " + addr + " is reachable from here"
+		return outcome{Verdict: unknown}
 	}}
+}
+
+// hearing is no rule: it dials a port the model opens (SSH from
+// adminCidrs, say), whose answer shows the host is up.
+func hearing(ip string, p port) probe {
+	return probe{Addr: ip, Run: func(ctx context.Context) outcome {
+		var ear listener
+		if c, err := ear.dial(ctx, "tcp", net.JoinHostPort(ip, strconv.Itoa(p.Number))); err == nil {
+			c.Close()
+		}
+		return outcome{Verdict: pass, Heard: ear.heard.Load()}
+	}}
+}
+
+// listener dials and hears whether the address answered at all: with a
+// connection, or by refusing one.
+type listener struct{ heard atomic.Bool }
+
+func (l *listener) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
+		l.heard.Store(true)
+	}
+	return c, err
 }
 
 // probeVoila fetches voilaUrl and looks for the sample notebook. While Voila
 // has no certificate yet it answers on HTTP only: a warning, not a failure.
-func probeVoila(ctx context.Context, out checkOutputs, opts checkOptions) (verdict, string) {
-	body, err := httpGet(ctx, out.VoilaURL, opts)
+func probeVoila(ctx context.Context, out checkOutputs, opts checkOptions, ear *listener) (verdict, string) {
+	body, err := httpGet(ctx, out.VoilaURL, opts, ear)
 	if err == nil {
 		if !strings.Contains(body, sampleNotebookName) {
 			return fail, "it answers but does not list " + sampleNotebookName
@@ -404,7 +484,7 @@ func probeVoila(ctx context.Context, out checkOutputs, opts checkOptions) (verdi
 		return fail, err.Error()
 	}
 	plain := "http://" + net.JoinHostPort(out.Public["VoilaServer"], strconv.Itoa(portHTTP.Number)) + "/"
-	body, herr := httpGet(ctx, plain, opts)
+	body, herr := httpGet(ctx, plain, opts, ear)
 	if herr != nil || !strings.Contains(body, sampleNotebookName) {
 		return fail, err.Error()
 	}
@@ -426,9 +506,9 @@ func (r *redirectRefused) Error() string {
 // maxRedirects is how many same-host redirects the check follows.
 const maxRedirects = 3
 
-func httpGet(ctx context.Context, target string, opts checkOptions) (string, error) {
+func httpGet(ctx context.Context, target string, opts checkOptions, ear *listener) (string, error) {
 	client := &http.Client{
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: opts.Roots}},
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: opts.Roots}, DialContext: ear.dial},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			from := via[len(via)-1].URL
 			if req.URL.Hostname() != from.Hostname() || (from.Scheme == "https" && req.URL.Scheme != "https") {

@@ -15,7 +15,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +33,9 @@ const (
 	standInJupyter = "127.0.0.4" // a private address, reached through the VPN
 	standInNAT     = "127.0.0.5"
 	standInPublic  = "127.0.0.6" // Jupyter's public address (internet-gateway), or another host
+	// standInSilent is a host that answers nothing: the namespace has no
+	// route to it (documentation addresses, RFC 5737).
+	standInSilent = "203.0.113."
 )
 
 // stackDir lays out a project folder with this stack file, as Pulumi.test.yaml.
@@ -92,6 +97,42 @@ func TestCheckRefusesBadUsage(t *testing.T) {
 	assert.Contains(t, errOut.String(), "-timeout DURATION")
 }
 
+// TestCheckRefusesOutputsOfAnotherKindOfLab: the outputs of a WireGuard lab
+// checked against an OpenVPN AS stack, or the other way round, are refused
+// with what differs, before any probe.
+func TestCheckRefusesOutputsOfAnotherKindOfLab(t *testing.T) {
+	_, member := testKeyPair(t, 41)
+	wireguardStack := "config:\n  research-lab:keyName: vockey\n  research-lab:vpn: wireguard\n  research-lab:wireguardPrivateKey:\n    secure: AAABAEncrypted\n" +
+		"  research-lab:members:\n    - name: alice\n      password:\n        secure: AAABAEncrypted1\n      wireguardPublicKey: " + member + "\n"
+	labs := map[vpnKind]*mockRun{vpnOpenVPNAS: deploy(t, nil), vpnWireGuard: deployTeam(t, "wireguard", []string{"alice"}, nil)}
+	stacks := map[vpnKind]string{vpnOpenVPNAS: checkedStackFile, vpnWireGuard: wireguardStack}
+	for kind, spec := range vpnKinds {
+		for other, o := range vpnKinds {
+			_, has := labs[kind].Outputs[o.Output]
+			assert.Equal(t, kind == other, has, "output %s tells a %s lab's outputs apart: only that kind may export it", o.Output, other)
+		}
+		for stackKind, stack := range stacks {
+			b, err := json.Marshal(labs[kind].Outputs)
+			require.NoError(t, err)
+			file := filepath.Join(t.TempDir(), "outputs.json")
+			require.NoError(t, os.WriteFile(file, b, 0o600))
+			dir := stackDir(t, stack)
+			if stackKind == kind { // parsed, not probed: these addresses are the mocks'
+				reach, c, err := expectedReachability(dir, "test")
+				require.NoError(t, err)
+				_, err = parseCheckOutputs(b, reach, c.VPN, false)
+				assert.NoError(t, err, "a %s lab's own outputs", kind)
+				continue
+			}
+			var out, errOut bytes.Buffer
+			status := runCheck([]string{"--dir", dir, "--stack", "test", "--outputs", file}, &out, &errOut)
+			assert.Equal(t, checkUsage, status, "%s outputs against a %s stack:\n%s", kind, stackKind, errOut.String())
+			assert.Contains(t, errOut.String(), fmt.Sprintf("these are the outputs of a lab with vpn: %s (they hold %s), and the stack's configuration says vpn: %s", kind, spec.Output, stackKind))
+			assert.Empty(t, out.String(), "outputs of another lab must be refused before any probe")
+		}
+	}
+}
+
 func TestCheckTimeoutTakesWhatAUserTypes(t *testing.T) {
 	for in, want := range map[string]time.Duration{"5": 5 * time.Second, "2.5": 2500 * time.Millisecond, "5s": 5 * time.Second, "1m": time.Minute} {
 		var d time.Duration
@@ -142,6 +183,26 @@ func TestCheckCatchesWhatTheLabExposes(t *testing.T) {
 			"FAIL  Voila publishes the sample notebook at https://127.0.0.3/: https://127.0.0.3/ redirects from HTTPS to HTTP (http://127.0.0.3/): not followed"}},
 		{"jupyter-public", checkViolated, []string{"FAIL  8888/tcp (Jupyter) is closed on HOL02-Jupyter's public address 127.0.0.6: it answers"}},
 		{"nat-gateway-exposed", checkViolated, []string{"FAIL  22/tcp (SSH) is closed on the NAT gateway's public address 127.0.0.5: it answers"}},
+		{"nat-silent", checkPassed, []string{
+			"UNKNOWN  22/tcp (SSH) is closed on HOL02-NAT's public address 203.0.113.5: no answer from 203.0.113.5 on any port, so its silence proves nothing (is it running?)",
+			"UNKNOWN  8888/tcp (Jupyter) is closed on HOL02-NAT's public address 203.0.113.5",
+			"PASS  8888/tcp (Jupyter) is closed on HOL02-VPN's public address 127.0.0.2",
+			"10 of 16 rules hold, 6 unknown",
+		}},
+		// Security groups as AWS's: what they do not open answers nothing;
+		// the VPN's web UI is down, and only SSH (adminCidrs) shows it is up.
+		{"firewalled", checkViolated, []string{
+			"FAIL  the VPN web UI answers TLS on 127.0.0.2:943",
+			"PASS  8888/tcp (Jupyter) is closed on HOL02-VPN's public address 127.0.0.2\n",
+			"PASS  8888/tcp (Jupyter) is closed on HOL02-VoilaServer's public address 127.0.0.3\n",
+			"UNKNOWN  22/tcp (SSH) is closed on HOL02-NAT's public address 127.0.0.5: no answer",
+			"9 of 16 rules hold, 6 unknown",
+		}},
+		{"unreachable", checkUnreachable, []string{
+			"UNKNOWN  8888/tcp (Jupyter) is closed on HOL02-VPN's public address 203.0.113.2",
+			"FAIL  the VPN web UI answers TLS on 203.0.113.2:943",
+			"could not reach the lab: none of its public addresses (203.0.113.2, 203.0.113.3, 203.0.113.5) answered from here",
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.scenario, func(t *testing.T) {
@@ -188,7 +249,7 @@ func TestCheckStandInLab(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { l.Close() })
 	}
-	if scenario != "vpn-down" {
+	if scenario != "vpn-down" && scenario != "firewalled" {
 		serve(standInVPN+":943", site, true)
 	}
 	listen(standInVPN + ":22") // SSH on the VPN is allowed
@@ -214,6 +275,24 @@ func TestCheckStandInLab(t *testing.T) {
 	case "nat-gateway-exposed":
 		stackFile += "  research-lab:researchEgress: nat-gateway\n"
 		listen(standInNAT + ":22")
+	case "firewalled":
+		requireTool(t, "nft")
+		nft := func(rule string) {
+			out, err := exec.Command("nft", strings.Fields(rule)...).CombinedOutput()
+			require.NoError(t, err, "nft %s: %s", rule, out)
+		}
+		nft("add table ip sg")
+		nft("add chain ip sg out { type filter hook output priority 0 ; }")
+		nft("add rule ip sg out ip daddr " + standInVPN + " tcp dport != 22 drop")
+		nft("add rule ip sg out ip daddr " + standInVoila + " tcp dport != { 80, 443 } drop")
+		nft("add rule ip sg out ip daddr " + standInNAT + " drop")
+	case "nat-silent":
+		outputs["natPublicIp"] = standInSilent + "5"
+	case "unreachable":
+		for k, last := range map[string]string{"vpnPublicIp": "2", "voilaPublicIp": "3", "natPublicIp": "5"} {
+			outputs[k] = standInSilent + last
+		}
+		outputs["voilaUrl"] = "https://" + standInSilent + "3/"
 	case "jupyter-public":
 		stackFile += "  research-lab:researchEgress: internet-gateway\n"
 		delete(outputs, "natPublicIp")

@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"research-lab/internal/wgkey"
 )
 
 // projectName is the Pulumi project, and the namespace of every configuration key.
@@ -99,7 +101,7 @@ var configKeys = []configKey{
 			if c.WireGuardPrivateKey = v; v == "" {
 				return nil
 			}
-			_, err := parseWireGuardKey(v)
+			_, err := wgkey.Parse(v)
 			return err
 		}},
 	{Name: "members", Default: "[]", HoldsSecrets: true, Description: "team members, each with a name, a secret password and, with vpn: wireguard, a wireguardPublicKey",
@@ -579,8 +581,8 @@ func parseConfig(get func(string) (string, bool), keys []string, isSecret func(s
 		}
 	}
 	if valid["vpn"] && valid["wireguardPrivateKey"] && c.WireGuardPrivateKey != "" {
-		key, _ := parseWireGuardKey(c.WireGuardPrivateKey)
-		pub, err := wireguardPublicKey(key)
+		key, _ := wgkey.Parse(c.WireGuardPrivateKey)
+		pub, err := wgkey.Public(key)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s:wireguardPrivateKey %w", projectName, err))
 		}

@@ -175,8 +175,9 @@ or offline, with Go only:
                                 probe the deployed lab from here, rule by rule
   go run . vpn keygen [--private-key FILE]
                                 a WireGuard key pair (vpn: wireguard): the server's, or a member's
-  go run . vpn profile --member NAME --private-key FILE [--stack NAME | --outputs FILE] (--out FILE | --qr)
-                                a member's WireGuard profile, as a file or a QR code for a phone
+  go run . vpn profile --member NAME --private-key FILE [--stack NAME | --outputs FILE] [--out FILE] [--qr] [--png FILE]
+                                a member's WireGuard profile: a file, or a QR code for a phone
+                                (members: go run ./cmd/lab-vpn keygen|profile, which builds in seconds)
 `
 
 // voilaURL is the public site over HTTPS: on voilaDomain, or the Elastic IP

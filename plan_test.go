@@ -398,7 +398,7 @@ func TestPlanNeedsNoToolchain(t *testing.T) {
 	dir := exampleStack(t, "own")
 	require.NoError(t, runPlan([]string{"--dir", dir, "--stack", "own"}, &out), "the plan must not run the go command")
 	assert.Contains(t, out.String(), "Estimated monthly cost:")
-	_, err := expectedReachability(dir, "own")
+	_, _, err := expectedReachability(dir, "own")
 	assert.NoError(t, err, "check's model must not run the go command")
 	assert.Equal(t, "buildACME", funcName(acmeClient), "after the plan, the program builds the client again")
 }

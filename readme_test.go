@@ -19,6 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"research-lab/internal/vpncli"
 )
 
 // Where the parts of the documentation that tests hold to the code live.
@@ -83,11 +85,11 @@ func helpFlags(t *testing.T, help string) []string {
 	return flags
 }
 
-// documentedFlags are the flags of the table in a README section.
-func documentedFlags(t *testing.T, heading string) []string {
+// documentedFlags are the flags of the table in a section of a document.
+func documentedFlags(t *testing.T, name, heading string) []string {
 	t.Helper()
 	var flags []string
-	for _, k := range tableKeys(t, referenceDoc, heading) {
+	for _, k := range tableKeys(t, name, heading) {
 		if name, ok := strings.CutPrefix(k, "--"); ok {
 			flags = append(flags, strings.Fields(name)[0])
 		}
@@ -95,17 +97,51 @@ func documentedFlags(t *testing.T, heading string) []string {
 	return flags
 }
 
-// TestReadmeFlagsAreTheCommands: the flag tables of plan and check list
-// the flags their --help prints.
+// TestReadmeFlagsAreTheCommands: the flag tables of plan and check (in
+// docs/reference.md) and of the member's keygen and profile (docs/members.md) list the
+// flags their --help prints.
 func TestReadmeFlagsAreTheCommands(t *testing.T) {
-	var help strings.Builder
-	require.NoError(t, runPlan([]string{"--help"}, &help))
-	assert.Equal(t, helpFlags(t, help.String()), documentedFlags(t, "## See a lab, and its cost, before paying: `go run . plan`"), "docs/reference.md's plan flags")
-	var out, checkHelp bytes.Buffer
-	require.Equal(t, checkPassed, runCheck([]string{"--help"}, &out, &checkHelp))
-	assert.Equal(t, helpFlags(t, checkHelp.String()), documentedFlags(t, "## Check a deployed lab from outside: `go run . check`"), "docs/reference.md's check flags")
+	helps := commandHelps(t)
+	assert.Equal(t, helpFlags(t, helps["plan"]), documentedFlags(t, referenceDoc, "## See a lab, and its cost, before paying: `go run . plan`"), "docs/reference.md's plan flags")
+	assert.Equal(t, helpFlags(t, helps["check"]), documentedFlags(t, referenceDoc, "## Check a deployed lab from outside: `go run . check`"), "docs/reference.md's check flags")
+	for _, cmd := range []string{"keygen", "profile"} {
+		assert.Equal(t, helpFlags(t, helps["vpn "+cmd]), documentedFlags(t, "docs/members.md", "### `"+cmd+"`"), "docs/members.md's %s flags", cmd)
+	}
 	for _, usage := range []string{"plan", "check"} {
 		assert.Contains(t, programUsage, "go run . "+usage, "the program's usage names %s", usage)
+	}
+}
+
+// commandHelps are the --help texts of every command that takes flags.
+func commandHelps(t *testing.T) map[string]string {
+	t.Helper()
+	var plan strings.Builder
+	require.NoError(t, runPlan([]string{"--help"}, &plan))
+	helps := map[string]string{"plan": plan.String()}
+	var out, check bytes.Buffer
+	require.Equal(t, checkPassed, runCheck([]string{"--help"}, &out, &check))
+	helps["check"] = check.String()
+	for _, cmd := range []string{"keygen", "profile"} {
+		status, _, stderr := vpnCommand(cmd, "--help")
+		require.Equal(t, vpncli.Done, status, "vpn %s --help", cmd)
+		helps["vpn "+cmd] = stderr
+	}
+	return helps
+}
+
+// TestHelpNamesEveryArgument: each flag that takes a value shows what it
+// takes (-outputs FILE), not the flag package's "string" or words of its
+// description, and each default is said once.
+func TestHelpNamesEveryArgument(t *testing.T) {
+	flagLine := regexp.MustCompile(`(?m)^  -[a-z-]+(?: (\S.*))?$`)
+	for cmd, help := range commandHelps(t) {
+		lines := flagLine.FindAllStringSubmatch(help, -1)
+		require.NotEmpty(t, lines, "%s --help lists no flags:\n%s", cmd, help)
+		for _, l := range lines {
+			assert.Regexp(t, `^(|[A-Z]+)$`, l[1], "%s --help: %q must name its argument in capitals (FILE, NAME), or take none", cmd, l[0])
+		}
+		assert.NotRegexp(t, `\(default [^)]*\) \(default `, help, "%s --help says a default twice", cmd)
+		assert.NotContains(t, help, "`", "%s --help shows a back-quote", cmd)
 	}
 }
 
@@ -144,7 +180,7 @@ func TestReadmeCostsAreThePlans(t *testing.T) {
 // TestReadmeCheckRulesAreTheCodes: the closed ports the README lists for the
 // default stack are those check probes, from the plan's model.
 func TestReadmeCheckRulesAreTheCodes(t *testing.T) {
-	reach, err := expectedReachability(".", "dev")
+	reach, _, err := expectedReachability(".", "dev")
 	require.NoError(t, err)
 	var want []string
 	for _, h := range reach.Hosts {

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"research-lab/internal/wgkey"
 )
 
 // member is one researcher of a team lab (the members key): their own VPN
@@ -134,8 +136,12 @@ func parseMembers(c *labConfig, v string) error {
 			bad(fmt.Errorf("the password is %d characters (%d bytes) long: at most %d characters, %d bytes", n, len(m.Password), maxMemberPasswordLen, 2*maxMemberPasswordLen))
 		}
 		if m.WireGuardPublicKey != "" {
-			if err := checkWireGuardPublicKey(m.WireGuardPublicKey); err != nil {
+			if err := wgkey.CheckPublic(m.WireGuardPublicKey); err != nil {
 				bad(fmt.Errorf("wireguardPublicKey: %w", err))
+			} else if wgkey.LooksPrivate(m.WireGuardPublicKey) {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("%s:members: %s's wireguardPublicKey looks like a private key (clamped, as every private key is and one public key in 16): "+
+					"if it is %s's private key, it is no longer secret, and the lab would publish it; %s makes a new pair and gives you the public half, which `wg pubkey < key` prints from the key file",
+					projectName, m.Name, m.Name, m.Name))
 			}
 		}
 		c.Members = append(c.Members, m)
@@ -183,7 +189,7 @@ func checkMembers(c *labConfig, serverPublicKey string) []error {
 		}
 		switch {
 		case m.WireGuardPublicKey == "":
-			bad(i, fmt.Errorf("no wireguardPublicKey: the member runs `go run . vpn keygen`, keeps the private key and gives you the public one; then `pulumi config set --path 'members[%d].wireguardPublicKey' <key>`", i))
+			bad(i, fmt.Errorf("no wireguardPublicKey: the member runs `go run ./cmd/lab-vpn keygen` (or `wg genkey | tee wg.key | wg pubkey`), keeps the private key and gives you the public one; then `pulumi config set --path 'members[%d].wireguardPublicKey' <key>`", i))
 		case m.WireGuardPublicKey == serverPublicKey:
 			bad(i, errors.New("wireguardPublicKey is the VPN server's own key: each member needs a key pair of their own"))
 		case keys[m.WireGuardPublicKey] > 0:

@@ -12,12 +12,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"research-lab/internal/wgkey"
 )
 
 // testKeyPair is a fixed WireGuard key pair for tests.
 func testKeyPair(t *testing.T, seed byte) (private, public string) {
 	t.Helper()
-	private, public, err := wireguardKeyPairFrom(bytes.Repeat([]byte{seed}, wireguardKeyLen))
+	private, public, err := wgkey.FromBytes(bytes.Repeat([]byte{seed}, wgkey.Len))
 	require.NoError(t, err)
 	return private, public
 }
@@ -92,7 +94,7 @@ func TestBadMembersAreRefusedBeforeAnyResource(t *testing.T) {
 		{"misspelt field", `[{"name":"alice","pasword":"x"}]`, "openvpn-as", `members[0]: unknown field "pasword": a member has name, password and wireguardPublicKey`},
 		{"a list of names", `["alice","bob"]`, "openvpn-as", "members must be a list of members, each with a name and a secret password (and with vpn: wireguard a wireguardPublicKey), not a list of names; in the stack file:\n    research-lab:members:\n      - name: alice\n"},
 		{"a name that YAML reads as a number", `[{"name":2024,"password":"x"}]`, "openvpn-as", "members[0]: name must be text (in quotes if YAML reads it as a number or a boolean)"},
-		{"no key with wireguard", `[{"name":"alice","password":"` + testAlicePassword + `"}]`, "wireguard", "members[0] (alice): no wireguardPublicKey: the member runs `go run . vpn keygen`"},
+		{"no key with wireguard", `[{"name":"alice","password":"` + testAlicePassword + `"}]`, "wireguard", "members[0] (alice): no wireguardPublicKey: the member runs `go run ./cmd/lab-vpn keygen`"},
 		{"key not base64", `[{"name":"alice","password":"` + testAlicePassword + `","wireguardPublicKey":"not a key"}]`, "wireguard", "members[0] (alice): wireguardPublicKey: not a WireGuard key"},
 		{"key too short", `[{"name":"alice","password":"` + testAlicePassword + `","wireguardPublicKey":"AAAA"}]`, "wireguard", "members[0] (alice): wireguardPublicKey: not a WireGuard key"},
 		{"key not canonical", `[{"name":"alice","password":"` + testAlicePassword + `","wireguardPublicKey":"` + alicePub[:42] + `B="}]`, "wireguard", "members[0] (alice): wireguardPublicKey: not a WireGuard key"},
@@ -323,4 +325,30 @@ func TestSHA512CryptMatchesGlibc(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, string(out), sha512Crypt(tc.password, tc.salt, tc.rounds), "SHA-512 crypt of %q", tc.password)
 	}
+}
+
+// TestPrivateLookingMemberKeyWarns: a member's key with the pattern of a
+// private key plans, with a warning that names the member and the fix (a
+// public key has that pattern once in 16, so it cannot be refused).
+func TestPrivateLookingMemberKeyWarns(t *testing.T) {
+	alicePrivate, alicePublic := testKeyPair(t, 21)
+	require.False(t, wgkey.LooksPrivate(alicePublic), "the fixture's public key must not look private")
+	warnings := func(key string) []string {
+		cfg, secrets := teamConfig(t, "wireguard", nil, map[string]string{
+			"members": `[{"name":"alice","password":"` + testAlicePassword + `","wireguardPublicKey":"` + key + `"}]`})
+		run, err := runUnderMocks("dev", cfg, secrets)
+		require.NoError(t, err, "a key that looks private still plans")
+		var found []string
+		for _, w := range run.Infra.Config.Warnings {
+			if strings.Contains(w, "looks like a private key") {
+				found = append(found, w)
+			}
+		}
+		return found
+	}
+	found := warnings(alicePrivate)
+	require.Len(t, found, 1, "a private key as alice's public key must warn, once")
+	assert.Contains(t, found[0], "research-lab:members: alice's wireguardPublicKey looks like a private key", "the warning names the member and the key")
+	assert.Contains(t, found[0], "alice makes a new pair and gives you the public half, which `wg pubkey < key` prints from the key file", "the warning says the fix")
+	assert.Empty(t, warnings(alicePublic), "alice's real public key must not warn")
 }

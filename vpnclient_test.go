@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"research-lab/internal/vpncli"
 )
 
 // vpnCommand runs `go run . vpn ARGS` in-process.
@@ -30,7 +32,7 @@ func TestKeygenMakesKeysWireGuardAccepts(t *testing.T) {
 	wg := requireTool(t, "wg")
 	for range 5 {
 		status, out, errOut := vpnCommand("keygen")
-		require.Equal(t, vpnDone, status, errOut)
+		require.Equal(t, vpncli.Done, status, errOut)
 		keys := map[string]string{}
 		for _, m := range keygenLine.FindAllStringSubmatch(out, -1) {
 			keys[m[1]] = m[2]
@@ -46,7 +48,7 @@ func TestKeygenMakesKeysWireGuardAccepts(t *testing.T) {
 
 	file := filepath.Join(t.TempDir(), "alice.key")
 	status, out, errOut := vpnCommand("keygen", "--private-key", file)
-	require.Equal(t, vpnDone, status, errOut)
+	require.Equal(t, vpncli.Done, status, errOut)
 	private, err := os.ReadFile(file)
 	require.NoError(t, err)
 	assert.NotContains(t, out, strings.TrimSpace(string(private)), "with --private-key the private key goes to the file only")
@@ -60,8 +62,8 @@ func TestKeygenMakesKeysWireGuardAccepts(t *testing.T) {
 	assert.Contains(t, out, "public key   "+strings.TrimSpace(string(pub)))
 
 	status, _, errOut = vpnCommand("keygen", "--private-key", file)
-	assert.Equal(t, vpnError, status, "keygen must not overwrite a key file")
-	assert.Contains(t, errOut, "file exists")
+	assert.Equal(t, vpncli.Error, status, "keygen must not overwrite a key file")
+	assert.Contains(t, errOut, file+" exists, and a key file is never replaced")
 	again, _ := os.ReadFile(file)
 	assert.Equal(t, private, again, "the existing key must be left as it was")
 }
@@ -90,7 +92,7 @@ func TestProfileIsTheMembersWireGuardConfig(t *testing.T) {
 	profile := filepath.Join(dir, "research-lab.conf")
 	require.NoError(t, os.WriteFile(profile, []byte("an older profile"), 0o644))
 	status, out, errOut := vpnCommand("profile", "--member", "alice", "--private-key", aliceKey, "--outputs", outputs, "--out", profile)
-	require.Equal(t, vpnDone, status, errOut)
+	require.Equal(t, vpncli.Done, status, errOut)
 
 	private, _ := testMemberKeyPair(t, 0, "alice")
 	_, server := testKeyPair(t, 7)
@@ -131,9 +133,9 @@ func TestProfileQRCodeDecodesToTheProfile(t *testing.T) {
 	dir, outputs, aliceKey, _ := teamOutputs(t)
 	profile := filepath.Join(dir, "alice.conf")
 	status, _, errOut := vpnCommand("profile", "--member", "alice", "--private-key", aliceKey, "--outputs", outputs, "--out", profile)
-	require.Equal(t, vpnDone, status, errOut)
+	require.Equal(t, vpncli.Done, status, errOut)
 	status, qr, errOut := vpnCommand("profile", "--member", "alice", "--private-key", aliceKey, "--outputs", outputs, "--qr")
-	require.Equal(t, vpnDone, status, errOut)
+	require.Equal(t, vpncli.Done, status, errOut)
 	want, err := os.ReadFile(profile)
 	require.NoError(t, err)
 
@@ -186,6 +188,41 @@ func TestProfileQRCodeDecodesToTheProfile(t *testing.T) {
 	assert.NotContains(t, qr+errOut, strings.TrimSpace(readKeyFile(t, aliceKey)), "the QR code is the only form the key takes on the terminal")
 }
 
+// TestProfilePNGDecodesToTheProfile: the PNG a member opens on a screen
+// holds the profile, byte for byte, in a file only they can read.
+func TestProfilePNGDecodesToTheProfile(t *testing.T) {
+	zbarimg := requireTool(t, "zbarimg")
+	dir, outputs, aliceKey, _ := teamOutputs(t)
+	profile, png := filepath.Join(dir, "alice.conf"), filepath.Join(dir, "qr", "alice.png")
+	status, _, errOut := vpnCommand("profile", "--member", "alice", "--private-key", aliceKey, "--outputs", outputs, "--out", profile, "--png", png)
+	require.Equal(t, vpncli.Done, status, errOut)
+	want, err := os.ReadFile(profile)
+	require.NoError(t, err)
+	info, err := os.Stat(png)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "the PNG holds the private key: only its owner may read it")
+	decoded, err := exec.Command(zbarimg, "--raw", "-q", png).Output()
+	require.NoError(t, err, "zbarimg reads no QR code in the PNG")
+	assert.Equal(t, string(want)+"\n", string(decoded), "the PNG must hold the profile (zbarimg adds a newline)")
+	assert.Contains(t, errOut, "written as a QR code to "+png)
+}
+
+// TestMemberToolsWriteNothingUnasked: keygen and the QR code in the
+// terminal leave no file behind where they run (a clone of the repository,
+// say): keys and profiles go only where the member says.
+func TestMemberToolsWriteNothingUnasked(t *testing.T) {
+	_, outputs, aliceKey, _ := teamOutputs(t)
+	here := t.TempDir()
+	t.Chdir(here)
+	status, _, errOut := vpnCommand("keygen")
+	require.Equal(t, vpncli.Done, status, errOut)
+	status, _, errOut = vpnCommand("profile", "--member", "alice", "--private-key", aliceKey, "--outputs", outputs, "--qr")
+	require.Equal(t, vpncli.Done, status, errOut)
+	left, err := os.ReadDir(here)
+	require.NoError(t, err)
+	assert.Empty(t, left, "the member's tools wrote files where they ran")
+}
+
 func readKeyFile(t *testing.T, path string) string {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -218,26 +255,26 @@ func TestProfileRefusesBadInputs(t *testing.T) {
 		status int
 		want   string
 	}{
-		{"unknown member", []string{"--member", "carol", "--private-key", aliceKey, "--outputs", outputs, "--out", out}, vpnError,
+		{"unknown member", []string{"--member", "carol", "--private-key", aliceKey, "--outputs", outputs, "--out", out}, vpncli.Error,
 			`"carol" is not a member of this lab; its members are alice, bob`},
-		{"someone else's key", []string{"--member", "alice", "--private-key", bobKey, "--outputs", outputs, "--out", out}, vpnError,
+		{"someone else's key", []string{"--member", "alice", "--private-key", bobKey, "--outputs", outputs, "--out", out}, vpncli.Error,
 			"this private key is not alice's"},
-		{"the server's key", []string{"--member", "alice", "--private-key", serverKey, "--outputs", outputs, "--out", out}, vpnError,
+		{"the server's key", []string{"--member", "alice", "--private-key", serverKey, "--outputs", outputs, "--out", out}, vpncli.Error,
 			"this private key is the VPN server's"},
-		{"not a key", []string{"--member", "alice", "--private-key", garbage, "--outputs", outputs, "--out", out}, vpnError,
+		{"not a key", []string{"--member", "alice", "--private-key", garbage, "--outputs", outputs, "--out", out}, vpncli.Error,
 			garbage + " does not hold a private key: not a WireGuard key"},
-		{"no key file", []string{"--member", "alice", "--private-key", filepath.Join(dir, "none.key"), "--outputs", outputs, "--out", out}, vpnError,
+		{"no key file", []string{"--member", "alice", "--private-key", filepath.Join(dir, "none.key"), "--outputs", outputs, "--out", out}, vpncli.Error,
 			"reading the private key"},
-		{"an OpenVPN AS lab", []string{"--member", "alice", "--private-key", aliceKey, "--outputs", openvpn, "--out", out}, vpnError,
+		{"an OpenVPN AS lab", []string{"--member", "alice", "--private-key", aliceKey, "--outputs", openvpn, "--out", out}, vpncli.Error,
 			"this lab's VPN is OpenVPN Access Server (vpn: openvpn-as), which makes no WireGuard profiles: log in at https://"},
-		{"outputs of no lab", []string{"--member", "alice", "--private-key", aliceKey, "--outputs", empty, "--out", out}, vpnError,
+		{"outputs of no lab", []string{"--member", "alice", "--private-key", aliceKey, "--outputs", empty, "--out", out}, vpncli.Error,
 			"the outputs lack vpnClientAddresses, vpnEndpoint, vpnRoutes, vpnServerPublicKey"},
-		{"no member", []string{"--private-key", aliceKey, "--outputs", outputs, "--out", out}, vpnUsage, "--member NAME is required"},
-		{"no key", []string{"--member", "alice", "--outputs", outputs, "--out", out}, vpnUsage, "--private-key FILE is required"},
-		{"nowhere to go", []string{"--member", "alice", "--private-key", aliceKey, "--outputs", outputs}, vpnUsage, "--out FILE, or --qr"},
-		{"two sources", []string{"--member", "alice", "--private-key", aliceKey, "--outputs", outputs, "--stack", "dev", "--out", out}, vpnUsage,
+		{"no member", []string{"--private-key", aliceKey, "--outputs", outputs, "--out", out}, vpncli.Usage, "--member NAME is required"},
+		{"no key", []string{"--member", "alice", "--outputs", outputs, "--out", out}, vpncli.Usage, "--private-key FILE is required"},
+		{"nowhere to go", []string{"--member", "alice", "--private-key", aliceKey, "--outputs", outputs}, vpncli.Usage, "--out FILE, or --qr"},
+		{"two sources", []string{"--member", "alice", "--private-key", aliceKey, "--outputs", outputs, "--stack", "dev", "--out", out}, vpncli.Usage,
 			"--stack and --outputs exclude each other"},
-		{"stray argument", []string{"--member", "alice", "--private-key", aliceKey, "--outputs", outputs, "--out", out, "now"}, vpnUsage, `unexpected argument "now"`},
+		{"stray argument", []string{"--member", "alice", "--private-key", aliceKey, "--outputs", outputs, "--out", out, "now"}, vpncli.Usage, `unexpected argument "now"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -252,6 +289,6 @@ func TestProfileRefusesBadInputs(t *testing.T) {
 	}
 
 	status, _, stderr := vpnCommand("connect")
-	assert.Equal(t, vpnUsage, status)
+	assert.Equal(t, vpncli.Usage, status)
 	assert.Contains(t, stderr, `unknown command "connect"`)
 }

@@ -16,6 +16,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"research-lab/internal/vpncli"
+	"research-lab/internal/wgkey"
 )
 
 // newWireGuardRig is the rig of a WireGuard lab of alice and bob, with the
@@ -352,10 +355,10 @@ func TestWireGuardMembersReachTheLabAndOnlyThem(t *testing.T) {
 		key, profile := filepath.Join(dir, name, "member.key"), filepath.Join(dir, name, "research-lab.conf")
 		require.NoError(t, os.WriteFile(key, []byte(private+"\n"), 0o600))
 		status, _, errOut := vpnCommand("profile", "--member", name, "--private-key", key, "--outputs", filepath.Join(dir, "outputs.json"), "--out", profile)
-		require.Equal(t, vpnDone, status, errOut)
+		require.Equal(t, vpncli.Done, status, errOut)
 		profiles[name] = profile
 	}
-	stranger, _, err := newWireGuardKeyPair()
+	stranger, _, err := wgkey.New()
 	require.NoError(t, err)
 	bobs := readKeyFile(t, profiles["bob"])
 	bobKey, _ := testMemberKeyPair(t, 1, "bob")
