@@ -117,6 +117,9 @@ func newEngineLabFrom(t *testing.T, stack string, stackFile []byte) *engineLab {
 		require.NoError(t, os.WriteFile(filepath.Join(l.dir, "Pulumi."+stack+".yaml"), stackFile, 0o600))
 	}
 	l.cli("", "stack", "init", stack)
+	if stackFile == nil {
+		l.set("aws:region", "us-east-1") // the README's first `pulumi config set`
+	}
 	ws, err := auto.NewLocalWorkspace(context.Background(), auto.WorkDir(l.dir), auto.EnvVars(l.env), auto.Program(l.program))
 	require.NoError(t, err)
 	l.stack, err = auto.SelectStack(context.Background(), stack, ws)
@@ -484,6 +487,29 @@ func lastIndex(s []string, v string) int {
 	return -1
 }
 
+// stateKey identifies a resource in the state: its type and logical name.
+func stateKey(typ, name string) string { return typ + "::" + name }
+
+// releasedNames are the logical names of the fixture: what existing stacks
+// hold, with the default prefix.
+func releasedNames(t *testing.T) map[string]bool {
+	t.Helper()
+	f, err := os.Open("testdata/released-logical-names.txt")
+	require.NoError(t, err)
+	defer f.Close()
+	names := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if line := sc.Text(); line != "" && !strings.HasPrefix(line, "#") {
+			typ, name, ok := strings.Cut(line, " ")
+			require.True(t, ok, "bad fixture line %q", line)
+			names[stateKey(typ, name)] = true
+		}
+	}
+	require.NoError(t, sc.Err())
+	return names
+}
+
 // TestEngineUpgradesAStackNamedAfterItsPrefix: a stack made while logical
 // names followed namePrefix holds "Bio7-VPC" and the like (the names of
 // testdata/released-logical-names.txt with the stack's prefix). Its state is
@@ -544,4 +570,23 @@ func TestEngineShippedStacksPassTheCLI(t *testing.T) {
 			require.NoError(t, err, "the shipped stack %s must pass the Pulumi CLI and preview", f)
 		})
 	}
+}
+
+// TestEngineChosenZoneStaysTheLabs: once the program chose a zone, a later
+// `pulumi up` that would choose another (a type no longer offered there)
+// replaces nothing; setting availabilityZone moves the lab on purpose.
+func TestEngineChosenZoneStaysTheLabs(t *testing.T) {
+	l := newEngineLab(t, "own")
+	l.set("sshPublicKey", testPublicKey)
+	l.setSecret("vpnAdminPassword", testVPNPassword)
+	l.setSecret("jupyterPassword", testJupyterPass)
+	l.up()
+	require.Equal(t, "us-east-1a", l.infra.Zone)
+
+	l.stack.Workspace().SetEnvVar("RESEARCH_LAB_STANDIN_NOT_OFFERED", "us-east-1a/t4g.medium")
+	noReplacement(t, "a zone that no longer offers Jupyter's type", l.up())
+	require.Equal(t, "us-east-1b", l.infra.Zone, "the program would now choose another zone")
+
+	l.set("availabilityZone", "us-east-1c")
+	assert.Contains(t, l.up(), "replace "+typeSubnet+" "+logicalName("DMZ"), "an availabilityZone set by the owner moves the lab")
 }

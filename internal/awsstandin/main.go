@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -167,9 +168,19 @@ func (p *provider) DiffConfig(context.Context, *pulumirpc.DiffRequest) (*pulumir
 }
 
 func (p *provider) Configure(_ context.Context, req *pulumirpc.ConfigureRequest) (*pulumirpc.ConfigureResponse, error) {
+	// Where the provider looks for its region: its configuration, then
+	// the environment; it has no default.
 	region := req.GetVariables()["aws:config:region"]
 	if r := req.GetArgs().GetFields()["region"]; r != nil && r.GetStringValue() != "" {
 		region = r.GetStringValue()
+	}
+	for _, env := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+		if region == "" {
+			region = os.Getenv(env)
+		}
+	}
+	if region == "" {
+		return nil, errors.New("no AWS region: set aws:region or AWS_REGION")
 	}
 	err := p.update(func(w *world) error { w.Region = region; return nil })
 	return &pulumirpc.ConfigureResponse{AcceptSecrets: true, SupportsPreview: true, AcceptResources: true}, err
@@ -445,7 +456,9 @@ func (p *provider) Invoke(_ context.Context, req *pulumirpc.InvokeRequest) (*pul
 	case "aws:index/getAvailabilityZones:getAvailabilityZones":
 		ret = map[string]any{"id": region, "names": zones, "zoneIds": []any{"use1-az1", "use1-az2", "use1-az3"}}
 	case "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
-		// Every zone offers every type asked for.
+		// Every zone offers every type asked for, but the pairs
+		// $RESEARCH_LAB_STANDIN_NOT_OFFERED lists ("us-east-1a/t4g.medium ...").
+		notOffered := strings.Fields(os.Getenv("RESEARCH_LAB_STANDIN_NOT_OFFERED"))
 		var types, locations []any
 		for _, f := range args["filters"].ArrayValue() {
 			if plainString(f.ObjectValue(), "name") != "instance-type" {
@@ -453,7 +466,9 @@ func (p *provider) Invoke(_ context.Context, req *pulumirpc.InvokeRequest) (*pul
 			}
 			for _, t := range f.ObjectValue()["values"].ArrayValue() {
 				for _, z := range zones {
-					types, locations = append(types, t.StringValue()), append(locations, z)
+					if !slices.Contains(notOffered, fmt.Sprint(z, "/", t.StringValue())) {
+						types, locations = append(types, t.StringValue()), append(locations, z)
+					}
 				}
 			}
 		}
