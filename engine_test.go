@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 
 // standinDir builds the stand-in as pulumi-resource-aws, the name under
 // which the engine takes a plugin on PATH for the AWS provider.
-func standinDir(t *testing.T) string {
+func standinDir(t testing.TB) string {
 	t.Helper()
 	standin.once.Do(func() {
 		if standin.dir, standin.err = os.MkdirTemp("", "research-lab-standin-"); standin.err != nil {
@@ -64,7 +64,7 @@ func standinDir(t *testing.T) string {
 
 // engineLab is one stack of the lab under the real engine.
 type engineLab struct {
-	t      *testing.T
+	t      testing.TB
 	name   string
 	root   string // backend, Pulumi home, the stand-in's cloud
 	dir    string // the project folder: Pulumi.yaml and the stack file
@@ -80,14 +80,14 @@ const enginePassphrase = "correct horse battery staple"
 
 // newEngineLab makes a stack with `pulumi stack init`, as the README does,
 // in a project folder holding the repository's own Pulumi.yaml.
-func newEngineLab(t *testing.T, stack string) *engineLab {
+func newEngineLab(t testing.TB, stack string) *engineLab {
 	t.Helper()
 	return newEngineLabFrom(t, stack, nil)
 }
 
 // newEngineLabFrom is newEngineLab with a stack file to start from (a
 // shipped one), or none.
-func newEngineLabFrom(t *testing.T, stack string, stackFile []byte) *engineLab {
+func newEngineLabFrom(t testing.TB, stack string, stackFile []byte) *engineLab {
 	t.Helper()
 	requireTool(t, "pulumi")
 	root := t.TempDir()
@@ -237,7 +237,7 @@ func (l *engineLab) steady(situation string) {
 }
 
 // noReplacement fails unless steps only update in place.
-func noReplacement(t *testing.T, situation string, steps []string) {
+func noReplacement(t testing.TB, situation string, steps []string) {
 	t.Helper()
 	others := slices.DeleteFunc(slices.Clone(steps), func(s string) bool { return strings.HasPrefix(s, "update ") })
 	assert.Empty(t, others, "%s: `pulumi up` must only update in place", situation)
@@ -320,12 +320,9 @@ func (l *engineLab) noSecretOnDisk(secrets map[string]string) {
 func TestEngineSingleResearcher(t *testing.T) {
 	for _, mode := range egressModes {
 		t.Run(mode, func(t *testing.T) {
-			l := newEngineLab(t, "own")
-			l.set("sshPublicKey", testPublicKey)
+			l := newSingleLab(t)
 			l.set("adminCidrs[0]", "203.0.113.7/32")
 			l.set("researchEgress", mode)
-			l.setSecret("vpnAdminPassword", testVPNPassword)
-			l.setSecret("jupyterPassword", testJupyterPass)
 			mock, err := runUnderMocks("own", stackConfig(map[string]string{"adminCidrs": `["203.0.113.7/32"]`, "researchEgress": mode}), secretKeys)
 			require.NoError(t, err)
 			l.upAsDeclared(mock)
@@ -517,11 +514,8 @@ func releasedNames(t *testing.T) map[string]bool {
 // release's aliases find every one: no create, delete or replacement.
 func TestEngineUpgradesAStackNamedAfterItsPrefix(t *testing.T) {
 	released := releasedNames(t)
-	l := newEngineLab(t, "own")
-	l.set("sshPublicKey", testPublicKey)
+	l := newSingleLab(t)
 	l.set("namePrefix", "Bio7")
-	l.setSecret("vpnAdminPassword", testVPNPassword)
-	l.setSecret("jupyterPassword", testJupyterPass)
 	l.up()
 
 	ctx := context.Background()
@@ -576,10 +570,7 @@ func TestEngineShippedStacksPassTheCLI(t *testing.T) {
 // `pulumi up` that would choose another (a type no longer offered there)
 // replaces nothing; setting availabilityZone moves the lab on purpose.
 func TestEngineChosenZoneStaysTheLabs(t *testing.T) {
-	l := newEngineLab(t, "own")
-	l.set("sshPublicKey", testPublicKey)
-	l.setSecret("vpnAdminPassword", testVPNPassword)
-	l.setSecret("jupyterPassword", testJupyterPass)
+	l := newSingleLab(t)
 	l.up()
 	require.Equal(t, "us-east-1a", l.infra.Zone)
 
@@ -589,4 +580,55 @@ func TestEngineChosenZoneStaysTheLabs(t *testing.T) {
 
 	l.set("availabilityZone", "us-east-1c")
 	assert.Contains(t, l.up(), "replace "+typeSubnet+" "+logicalName("DMZ"), "an availabilityZone set by the owner moves the lab")
+}
+
+// BenchmarkEngine measures the engine's own time for one single-researcher
+// lab under the stand-in (the provider answers at once): what the classroom
+// multiplies by its stacks. Run with
+// `go test -run '^$' -bench BenchmarkEngine -benchtime 3x .`
+func BenchmarkEngineUp(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		l := newSingleLab(b)
+		b.StartTimer()
+		l.up()
+	}
+}
+
+// BenchmarkEngineSteadyUp is a `pulumi up` that finds nothing to do: the
+// refresh (Pulumi.yaml asks for it) and the update.
+func BenchmarkEngineSteadyUp(b *testing.B) {
+	l := newSingleLab(b)
+	l.up()
+	for b.Loop() {
+		l.up()
+	}
+}
+
+func BenchmarkEngineRefresh(b *testing.B) {
+	l := newSingleLab(b)
+	l.up()
+	for b.Loop() {
+		_, err := l.stack.Refresh(context.Background())
+		require.NoError(b, err)
+	}
+}
+
+func BenchmarkEnginePreview(b *testing.B) {
+	l := newSingleLab(b)
+	l.up()
+	for b.Loop() {
+		_, err := l.stack.Preview(context.Background())
+		require.NoError(b, err)
+	}
+}
+
+// newSingleLab is a single researcher's lab, configured as the README says.
+func newSingleLab(t testing.TB) *engineLab {
+	t.Helper()
+	l := newEngineLab(t, "own")
+	l.set("sshPublicKey", testPublicKey)
+	l.setSecret("vpnAdminPassword", testVPNPassword)
+	l.setSecret("jupyterPassword", testJupyterPass)
+	return l
 }
