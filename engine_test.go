@@ -582,6 +582,17 @@ func TestEngineChosenZoneStaysTheLabs(t *testing.T) {
 	assert.Contains(t, l.up(), "replace "+typeSubnet+" "+logicalName("DMZ"), "an availabilityZone set by the owner moves the lab")
 }
 
+// TestEngineNamesAMisspeltKey: as an inline program, whose configuration
+// comes on the context only, the program still names a misspelt key.
+func TestEngineNamesAMisspeltKey(t *testing.T) {
+	l := newSingleLab(t)
+	l.set("labstate", labStopped)
+	l.refreshKeys()
+	_, err := l.stack.Preview(context.Background())
+	require.Error(t, err, "a misspelt key must be refused")
+	assert.Contains(t, err.Error(), "research-lab:labstate: unknown configuration key: did you mean research-lab:labState?")
+}
+
 // BenchmarkEngine measures the engine's own time for one single-researcher
 // lab under the stand-in (the provider answers at once): what the classroom
 // multiplies by its stacks. Run with
