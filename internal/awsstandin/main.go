@@ -151,6 +151,19 @@ var opts = plugin.MarshalOptions{KeepUnknowns: true, KeepSecrets: true, KeepReso
 func unmarshal(s *structpb.Struct) (resource.PropertyMap, error) {
 	return plugin.UnmarshalProperties(s, opts)
 }
+
+// unmarshalAll is unmarshal of each of a request's property maps.
+func unmarshalAll(structs ...*structpb.Struct) ([]resource.PropertyMap, error) {
+	maps := make([]resource.PropertyMap, len(structs))
+	for i, s := range structs {
+		m, err := unmarshal(s)
+		if err != nil {
+			return nil, err
+		}
+		maps[i] = m
+	}
+	return maps, nil
+}
 func marshal(m resource.PropertyMap) (*structpb.Struct, error) {
 	return plugin.MarshalProperties(m, opts)
 }
@@ -313,15 +326,11 @@ func hostAddress(cidr string, n int) string {
 }
 
 func (p *provider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
-	state, err := unmarshal(req.GetProperties())
+	maps, err := unmarshalAll(req.GetProperties(), req.GetInputs())
 	if err != nil {
 		return nil, err
 	}
-	inputs, err := unmarshal(req.GetInputs())
-	if err != nil {
-		return nil, err
-	}
-	id := req.GetId()
+	state, inputs, id := maps[0], maps[1], req.GetId()
 	err = p.update(func(w *world) error {
 		switch resource.URN(req.GetUrn()).Type() {
 		case "aws:ec2/instance:Instance":
@@ -359,19 +368,11 @@ func (p *provider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumir
 }
 
 func (p *provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	olds, err := unmarshal(req.GetOlds())
+	maps, err := unmarshalAll(req.GetOlds(), req.GetOldInputs(), req.GetNews())
 	if err != nil {
 		return nil, err
 	}
-	news, err := unmarshal(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
-	oldInputs, err := unmarshal(req.GetOldInputs())
-	if err != nil {
-		return nil, err
-	}
-	replaces, diffs := diff(resource.URN(req.GetUrn()).Type().String(), olds, oldInputs, news, req.GetIgnoreChanges())
+	replaces, diffs := diff(resource.URN(req.GetUrn()).Type().String(), maps[0], maps[1], maps[2], req.GetIgnoreChanges())
 	if len(replaces)+len(diffs) == 0 {
 		return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_NONE}, nil
 	}
@@ -379,15 +380,11 @@ func (p *provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumir
 }
 
 func (p *provider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	olds, err := unmarshal(req.GetOlds())
+	maps, err := unmarshalAll(req.GetOlds(), req.GetNews())
 	if err != nil {
 		return nil, err
 	}
-	news, err := unmarshal(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
-	state := olds.Copy()
+	news, state := maps[1], maps[0].Copy()
 	for k, v := range news {
 		state[k] = v
 	}
