@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -167,17 +168,7 @@ func (l *engineLab) refreshKeys() {
 	l.t.Helper()
 	all, err := l.stack.GetAllConfig(context.Background())
 	require.NoError(l.t, err)
-	l.keys = slices.Collect(mapsKeys(all))
-}
-
-func mapsKeys(m auto.ConfigMap) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
+	l.keys = slices.Collect(maps.Keys(all))
 }
 
 // collect drains an event stream into the lab's event log and notes each
@@ -320,6 +311,7 @@ func (l *engineLab) noSecretOnDisk(secrets map[string]string) {
 func TestEngineSingleResearcher(t *testing.T) {
 	for _, mode := range egressModes {
 		t.Run(mode, func(t *testing.T) {
+			t.Parallel() // labs are independent: several stacks in one process, as the classroom runs them
 			l := newSingleLab(t)
 			l.set("adminCidrs[0]", "203.0.113.7/32")
 			l.set("researchEgress", mode)
@@ -413,6 +405,7 @@ func (l *engineLab) destroy() {
 func TestEngineTeam(t *testing.T) {
 	for _, vpn := range []vpnKind{vpnOpenVPNAS, vpnWireGuard} {
 		t.Run(string(vpn), func(t *testing.T) {
+			t.Parallel()
 			l := newEngineLab(t, "team")
 			l.set("sshPublicKey", testPublicKey)
 			l.set("vpn", string(vpn))
@@ -554,6 +547,7 @@ func TestEngineShippedStacksPassTheCLI(t *testing.T) {
 	for _, f := range files {
 		stack := strings.TrimSuffix(strings.TrimPrefix(f, "Pulumi."), ".yaml")
 		t.Run(stack, func(t *testing.T) {
+			t.Parallel()
 			file, err := os.ReadFile(f)
 			require.NoError(t, err)
 			l := newEngineLabFrom(t, stack, file)
