@@ -29,7 +29,7 @@ type vpnSpec struct {
 	// its labs' outputs from the other kind's (check).
 	Output string
 	// GroupDescription describes the DMZ group. AWS replaces a group whose
-	// description changes (refresh_test.go), so openvpn-as keeps the one
+	// description changes (internal/awsmodel), so openvpn-as keeps the one
 	// it always had.
 	GroupDescription string
 }
