@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -60,10 +62,28 @@ func newNetns(t *testing.T, role string) *netns {
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("creating network namespace %s (the test needs root): %v\n%s", name, err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", name).Run() })
 	ns := &netns{t, name}
+	t.Cleanup(func() {
+		ns.killAll()
+		_ = exec.Command("ip", "netns", "delete", name).Run()
+	})
 	ns.must("ip", "link", "set", "lo", "up")
 	return ns
+}
+
+// killAll kills every process in the namespace, whoever started it, until
+// none is left: one may fork while the others are killed, and a process
+// left would outlive the test (and hold its command's output open).
+func (ns *netns) killAll() {
+	eventually(loadedMachine, func() bool {
+		pids, _ := exec.Command("ip", "netns", "pids", ns.name).Output()
+		for _, p := range strings.Fields(string(pids)) {
+			if pid, err := strconv.Atoi(p); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		return len(strings.Fields(string(pids))) == 0
+	})
 }
 
 func (ns *netns) cmd(args ...string) *exec.Cmd {

@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -194,12 +193,7 @@ func startHub(t *testing.T, tm *teamMachine, ns *netns) *hub {
 	// The members' servers and the proxy are sessions of their own: every
 	// process in the namespace goes.
 	t.Cleanup(func() {
-		pids, _ := exec.Command("ip", "netns", "pids", ns.name).Output()
-		for _, p := range strings.Fields(string(pids)) {
-			if pid, err := strconv.Atoi(p); err == nil {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
+		ns.killAll()
 		_ = cmd.Wait()
 	})
 	// The proxy listens first; the hub is up once it answers through it.

@@ -212,10 +212,7 @@ func newWGHost(t *testing.T, role string) *wgHost {
 	// Runs before the namespace is deleted: every process in it goes,
 	// wireguard-go included, whoever started it.
 	t.Cleanup(func() {
-		pids, _ := exec.Command("ip", "netns", "pids", ns.name).Output()
-		for _, pid := range strings.Fields(string(pids)) {
-			_ = exec.Command("kill", "-9", pid).Run()
-		}
+		ns.killAll()
 		_ = anchor.Wait()
 	})
 	line, _ := bufio.NewReader(stdout).ReadString('\n')
