@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,7 +59,9 @@ func newNetns(t *testing.T, role string) *netns {
 		}
 		t.Skip("network namespaces need root (.ci/run runs as root)")
 	}
-	name := fmt.Sprintf("rl-%s-%d", role, os.Getpid())
+	// Not the pid alone: a run that dies before its cleanups (a timeout, a
+	// kill) leaves its namespaces, and pids come round again (pid_max).
+	name := fmt.Sprintf("rl-%s-%d-%08x", role, os.Getpid(), rand.Uint32())
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("creating network namespace %s (the test needs root): %v\n%s", name, err, out)
 	}
