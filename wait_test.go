@@ -1,28 +1,10 @@
 package main
 
 import (
-	"flag"
-	"os"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
-
-// TestMain lifts go test's default limit on a whole run, ten minutes, to
-// thirty: on a loaded machine (two shared cores) the suite takes ten to
-// twelve, and a run that is only slow would die there with every cleanup
-// skipped. Each wait in the tests has its own bound, so a hang still fails;
-// a limit other than the default, given with -timeout, is kept.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if limit := flag.Lookup("test.timeout"); limit != nil && limit.Value.String() == (10*time.Minute).String() {
-		if err := limit.Value.Set((30 * time.Minute).String()); err != nil {
-			panic(err)
-		}
-	}
-	os.Exit(m.Run())
-}
 
 // loadedMachine bounds a wait for what takes a second or two on a quiet
 // machine (a server starting, a reload finishing): the tests also run on
