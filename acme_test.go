@@ -434,12 +434,10 @@ func TestVoilaCertificateFromPebble(t *testing.T) {
 	redirect := func(host string) (int, http.Header) {
 		var status int
 		var header http.Header
-		for i := 0; i < 100; i++ {
-			if status, _, header = get(plain+"/voila/render/"+sampleNotebookName, host); status != http.StatusOK {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		eventually(loadedMachine, func() bool {
+			status, _, header = get(plain+"/voila/render/"+sampleNotebookName, host)
+			return status != http.StatusOK
+		})
 		return status, header
 	}
 	ip := site.run.Outputs["voilaPublicIp"].(string)
@@ -486,12 +484,10 @@ func TestVoilaCertificateFromPebble(t *testing.T) {
 	renewed := readCertificate(t, filepath.Join(site.state, "cert.pem"))
 	assert.NotEqual(t, cert.SerialNumber, renewed.SerialNumber, "renewal issues a new certificate")
 	// The reload replaces Nginx's workers: wait until the new ones serve.
-	for i := 0; i < 100; i++ {
-		if served, err = site.servedCertificate(roots); err == nil && served.SerialNumber.Cmp(renewed.SerialNumber) == 0 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually(loadedMachine, func() bool {
+		served, err = site.servedCertificate(roots)
+		return err == nil && served.SerialNumber.Cmp(renewed.SerialNumber) == 0
+	})
 	require.NoError(t, err)
 	assert.Equal(t, renewed.SerialNumber, served.SerialNumber, "after renewal Nginx serves the new certificate")
 }

@@ -7,11 +7,14 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -27,14 +30,19 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", int(sys.argv[1])))
 s.listen()
 print("ready", flush=True)
-s.settimeout(10)
+s.settimeout(120)
 c, peer = s.accept()
 c.sendall(peer[0].encode())
 c.close()`
-	// dial connects and prints what the server answered.
+	// dial connects within a timeout (the last argument, seconds) and
+	// prints what the server answered.
 	dial = `import socket, sys
-c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
 print(c.recv(100).decode())`
+	// A dial that must connect is given what a loaded machine may take; one
+	// that must not connect is given two seconds: it passes however slow
+	// the machine, and a longer wait would only slow every run.
+	dialConnects, dialFails = "60", "2"
 )
 
 // netns is a network namespace of the test's own.
@@ -51,14 +59,34 @@ func newNetns(t *testing.T, role string) *netns {
 		}
 		t.Skip("network namespaces need root (.ci/run runs as root)")
 	}
-	name := fmt.Sprintf("rl-%s-%d", role, os.Getpid())
+	// Not the pid alone: a run that dies before its cleanups (a timeout, a
+	// kill) leaves its namespaces, and pids come round again (pid_max).
+	name := fmt.Sprintf("rl-%s-%d-%08x", role, os.Getpid(), rand.Uint32())
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("creating network namespace %s (the test needs root): %v\n%s", name, err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", name).Run() })
 	ns := &netns{t, name}
+	t.Cleanup(func() {
+		ns.killAll()
+		_ = exec.Command("ip", "netns", "delete", name).Run()
+	})
 	ns.must("ip", "link", "set", "lo", "up")
 	return ns
+}
+
+// killAll kills every process in the namespace, whoever started it, until
+// none is left: one may fork while the others are killed, and a process
+// left would outlive the test (and hold its command's output open).
+func (ns *netns) killAll() {
+	eventually(loadedMachine, func() bool {
+		pids, _ := exec.Command("ip", "netns", "pids", ns.name).Output()
+		for _, p := range strings.Fields(string(pids)) {
+			if pid, err := strconv.Atoi(p); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		return len(strings.Fields(string(pids))) == 0
+	})
 }
 
 func (ns *netns) cmd(args ...string) *exec.Cmd {
@@ -151,11 +179,11 @@ func TestNATInstanceForwardsOnlyTheResearchSubnet(t *testing.T) {
 	assert.Equal(t, "net.ipv4.ip_forward = 1\n", nat.must("sysctl", "net.ipv4.ip_forward"))
 
 	internet.serve(8080)
-	out, err := research.cmd("/usr/bin/python3", "-c", dial, "198.51.100.2", "8080").CombinedOutput()
+	out, err := research.cmd("/usr/bin/python3", "-c", dial, "198.51.100.2", "8080", dialConnects).CombinedOutput()
 	require.NoError(t, err, "research -> internet must work through the NAT:\n%s\n%s", out, rules)
 	assert.Equal(t, "198.51.100.1", strings.TrimSpace(string(out)), "traffic from the Research subnet must reach the internet with the NAT's address")
 
 	research.serve(8081)
-	out, err = internet.cmd("/usr/bin/python3", "-c", dial, "10.0.3.10", "8081").CombinedOutput()
+	out, err = internet.cmd("/usr/bin/python3", "-c", dial, "10.0.3.10", "8081", dialFails).CombinedOutput()
 	assert.Error(t, err, "a connection opened from the internet towards the Research subnet must fail, yet it answered %q", out)
 }

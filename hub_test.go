@@ -15,13 +15,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -148,9 +146,9 @@ jar.save(ignore_discard=True, ignore_expires=True)`
 type hub struct {
 	tm   *teamMachine
 	ns   *netns
-	logs *strings.Builder
-	dir  string // the members' cookie jars
-	pid  int    // JupyterHub's, in the machine's mount namespace
+	logs *syncBuffer // the hub's, written while the test reads them
+	dir  string      // the members' cookie jars
+	pid  int         // JupyterHub's, in the machine's mount namespace
 }
 
 // run runs a script as root in the hub's own mount and network namespaces:
@@ -177,7 +175,7 @@ func startHub(t *testing.T, tm *teamMachine, ns *netns) *hub {
 	require.NoError(t, err)
 	require.NotEmpty(t, faketime, "libfaketime is not installed: run .ci/install-tools")
 	tm.writeFile("/etc/research-lab/jupyterhub-test.py", fmt.Sprintf(hubTestConfig, faketime[0]), 0o600)
-	h := &hub{tm: tm, ns: ns, logs: &strings.Builder{}, dir: sharedTempDir(t)}
+	h := &hub{tm: tm, ns: ns, logs: &syncBuffer{}, dir: sharedTempDir(t)}
 	// The hub keeps only its unit's capabilities, and those with which
 	// LocalProcessSpawner does what systemd does for SystemdSpawner: switch
 	// to the member, signal their server. /etc/shadow is 0000, as on Amazon
@@ -195,22 +193,14 @@ func startHub(t *testing.T, tm *teamMachine, ns *netns) *hub {
 	// The members' servers and the proxy are sessions of their own: every
 	// process in the namespace goes.
 	t.Cleanup(func() {
-		pids, _ := exec.Command("ip", "netns", "pids", ns.name).Output()
-		for _, p := range strings.Fields(string(pids)) {
-			if pid, err := strconv.Atoi(p); err == nil {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
+		ns.killAll()
 		_ = cmd.Wait()
 	})
 	// The proxy listens first; the hub is up once it answers through it.
-	for i := 0; ; i++ {
-		if ns.cmd("/usr/bin/python3", "-c", fmt.Sprintf("import urllib.request; urllib.request.urlopen('http://127.0.0.1:%d/hub/api/', timeout=2)", portJupyter.Number)).Run() == nil {
-			return h
-		}
-		require.Less(t, i, 150, "JupyterHub never answered on %d:\n%s", portJupyter.Number, h.logs)
-		time.Sleep(200 * time.Millisecond)
-	}
+	require.True(t, eventually(loadedMachine, func() bool {
+		return ns.cmd("/usr/bin/python3", "-c", fmt.Sprintf("import urllib.request; urllib.request.urlopen('http://127.0.0.1:%d/hub/api/', timeout=10)", portJupyter.Number)).Run() == nil
+	}), "JupyterHub never answered on %d:\n%s", portJupyter.Number, h.logs)
+	return h
 }
 
 // browse runs the member's browser: "login PASSWORD" or "get PATH"; it
@@ -231,44 +221,65 @@ func (h *hub) browse(member string, args ...string) (status int, url, body strin
 	return status, last[1], strings.Join(lines[:len(lines)-1], "\n")
 }
 
-// login logs the member in as a browser does, and follows to their server
-// while it starts: the URL the member ends at ("/hub/login" when refused).
+// login logs the member in as a browser does and opens a page of their
+// server that is behind its login (files/, not the redirect of / to the UI,
+// which needs none): the server sends the browser through the hub's OAuth,
+// which sets the server's own cookie. Whether the server was up by the end
+// of the login's redirects or not, the browser has the hub's cookie only
+// until it has been through that flow. While the server starts, the hub
+// answers files/ with its spawn-pending page, and the browser asks again.
+// It returns the URL the member ends at ("/hub/login" when refused).
 func (h *hub) login(member, password string) string {
 	h.tm.t.Helper()
 	status, url, body := h.browse(member, "login", password)
 	if strings.HasPrefix(url, "/hub/login") {
 		return url
 	}
-	for i := 0; strings.HasPrefix(url, "/hub/"); i++ {
-		require.Less(h.tm.t, i, 60, "%s's server never started (last %d %s):\n%s\n%s", member, status, url, body, h.logs)
-		time.Sleep(500 * time.Millisecond)
-		// A page behind the server's login (files/), not its redirect to
-		// the UI: the server sends the browser through the hub's OAuth.
+	require.True(h.tm.t, eventually(loadedMachine, func() bool {
 		status, url, body = h.browse(member, "get", "/user/"+member+"/files/")
-	}
+		return !strings.HasPrefix(url, "/hub/") && h.hasServerCookie(member)
+	}), "%s's browser never got through their server's OAuth (last %d %s):\n%s\n%s", member, status, url, body, h.logs)
 	return url
+}
+
+// hasServerCookie tells whether the member's browser holds their server's
+// cookie, the one its OAuth callback sets: named after the server's OAuth
+// client, jupyterhub-user-<name> (jupyterhub/services/auth.py, cookie_name).
+func (h *hub) hasServerCookie(member string) bool {
+	h.tm.t.Helper()
+	jar, err := os.ReadFile(filepath.Join(h.dir, member+".cookies"))
+	require.NoError(h.tm.t, err)
+	// Netscape format: domain, flag, path, secure, expiry, name, value.
+	return strings.Contains(string(jar), "\tjupyterhub-user-"+member+"\t")
 }
 
 // contents waits, bounded, until the member's own server answers its
 // contents API, and returns the listing.
 func (h *hub) contents(member string) string {
 	h.tm.t.Helper()
-	for i := 0; ; i++ {
-		status, _, body := h.browse(member, "get", "/user/"+member+"/api/contents/")
-		if status == 200 {
-			return body
-		}
-		require.Less(h.tm.t, i, 60, "%s's server never answered (last %d):\n%s\n%s", member, status, body, h.logs)
-		time.Sleep(500 * time.Millisecond)
-	}
+	var status int
+	var body string
+	require.True(h.tm.t, eventually(loadedMachine, func() bool {
+		status, _, body = h.browse(member, "get", "/user/"+member+"/api/contents/")
+		return status == 200
+	}), "%s's server never answered (last %d):\n%s\n%s", member, status, body, h.logs)
+	return body
 }
 
-// serverUIDs are the uids of the running single-user servers of a member.
-func serverUIDs(t *testing.T, member string) []string {
-	t.Helper()
+// serverUIDs are the uids of the member's running single-user servers:
+// processes in the hub's network namespace only, since another hub on this
+// machine (another run of the tests) has members of the same names.
+func (h *hub) serverUIDs(member string) []string {
+	h.tm.t.Helper()
+	var ns syscall.Stat_t
+	require.NoError(h.tm.t, syscall.Stat("/run/netns/"+h.ns.name, &ns))
 	var uids []string
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, p := range procs {
+		var net syscall.Stat_t
+		if syscall.Stat(p+"/ns/net", &net) != nil || net.Dev != ns.Dev || net.Ino != ns.Ino {
+			continue
+		}
 		cmdline, _ := os.ReadFile(p + "/cmdline")
 		environ, _ := os.ReadFile(p + "/environ")
 		if !strings.Contains(string(cmdline), "jupyterhub-singleuser") || !strings.Contains("\x00"+string(environ), "\x00JUPYTERHUB_USER="+member+"\x00") {
@@ -285,13 +296,10 @@ func serverUIDs(t *testing.T, member string) []string {
 }
 
 // waitNoServer waits, bounded, until no single-user server of the member runs.
-func (h *hub) waitNoServer(member string, within time.Duration, why string) {
+func (h *hub) waitNoServer(member, why string) {
 	h.tm.t.Helper()
-	deadline := time.Now().Add(within)
-	for len(serverUIDs(h.tm.t, member)) > 0 {
-		require.True(h.tm.t, time.Now().Before(deadline), "%s's server still runs after %s: %s\n%s", member, within, why, h.logs)
-		time.Sleep(200 * time.Millisecond)
-	}
+	require.True(h.tm.t, eventually(loadedMachine, func() bool { return len(h.serverUIDs(member)) == 0 }),
+		"%s's server still runs after %s: %s\n%s", member, loadedMachine, why, h.logs)
 }
 
 func TestTeamMembersLogInToServersOfTheirOwn(t *testing.T) {
@@ -316,17 +324,24 @@ func TestTeamMembersLogInToServersOfTheirOwn(t *testing.T) {
 
 	url := h.login("alice", testAlicePassword+"x")
 	assert.Equal(t, "/hub/login", url, "a wrong password must be refused")
-	assert.Empty(t, serverUIDs(t, "alice"), "a refused login starts no server")
+	assert.Empty(t, h.serverUIDs("alice"), "a refused login starts no server")
 
-	for member, password := range map[string]string{"alice": testAlicePassword, "bob": testBobPassword} {
-		url := h.login(member, password)
+	// bob last: his server's clock runs fast, and alice tries it next.
+	for _, m := range []struct{ member, password string }{{"alice", testAlicePassword}, {"bob", testBobPassword}} {
+		member := m.member
+		url := h.login(member, m.password)
 		assert.Contains(t, url, "/user/"+member+"/", "%s must log in with their own password and reach their own server:\n%s", member, h.logs)
 		assert.Contains(t, h.contents(member), `"name": "published"`, "%s's server serves their notebook folder", member)
 		uid := strings.TrimSpace(h.must("id -u " + member))
-		assert.Equal(t, []string{uid}, serverUIDs(t, member), "%s's server must run as %s's Unix user", member, member)
+		assert.Equal(t, []string{uid}, h.serverUIDs(member), "%s's server must run as %s's Unix user", member, member)
 	}
 	status, _, _ := h.browse("alice", "get", "/user/bob/api/contents/")
 	assert.NotEqual(t, 200, status, "alice must not reach bob's server")
+	// alice again, from a new browser, while her server runs: the login's
+	// redirects end on her server itself, past the hub, without its cookie.
+	require.NoError(t, os.Remove(filepath.Join(h.dir, "alice.cookies")))
+	assert.Contains(t, h.login("alice", testAlicePassword), "/user/alice/")
+	assert.Contains(t, h.contents("alice"), `"name": "published"`, "a member logging in from a second browser must reach their running server")
 
 	// Each member's folder is theirs (and the sync's); the shared one everyone's.
 	bobs := membersHome + "/bob/" + memberNotebooks
@@ -339,16 +354,17 @@ func TestTeamMembersLogInToServersOfTheirOwn(t *testing.T) {
 		"alice reads the shared folder through the link in her own")
 	assert.Contains(t, h.must(asUser(syncUser, "", "", "cat", bobs+"/draft.ipynb")), "draft", "the sync reads every member's folder")
 
-	// Bob's server, idle, stops itself (its clock runs ten times faster).
-	h.waitNoServer("bob", 60*time.Second, "an idle member's server must stop itself")
+	// Bob's server, idle, stops itself: its clock runs ten times faster, so
+	// in seconds (a fake clock; the bound is a loaded machine's).
+	h.waitNoServer("bob", "an idle member's server must stop itself")
 	assert.Contains(t, h.logs.String(), "shutting down", "the member's server must say why it stopped")
 
 	// alice leaves, carol joins: no restart of the hub.
 	tm.setTeam("bob", "carol")
 	assert.Contains(t, h.must("/usr/local/sbin/research-lab-members"), "alice left the team")
-	h.waitNoServer("alice", 20*time.Second, "a removed member's server must be stopped")
+	h.waitNoServer("alice", "a removed member's server must be stopped")
 	assert.Equal(t, "/hub/login", h.login("alice", testAlicePassword), "a removed member must not log in")
-	assert.Empty(t, serverUIDs(t, "alice"))
+	assert.Empty(t, h.serverUIDs("alice"))
 	assert.Contains(t, h.must("ls "+membersHome+"/alice/"+memberNotebooks), "published", "a removed member's notebooks stay")
 	assert.Contains(t, h.login("carol", testCarolPassword), "/user/carol/", "a new member logs in without a restart of the hub:\n%s", h.logs)
 	assert.Equal(t, 1, strings.Count(h.logs.String(), "JupyterHub is now running"), "the hub must not restart for the team")

@@ -31,10 +31,11 @@ while True:
     c.close()`
 
 // fetchCredentials connects to the metadata service and prints its answer,
-// or why it could not.
+// or why it could not. The guard rejects at once; the timeout is for an
+// answer that must come, on a loaded machine.
 const fetchCredentials = `import socket, sys
 try:
-    c = socket.create_connection((sys.argv[1], 80), timeout=2)
+    c = socket.create_connection((sys.argv[1], 80), timeout=60)
     print(c.recv(100).decode())
 except OSError as e:
     print("refused:", e)`

@@ -70,12 +70,16 @@ func TestRootNeverRunsWhatVoilaCanChange(t *testing.T) {
 	assert.Empty(t, strings.TrimSpace(writable), "Voila's user may write what root runs or reads")
 
 	// `python -m` imports from the current folder: an admin repairing the
-	// venv from a folder Voila's user wrote (its home is root's, so /tmp)
-	// must not run what Voila put there.
+	// venv from a folder Voila's user wrote (its home is root's, so a
+	// folder like /tmp: this machine's /tmp is not the test's, so a
+	// temporary one as open) must not run what Voila put there.
 	trap, uids := trapFile(t)
+	tmp := sharedTempDir(t)
+	require.NoError(t, os.Chmod(tmp, 0o777|os.ModeSticky))
+	planted := filepath.Join(tmp, "planted")
 	m.must(m.asUnit("voila.service", "/bin/sh", "-c",
-		"mkdir -p /tmp/planted/venv && echo '"+uidTrap(trap)+"' | tee /tmp/planted/venv/__init__.py >/tmp/planted/venv/__main__.py"))
-	out, err := m.command("", "rm /opt/voila/bin/python && cd /tmp/planted && /usr/local/sbin/research-lab-setup", env...).CombinedOutput()
+		"mkdir -p "+planted+"/venv && echo '"+uidTrap(trap)+"' | tee "+planted+"/venv/__init__.py >"+planted+"/venv/__main__.py"))
+	out, err := m.command("", "rm /opt/voila/bin/python && cd "+planted+" && /usr/local/sbin/research-lab-setup", env...).CombinedOutput()
 	assert.Empty(t, uids(), "root ran code that Voila's user put in the folder the setup was started from")
 	require.NoError(t, err, "the setup run from Voila's home:\n%s", out)
 	assert.Contains(t, m.must("/opt/voila/bin/python -c 'import sys; print(sys.prefix)'"), "/opt/voila", "the setup must repair the venv")

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -265,17 +264,15 @@ func TestNotebookSyncPushNeverRacesTheRestore(t *testing.T) {
 // for time itself to pass.
 func waitForChild(t *testing.T, pid int, command string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	require.True(t, eventually(loadedMachine, func() bool {
 		children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
 		for _, c := range strings.Fields(string(children)) {
 			if comm, _ := os.ReadFile("/proc/" + c + "/comm"); strings.TrimSpace(string(comm)) == command {
-				return
+				return true
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("process %d never ran %s", pid, command)
+		return false
+	}), "process %d never ran %s", pid, command)
 }
 
 // TestTeamNotebooksTravelPerMember: in a team lab each member's folder goes

@@ -255,7 +255,7 @@ func TestNginxPassesWebsocketUpgradeToVoila(t *testing.T) {
 		assert.Equal(t, "lab.example.org", h.Get("X-Seen-Host"), "the Host header must be kept, or Voila's origin check fails")
 		assert.Equal(t, "127.0.0.1", h.Get("X-Real-IP"))
 		assert.NotEmpty(t, h.Get("X-Forwarded-For"))
-	case <-time.After(5 * time.Second):
+	case <-time.After(loadedMachine):
 		t.Fatalf("the request never reached the stub Voila:\n%s", logs)
 	}
 	assert.Regexp(t, regexp.MustCompile(`proxy_read_timeout\s+(\d{4,})`), block, "kernels need a long read timeout")
@@ -293,14 +293,13 @@ func startNginx(t *testing.T, block string) *strings.Builder {
 // waitListening waits, bounded, until something accepts connections on addr.
 func waitListening(t *testing.T, addr string, logs *strings.Builder) {
 	t.Helper()
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
+	require.True(t, eventually(loadedMachine, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
 			c.Close()
-			return
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("nothing listens on %s:\n%s", addr, logs)
+		return err == nil
+	}), "nothing listens on %s:\n%s", addr, logs)
 }
 
 // upgrade sends the websocket upgrade a Voila kernel connection makes and

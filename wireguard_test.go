@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -216,10 +215,7 @@ func newWGHost(t *testing.T, role string) *wgHost {
 	// Runs before the namespace is deleted: every process in it goes,
 	// wireguard-go included, whoever started it.
 	t.Cleanup(func() {
-		pids, _ := exec.Command("ip", "netns", "pids", ns.name).Output()
-		for _, pid := range strings.Fields(string(pids)) {
-			_ = exec.Command("kill", "-9", pid).Run()
-		}
+		ns.killAll()
 		_ = anchor.Wait()
 	})
 	line, _ := bufio.NewReader(stdout).ReadString('\n')
@@ -251,10 +247,11 @@ func answer(t *testing.T, cmd func(args ...string) *exec.Cmd, port int) {
 	require.Equal(t, "ready\n", line, "the listener on %d did not start", port)
 }
 
-// dial connects to addr:port from the namespace within 2 s and returns
-// the address the listener saw, or an error.
-func (h *wgHost) dial(addr string, port int) (string, error) {
-	out, err := h.cmd("/usr/bin/python3", "-c", dial, addr, strconv.Itoa(port)).CombinedOutput()
+// dial connects to addr:port from the namespace within timeout
+// (dialConnects, dialFails) and returns the address the listener saw, or an
+// error.
+func (h *wgHost) dial(addr string, port int, timeout string) (string, error) {
+	out, err := h.cmd("/usr/bin/python3", "-c", dial, addr, strconv.Itoa(port), timeout).CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
 
@@ -369,12 +366,12 @@ func TestWireGuardMembersReachTheLabAndOnlyThem(t *testing.T) {
 		host.must("wg-quick", "up", profiles[name])
 	}
 
-	from, err := alice.dial("10.0.3.10", portJupyter.Number)
+	from, err := alice.dial("10.0.3.10", portJupyter.Number, dialConnects)
 	require.NoError(t, err, "alice must reach Jupyter's port through the VPN: %s\n%s", from, vpn.must("wg", "show"))
 	assert.Equal(t, "10.0.1.10", from, "Jupyter must see the VPN's own address, which the Research group admits")
-	from, err = bob.dial("10.0.3.10", portJupyter.Number)
+	from, err = bob.dial("10.0.3.10", portJupyter.Number, dialConnects)
 	require.NoError(t, err, "bob must reach Jupyter's port through the VPN: %s", from)
-	_, err = mallory.dial("10.0.3.10", portJupyter.Number)
+	_, err = mallory.dial("10.0.3.10", portJupyter.Number, dialFails)
 	assert.Error(t, err, "a key the team does not list must reach nothing")
 
 	// bob keeps pinging Jupyter's host from here to the end.
@@ -382,7 +379,7 @@ func TestWireGuardMembersReachTheLabAndOnlyThem(t *testing.T) {
 	bobHandshake := handshake(t, vpn, bobPublic)
 	require.NotEqual(t, "0", bobHandshake, "bob's tunnel is up")
 	ping := bob.cmd("ping", "-n", "-i", "0.2", "-W", "1", "10.0.3.10")
-	var pinged strings.Builder
+	var pinged syncBuffer // read while ping writes it
 	ping.Stdout, ping.Stderr = &pinged, &pinged
 	require.NoError(t, ping.Start())
 	t.Cleanup(func() { _ = ping.Process.Kill() })
@@ -392,7 +389,7 @@ func TestWireGuardMembersReachTheLabAndOnlyThem(t *testing.T) {
 	assert.NotContains(t, alice.must("ip", "route", "get", "203.0.113.80"), "dev research-lab", "a member's internet traffic must not enter the tunnel")
 	alice.must("wg", "set", "research-lab", "peer", serverPublic, "allowed-ips", "10.0.2.0/24,10.0.3.0/24,203.0.113.0/24")
 	alice.must("ip", "route", "add", "203.0.113.80/32", "dev", "research-lab")
-	from, err = alice.dial("203.0.113.80", 8080)
+	from, err = alice.dial("203.0.113.80", 8080, dialFails)
 	assert.Error(t, err, "the VPN must relay a member's traffic to the lab's networks only, yet the internet saw %q", from)
 	alice.must("ip", "route", "del", "203.0.113.80/32", "dev", "research-lab")
 
@@ -400,12 +397,16 @@ func TestWireGuardMembersReachTheLabAndOnlyThem(t *testing.T) {
 	r.setParam(r.members, vpnWireGuardTeam(t, "bob"))
 	synced := vpn.must(append(vpnEnv, "/bin/bash", r.sync)...)
 	assert.Contains(t, synced, "WireGuard serves 1 members")
-	from, err = alice.dial("10.0.3.10", portJupyter.Number)
+	from, err = alice.dial("10.0.3.10", portJupyter.Number, dialFails)
 	assert.Error(t, err, "a member removed from the team must reach nothing after the sync, yet Jupyter saw %q", from)
 	assert.Equal(t, "51820", strings.TrimSpace(vpn.must("wg", "show", "wg0", "listen-port")), "the sync must keep the port")
 	assert.Equal(t, serverPublic, strings.TrimSpace(vpn.must("wg", "show", "wg0", "public-key")), "the sync must keep the key")
 
-	time.Sleep(time.Second)
+	// bob's pings are still answered after the sync, not only before it.
+	replies := func() int { return strings.Count(pinged.String(), "bytes from") }
+	before := replies()
+	require.True(t, eventually(loadedMachine, func() bool { return replies() >= before+5 }),
+		"bob's pings are no longer answered after the sync:\n%s", pinged.String())
 	require.NoError(t, ping.Process.Signal(os.Interrupt))
 	_ = ping.Wait()
 	m := regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`).FindStringSubmatch(pinged.String())
@@ -418,7 +419,7 @@ func TestWireGuardMembersReachTheLabAndOnlyThem(t *testing.T) {
 	// most of them (wg setconf: 80%), and the handshake below would change.
 	assert.LessOrEqual(t, sent-received, 1, "bob's tunnel must carry on while the team changes:\n%s", pinged.String())
 	assert.Equal(t, bobHandshake, handshake(t, vpn, bobPublic), "bob's session must be the same one: no new handshake")
-	from, err = bob.dial("10.0.3.10", portJupyter.Number)
+	from, err = bob.dial("10.0.3.10", portJupyter.Number, dialConnects)
 	assert.NoError(t, err, "bob still reaches Jupyter's port: %s", from)
 	t.Logf("bob: %s packets sent, %s received while alice was removed", m[1], m[2])
 }
