@@ -7,13 +7,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -188,6 +191,8 @@ func TestClassUpStopStartDestroy(t *testing.T) {
 	_, err = l.GetConfig(context.Background(), "aws:assumeRole")
 	assert.Error(t, err, "a student without an account deploys into the instructor's, with no role to assume")
 
+	checkStatusAndHandouts(t, tc, c)
+
 	rest := ids(classSize, "s03")
 	for _, step := range []struct {
 		verb    string
@@ -212,4 +217,161 @@ func TestClassUpStopStartDestroy(t *testing.T) {
 		assert.Contains(t, calls, "Delete "+typeInstance, "%s: destroy deletes the servers", id)
 		assert.NotContains(t, calls, "Delete "+typeBucket, "%s: destroy keeps the notebook bucket", id)
 	}
+}
+
+// checkStatusAndHandouts: status prints the table and writes it as CSV and
+// HTML; handouts writes each up student's files, 0600, outside the
+// repository, with their own Jupyter password, which nothing prints.
+func checkStatusAndHandouts(t *testing.T, tc *testClass, c *class) {
+	t.Helper()
+	require.NoError(t, c.run(context.Background(), "status"))
+	assert.Regexp(t, `(?m)^s04 +Student 4 +up +https://203\.0\.113\.\d+/ +\$\d+\.\d\d`, tc.out.String(), "the status table: id, name, state, Voila URL, monthly cost")
+	assert.Regexp(t, `(?m)^s03 +Student 3 +failed +\S`, tc.out.String(), "the status table: the last error")
+	csv, err := os.ReadFile(filepath.Join(tc.opts.Dir, "status.csv"))
+	require.NoError(t, err)
+	assert.Contains(t, string(csv), "s04,Student 4,up,https://203.0.113.", "status.csv")
+	page, err := os.ReadFile(filepath.Join(tc.opts.Dir, "status.html"))
+	require.NoError(t, err)
+	assert.Contains(t, string(page), "<td>s04</td><td>Student 4</td><td>up</td>", "status.html")
+
+	require.NoError(t, c.run(context.Background(), "handouts"))
+	for _, id := range ids(classSize, "s03") {
+		l, err := c.labStack(context.Background(), roster.Student{ID: id})
+		require.NoError(t, err)
+		password, err := l.GetConfig(context.Background(), projectName+":jupyterPassword")
+		require.NoError(t, err)
+		require.True(t, password.Secret, "%s: the generated password is a stack secret", id)
+		require.GreaterOrEqual(t, len(password.Value), minPasswordLength, "%s: a generated password the program accepts", id)
+		for _, ext := range []string{".md", ".html"} {
+			path := filepath.Join(tc.opts.Handouts, id+ext)
+			info, err := os.Stat(path)
+			require.NoError(t, err, "%s's handout", id)
+			assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "%s is the student's alone", path)
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			assert.Contains(t, string(b), password.Value, "%s holds the student's Jupyter password", path)
+			assert.Contains(t, string(b), "https://203.0.113.", "%s holds the Voila URL", path)
+		}
+		assert.NotContains(t, tc.out.String(), password.Value, "the classroom never prints a password")
+		logs, err := os.ReadFile(filepath.Join(tc.opts.Dir, "logs", id+".log"))
+		require.NoError(t, err)
+		assert.NotContains(t, string(logs), password.Value, "the engine's log holds no password")
+		stackFile, err := os.ReadFile(filepath.Join(tc.opts.Dir, "stacks", id, "Pulumi."+id+".yaml"))
+		require.NoError(t, err)
+		assert.NotContains(t, string(stackFile), password.Value, "the stack file holds the password encrypted only")
+	}
+	_, err = os.Stat(filepath.Join(tc.opts.Handouts, "s03.md"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "no handout for a lab that is not up")
+}
+
+// TestClassResumesAnInterruptedRun: a run killed mid-way (its context
+// cancelled, as Ctrl-C does) and started again finishes with every lab up,
+// none brought up twice, and the interrupted stacks cleared.
+func TestClassResumesAnInterruptedRun(t *testing.T) {
+	tc := newTestClass(t, classSize, 2, nil)
+	c := tc.class()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	up := 0
+	c.changed = func(_, state string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if state == stateUp {
+			if up++; up == 2 {
+				cancel()
+			}
+		}
+	}
+	err := c.run(ctx, "up")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "interrupted", "a cancelled run says it was interrupted")
+	first := tc.out.String()
+	require.Less(t, strings.Count(first, ": up ("), classSize, "the first run must stop before the whole class is up")
+
+	require.NoError(t, tc.class().run(context.Background(), "up"), "the same command again")
+	out := tc.out.String()
+	assert.Contains(t, out[len(first):], "resuming the interrupted `class up`")
+	for _, id := range ids(classSize) {
+		assert.Equal(t, 1, strings.Count(out, id+": up ("), "%s must be brought up exactly once over both runs:\n%s", id, out)
+		assert.Equal(t, stateUp, tc.class().status.lab(id).State, id)
+	}
+	interrupted := regexp.MustCompile(`(?m)^(s\d+): the last run stopped during its up`).FindAllStringSubmatch(out, -1)
+	assert.NotEmpty(t, interrupted, "the labs under way when the run was killed are cleared, with a message:\n%s", out)
+	for _, m := range interrupted {
+		assert.True(t, slices.Contains(ids(classSize), m[1]))
+		assert.NotContains(t, first, m[1]+": up (", "%s was up before the kill, so it is not interrupted", m[1])
+	}
+}
+
+// TestClassPreflightRefusesSixLabsInOneAccount: six labs in the
+// instructor's account exceed AWS's default VPC and Elastic IP quotas:
+// `up` refuses before any stack is made, naming each quota, and `plan`
+// shows the class's plan and the same refusal.
+func TestClassPreflightRefusesSixLabsInOneAccount(t *testing.T) {
+	tc := newTestClass(t, 6, 4, nil)
+	tc.opts.Quotas = map[string]int{}
+	c, err := newClass(tc.opts, tc.out)
+	require.NoError(t, err)
+	err = c.run(context.Background(), "up")
+	require.Error(t, err)
+	for _, want := range []string{"nothing was deployed", "VPCs per Region (L-F678F1CE): the class needs 6, the quota is 5",
+		"EC2-VPC Elastic IPs (L-0263D0A3): the class needs 12, the quota is 5", "--desired-value 12"} {
+		assert.Contains(t, err.Error(), want)
+	}
+	entries, err := os.ReadDir(filepath.Join(tc.root, "state"))
+	require.NoError(t, err)
+	assert.Empty(t, entries, "no stack may be made before the preflight passes")
+
+	err = c.run(context.Background(), "plan")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "L-F678F1CE")
+	assert.Regexp(t, `(?m)^ +s06 +us-east-1 +instructor's +openvpn-as +nat-instance +\d+ +\$\d+\.\d\d +\$\d+\.\d\d +\$\d+\.\d\d$`, tc.out.String(), "a plan row per lab")
+	assert.Regexp(t, `(?m)^ *class \(6 labs\) +\$367\.68 +\$69\.84 +\$196\.86$`, tc.out.String(), "the class's monthly cost: six times one lab's")
+
+	tc.opts.Quotas = roomyQuotas
+	c, err = newClass(tc.opts, tc.out)
+	require.NoError(t, err)
+	require.NoError(t, c.run(context.Background(), "plan"), "with the quotas raised, the class fits")
+}
+
+// TestClassRefusesABadRoster: the command refuses a bad roster before
+// anything else, each problem with its line.
+func TestClassRefusesABadRoster(t *testing.T) {
+	dir := t.TempDir()
+	rosterFile := filepath.Join(dir, "roster.csv")
+	require.NoError(t, os.WriteFile(rosterFile, []byte("id,email,region\nada,ada@example.edu,us-east-1\nada,not-an-email,mars-1\n"), 0o600))
+	var stdout, stderr strings.Builder
+	code := runCommand([]string{"class", "up", "--roster", rosterFile, "--dir", filepath.Join(dir, "class")}, &stdout, &stderr)
+	assert.Equal(t, 1, code)
+	for _, want := range []string{"roster.csv:3: id \"ada\" again (first on line 2)", "roster.csv:3: email \"not-an-email\"", "roster.csv:3: region \"mars-1\""} {
+		assert.Contains(t, stderr.String(), want)
+	}
+	_, err := os.Stat(filepath.Join(dir, "class"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "nothing is made for a refused roster")
+}
+
+func TestClassRetriesThrottling(t *testing.T) {
+	saved := throttlingBackoff
+	throttlingBackoff = []time.Duration{time.Millisecond, time.Millisecond}
+	t.Cleanup(func() { throttlingBackoff = saved })
+	calls := 0
+	err := withThrottlingRetries(context.Background(), func() error {
+		if calls++; calls < 3 {
+			return errors.New("creating EC2 Instance: operation error EC2: RunInstances, api error RequestLimitExceeded: Request limit exceeded.")
+		}
+		return nil
+	})
+	assert.NoError(t, err, "a throttled run is retried")
+	assert.Equal(t, 3, calls)
+	calls = 0
+	err = withThrottlingRetries(context.Background(), func() error { calls++; return errors.New("InvalidAMIID.NotFound") })
+	assert.Error(t, err)
+	assert.Equal(t, 1, calls, "any other error is not retried")
+}
+
+func TestClassFirstLineOfWhy(t *testing.T) {
+	err := errors.New("failed to run update: exit status 1\ncode: 1\nstdout: Updating (s01):\n" +
+		"    error: an unhandled error occurred: 1 error occurred:\n    \t* invalid configuration of stack \"s01\" (2 errors), nothing was declared:\n")
+	assert.Equal(t, `invalid configuration of stack "s01" (2 errors), nothing was declared:`, firstLine(err))
 }
