@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +35,7 @@ const classTemplate = `config:
 
 // testClass is a class of labs on the stand-in.
 type testClass struct {
-	t    *testing.T
+	t    testing.TB
 	root string
 	out  *syncBuffer
 	opts classOptions
@@ -66,7 +67,7 @@ var roomyQuotas = map[string]int{roster.VPCs.Code: 1000, roster.ElasticIPs.Code:
 
 // newTestClass writes a roster of n students (s01, s02, ...) and the
 // template; accounts gives some students an account of their own.
-func newTestClass(t *testing.T, n, parallel int, accounts map[string]string) *testClass {
+func newTestClass(t testing.TB, n, parallel int, accounts map[string]string) *testClass {
 	t.Helper()
 	requireTool(t, "pulumi")
 	root := t.TempDir()
@@ -374,4 +375,53 @@ func TestClassFirstLineOfWhy(t *testing.T) {
 	err := errors.New("failed to run update: exit status 1\ncode: 1\nstdout: Updating (s01):\n" +
 		"    error: an unhandled error occurred: 1 error occurred:\n    \t* invalid configuration of stack \"s01\" (2 errors), nothing was declared:\n")
 	assert.Equal(t, `invalid configuration of stack "s01" (2 errors), nothing was declared:`, firstLine(err))
+}
+
+// BenchmarkClass brings a class up on the stand-in at parallel 1, 4 and 8:
+// the wall time per class, and the orchestrator's peak resident memory
+// (the engine's and the providers' processes are its children, not
+// counted). RESEARCH_LAB_CLASS_SIZE sets the class (default 40).
+func BenchmarkClass(b *testing.B) {
+	size := 40
+	if v := os.Getenv("RESEARCH_LAB_CLASS_SIZE"); v != "" {
+		var err error
+		size, err = strconv.Atoi(v)
+		require.NoError(b, err, "RESEARCH_LAB_CLASS_SIZE")
+	}
+	for _, parallel := range []int{1, 4, 8} {
+		b.Run(fmt.Sprintf("labs=%d/parallel=%d", size, parallel), func(b *testing.B) {
+			peak := 0.0
+			for b.Loop() {
+				b.StopTimer()
+				tc := newTestClass(b, size, parallel, nil)
+				c := tc.class()
+				resetPeakRSS(b)
+				b.StartTimer()
+				require.NoError(b, c.run(context.Background(), "up"), tc.out.String())
+				b.StopTimer()
+				peak = max(peak, peakRSSMiB(b))
+				b.StartTimer()
+			}
+			b.ReportMetric(peak, "peak-MiB")
+		})
+	}
+}
+
+// resetPeakRSS starts the process's peak resident set size afresh (Linux:
+// proc(5), /proc/PID/clear_refs, 5).
+func resetPeakRSS(b *testing.B) {
+	b.Helper()
+	require.NoError(b, os.WriteFile("/proc/self/clear_refs", []byte("5"), 0o200), "resetting the peak RSS")
+}
+
+// peakRSSMiB is VmHWM of /proc/self/status, in MiB.
+func peakRSSMiB(b *testing.B) float64 {
+	b.Helper()
+	status, err := os.ReadFile("/proc/self/status")
+	require.NoError(b, err)
+	m := regexp.MustCompile(`(?m)^VmHWM:\s+(\d+) kB$`).FindSubmatch(status)
+	require.NotNil(b, m, "VmHWM in /proc/self/status")
+	kb, err := strconv.Atoi(string(m[1]))
+	require.NoError(b, err)
+	return float64(kb) / 1024
 }

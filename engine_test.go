@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 
 // standinDir builds the stand-in as pulumi-resource-aws, the name under
 // which the engine takes a plugin on PATH for the AWS provider.
-func standinDir(t *testing.T) string {
+func standinDir(t testing.TB) string {
 	t.Helper()
 	standin.once.Do(func() {
 		if standin.dir, standin.err = os.MkdirTemp("", "research-lab-standin-"); standin.err != nil {

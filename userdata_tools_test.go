@@ -24,7 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-func requireTool(t *testing.T, name string) string {
+func requireTool(t testing.TB, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
