@@ -55,7 +55,7 @@ verbs: plan, up, stop, start, status, check, handouts, destroy (see docs/class.m
 
 type classOptions struct {
 	Roster       string
-	Template     string // the class template: a stack file beside Pulumi.yaml
+	Template     string // the class template: a stack file
 	Dir          string // the class folder: the status file, the stacks' folders
 	Handouts     string
 	Role         string
@@ -136,7 +136,7 @@ func parseClassFlags(verb string, args []string, stderr io.Writer) (classOptions
 	fs := flag.NewFlagSet("class "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&opts.Roster, "roster", "", "the roster `FILE` (CSV: id,name,email[,account][,region])")
-	fs.StringVar(&opts.Template, "template", "Pulumi.class.yaml", "the class template: a stack `FILE` beside Pulumi.yaml")
+	fs.StringVar(&opts.Template, "template", "Pulumi.class.yaml", "the class template: a stack `FILE` every student's stack starts from")
 	fs.StringVar(&opts.Dir, "dir", filepath.Join(home, "research-lab-class"), "the class `FOLDER`: status file, the students' stacks")
 	fs.StringVar(&opts.Handouts, "handouts", "", "the handouts' `FOLDER`, outside the repository (default: the class folder's handouts)")
 	fs.StringVar(&opts.Role, "role", "OrganizationAccountAccessRole", "the `ROLE` assumed in a student's account (the account column)")
@@ -237,9 +237,11 @@ func (c *class) studentDir(s roster.Student) (string, error) {
 		return "", err
 	}
 	for _, d := range []string{acmeModuleDir, "hub-proxy"} {
+		// Made afresh: a class folder kept elsewhere (a CI checkout) must
+		// not link to another machine's repository.
 		link := filepath.Join(dir, d)
-		if _, err := os.Lstat(link); err == nil {
-			continue
+		if err := os.Remove(link); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", err
 		}
 		if err := os.Symlink(filepath.Join(c.repo, d), link); err != nil {
 			return "", err
