@@ -19,6 +19,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -322,12 +323,28 @@ func (c *class) configure(ctx context.Context, l *labStack, s roster.Student) er
 		if err != nil {
 			return err
 		}
-		if err := l.SetConfig(ctx, projectName+":"+k.Name, auto.ConfigValue{Value: v, Secret: true}); err != nil {
-			return fmt.Errorf("setting %s: %w", k.Name, err)
+		if err := l.setSecret(ctx, projectName+":"+k.Name, v); err != nil {
+			return err
 		}
 	}
 	l.keys, err = configKeysOf(ctx, l)
 	return err
+}
+
+// setSecret sets a stack secret through the CLI's standard input, as
+// `pulumi config set --secret KEY` reads it: the Automation API's SetConfig
+// would put the value on the command line, where any process can read it.
+func (l *labStack) setSecret(ctx context.Context, key, value string) error {
+	cmd := exec.CommandContext(ctx, "pulumi", "config", "set", "--secret", "--stack", l.Name(), key)
+	cmd.Dir, cmd.Stdin = l.dir, strings.NewReader(value+"\n")
+	cmd.Env = os.Environ()
+	for k, v := range l.Workspace().GetEnvVars() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pulumi config set --secret %s: %w: %s", key, err, out)
+	}
+	return nil
 }
 
 func configKeysOf(ctx context.Context, l *labStack) ([]string, error) {
@@ -641,14 +658,14 @@ func (st *classStatus) begin(verb string, students []roster.Student) bool {
 	defer st.mu.Unlock()
 	resuming := st.Run.Verb == verb && !st.Run.Complete
 	st.Run.Verb, st.Run.Complete = verb, false
+	for _, l := range st.Labs {
+		// A new run starts every lab afresh, those it leaves out too: a
+		// later run of the whole class must not take them for done.
+		l.Done = l.Done && resuming
+	}
 	for _, s := range students {
-		l := st.Labs[s.ID]
-		if l == nil {
-			l = &labStatus{State: statePending}
-			st.Labs[s.ID] = l
-		}
-		if !resuming {
-			l.Done = false
+		if st.Labs[s.ID] == nil {
+			st.Labs[s.ID] = &labStatus{State: statePending}
 		}
 	}
 	return resuming

@@ -425,3 +425,18 @@ func peakRSSMiB(b *testing.B) float64 {
 	require.NoError(b, err)
 	return float64(kb) / 1024
 }
+
+func TestClassUsage(t *testing.T) {
+	for name, args := range map[string][]string{
+		"no verb":      {"class"},
+		"unknown verb": {"class", "teach", "--roster", "roster.csv"},
+		"no roster":    {"class", "up"},
+		"parallel 0":   {"class", "up", "--roster", "roster.csv", "--parallel", "0"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			assert.Equal(t, 2, runCommand(args, &stdout, &stderr), "a usage error exits 2")
+			assert.NotEmpty(t, stderr.String(), "and says what is wrong")
+		})
+	}
+}
