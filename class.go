@@ -33,6 +33,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"gopkg.in/yaml.v3"
 
 	"research-lab/internal/roster"
 )
@@ -249,12 +250,78 @@ func (c *class) studentDir(s roster.Student) (string, error) {
 		}
 	}
 	file := filepath.Join(dir, "Pulumi."+s.ID+".yaml")
-	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(file, c.template, 0o600); err != nil {
-			return "", err
+	current, err := os.ReadFile(file)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	merged, err := stackFileFor(c.template, current)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	return dir, os.WriteFile(file, merged, 0o600)
+}
+
+// stackFileFor is a student's stack file at each run: the template's
+// configuration as it is now, and from the student's file what is theirs
+// alone (keys the template does not set: their assumed role, their
+// generated secrets) and the settings that encrypt those secrets.
+func stackFileFor(template, current []byte) ([]byte, error) {
+	var tmpl, cur map[string]any
+	if err := yaml.Unmarshal(template, &tmpl); err != nil {
+		return nil, fmt.Errorf("reading the class template: %w", err)
+	}
+	if err := yaml.Unmarshal(current, &cur); err != nil {
+		return nil, fmt.Errorf("reading the student's stack file: %w", err)
+	}
+	if cur == nil {
+		return template, nil
+	}
+	out := map[string]any{}
+	for k, v := range tmpl {
+		out[k] = v
+	}
+	config, _ := tmpl["config"].(map[string]any)
+	merged := map[string]any{}
+	for k, v := range config {
+		merged[k] = v
+	}
+	own, _ := cur["config"].(map[string]any)
+	for k, v := range own {
+		if _, set := config[k]; !set {
+			merged[k] = v
 		}
 	}
-	return dir, nil
+	out["config"] = merged
+	for _, k := range []string{"encryptionsalt", "secretsprovider", "encryptedkey"} {
+		v, ok := cur[k]
+		if !ok {
+			continue
+		}
+		if t, ok := tmpl[k]; ok && t != v && holdsSecure(config) {
+			return nil, fmt.Errorf("the class template's secrets are encrypted with another %s than the student's: "+
+				"set them in the template before the first run, or on each student's stack", k)
+		}
+		out[k] = v
+	}
+	return yaml.Marshal(out)
+}
+
+// holdsSecure says whether a stack file's value holds an encrypted one.
+func holdsSecure(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		if _, ok := v["secure"]; ok && len(v) == 1 {
+			return true
+		}
+		for _, e := range v {
+			if holdsSecure(e) {
+				return true
+			}
+		}
+	case []any:
+		return slices.ContainsFunc(v, holdsSecure)
+	}
+	return false
 }
 
 // labStack is a student's stack in a workspace of its own, with the

@@ -440,3 +440,42 @@ func TestClassUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestClassStackFileFollowsTheTemplate: a student's stack file takes the
+// template as it is now, and keeps what is the student's alone.
+func TestClassStackFileFollowsTheTemplate(t *testing.T) {
+	student := []byte(`encryptionsalt: v1:student-salt
+config:
+  aws:region: us-east-1
+  aws:assumeRole:
+    roleArn: arn:aws:iam::111122223333:role/OrganizationAccountAccessRole
+  research-lab:adminCidrs:
+    - 203.0.113.7/32
+  research-lab:jupyterPassword:
+    secure: v1:student-ciphertext
+`)
+	template := []byte(`config:
+  aws:region: us-east-1
+  research-lab:adminCidrs:
+    - 198.51.100.0/24
+`)
+	b, err := stackFileFor(template, student)
+	require.NoError(t, err)
+	assert.YAMLEq(t, `encryptionsalt: v1:student-salt
+config:
+  aws:region: us-east-1
+  aws:assumeRole:
+    roleArn: arn:aws:iam::111122223333:role/OrganizationAccountAccessRole
+  research-lab:adminCidrs:
+    - 198.51.100.0/24
+  research-lab:jupyterPassword:
+    secure: v1:student-ciphertext
+`, string(b), "the template's new adminCidrs, the student's role, password and salt")
+
+	first, err := stackFileFor(template, nil)
+	require.NoError(t, err)
+	assert.Equal(t, string(template), string(first), "a new student's stack file is the template")
+
+	_, err = stackFileFor([]byte("encryptionsalt: v1:template-salt\nconfig:\n  research-lab:vpnAdminPassword:\n    secure: v1:x\n"), student)
+	assert.ErrorContains(t, err, "encrypted with another encryptionsalt", "a template secret the student's stack could not decrypt")
+}
