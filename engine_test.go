@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,7 +65,7 @@ func standinDir(t testing.TB) string {
 
 // engineLab is one stack of the lab under the real engine.
 type engineLab struct {
-	t      *testing.T
+	t      testing.TB
 	name   string
 	root   string // backend, Pulumi home, the stand-in's cloud
 	dir    string // the project folder: Pulumi.yaml and the stack file
@@ -80,14 +81,14 @@ const enginePassphrase = "correct horse battery staple"
 
 // newEngineLab makes a stack with `pulumi stack init`, as the README does,
 // in a project folder holding the repository's own Pulumi.yaml.
-func newEngineLab(t *testing.T, stack string) *engineLab {
+func newEngineLab(t testing.TB, stack string) *engineLab {
 	t.Helper()
 	return newEngineLabFrom(t, stack, nil)
 }
 
 // newEngineLabFrom is newEngineLab with a stack file to start from (a
 // shipped one), or none.
-func newEngineLabFrom(t *testing.T, stack string, stackFile []byte) *engineLab {
+func newEngineLabFrom(t testing.TB, stack string, stackFile []byte) *engineLab {
 	t.Helper()
 	requireTool(t, "pulumi")
 	root := t.TempDir()
@@ -117,6 +118,9 @@ func newEngineLabFrom(t *testing.T, stack string, stackFile []byte) *engineLab {
 		require.NoError(t, os.WriteFile(filepath.Join(l.dir, "Pulumi."+stack+".yaml"), stackFile, 0o600))
 	}
 	l.cli("", "stack", "init", stack)
+	if stackFile == nil {
+		l.set("aws:region", "us-east-1") // the README's first `pulumi config set`
+	}
 	ws, err := auto.NewLocalWorkspace(context.Background(), auto.WorkDir(l.dir), auto.EnvVars(l.env), auto.Program(l.program))
 	require.NoError(t, err)
 	l.stack, err = auto.SelectStack(context.Background(), stack, ws)
@@ -164,17 +168,7 @@ func (l *engineLab) refreshKeys() {
 	l.t.Helper()
 	all, err := l.stack.GetAllConfig(context.Background())
 	require.NoError(l.t, err)
-	l.keys = slices.Collect(mapsKeys(all))
-}
-
-func mapsKeys(m auto.ConfigMap) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
+	l.keys = slices.Collect(maps.Keys(all))
 }
 
 // collect drains an event stream into the lab's event log and notes each
@@ -234,7 +228,7 @@ func (l *engineLab) steady(situation string) {
 }
 
 // noReplacement fails unless steps only update in place.
-func noReplacement(t *testing.T, situation string, steps []string) {
+func noReplacement(t testing.TB, situation string, steps []string) {
 	t.Helper()
 	others := slices.DeleteFunc(slices.Clone(steps), func(s string) bool { return strings.HasPrefix(s, "update ") })
 	assert.Empty(t, others, "%s: `pulumi up` must only update in place", situation)
@@ -317,12 +311,10 @@ func (l *engineLab) noSecretOnDisk(secrets map[string]string) {
 func TestEngineSingleResearcher(t *testing.T) {
 	for _, mode := range egressModes {
 		t.Run(mode, func(t *testing.T) {
-			l := newEngineLab(t, "own")
-			l.set("sshPublicKey", testPublicKey)
+			t.Parallel() // labs are independent: several stacks in one process, as the classroom runs them
+			l := newSingleLab(t)
 			l.set("adminCidrs[0]", "203.0.113.7/32")
 			l.set("researchEgress", mode)
-			l.setSecret("vpnAdminPassword", testVPNPassword)
-			l.setSecret("jupyterPassword", testJupyterPass)
 			mock, err := runUnderMocks("own", stackConfig(map[string]string{"adminCidrs": `["203.0.113.7/32"]`, "researchEgress": mode}), secretKeys)
 			require.NoError(t, err)
 			l.upAsDeclared(mock)
@@ -413,6 +405,7 @@ func (l *engineLab) destroy() {
 func TestEngineTeam(t *testing.T) {
 	for _, vpn := range []vpnKind{vpnOpenVPNAS, vpnWireGuard} {
 		t.Run(string(vpn), func(t *testing.T) {
+			t.Parallel()
 			l := newEngineLab(t, "team")
 			l.set("sshPublicKey", testPublicKey)
 			l.set("vpn", string(vpn))
@@ -484,6 +477,29 @@ func lastIndex(s []string, v string) int {
 	return -1
 }
 
+// stateKey identifies a resource in the state: its type and logical name.
+func stateKey(typ, name string) string { return typ + "::" + name }
+
+// releasedNames are the logical names of the fixture: what existing stacks
+// hold, with the default prefix.
+func releasedNames(t *testing.T) map[string]bool {
+	t.Helper()
+	f, err := os.Open("testdata/released-logical-names.txt")
+	require.NoError(t, err)
+	defer f.Close()
+	names := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if line := sc.Text(); line != "" && !strings.HasPrefix(line, "#") {
+			typ, name, ok := strings.Cut(line, " ")
+			require.True(t, ok, "bad fixture line %q", line)
+			names[stateKey(typ, name)] = true
+		}
+	}
+	require.NoError(t, sc.Err())
+	return names
+}
+
 // TestEngineUpgradesAStackNamedAfterItsPrefix: a stack made while logical
 // names followed namePrefix holds "Bio7-VPC" and the like (the names of
 // testdata/released-logical-names.txt with the stack's prefix). Its state is
@@ -491,11 +507,8 @@ func lastIndex(s []string, v string) int {
 // release's aliases find every one: no create, delete or replacement.
 func TestEngineUpgradesAStackNamedAfterItsPrefix(t *testing.T) {
 	released := releasedNames(t)
-	l := newEngineLab(t, "own")
-	l.set("sshPublicKey", testPublicKey)
+	l := newSingleLab(t)
 	l.set("namePrefix", "Bio7")
-	l.setSecret("vpnAdminPassword", testVPNPassword)
-	l.setSecret("jupyterPassword", testJupyterPass)
 	l.up()
 
 	ctx := context.Background()
@@ -534,6 +547,7 @@ func TestEngineShippedStacksPassTheCLI(t *testing.T) {
 	for _, f := range files {
 		stack := strings.TrimSuffix(strings.TrimPrefix(f, "Pulumi."), ".yaml")
 		t.Run(stack, func(t *testing.T) {
+			t.Parallel()
 			file, err := os.ReadFile(f)
 			require.NoError(t, err)
 			l := newEngineLabFrom(t, stack, file)
@@ -544,4 +558,82 @@ func TestEngineShippedStacksPassTheCLI(t *testing.T) {
 			require.NoError(t, err, "the shipped stack %s must pass the Pulumi CLI and preview", f)
 		})
 	}
+}
+
+// TestEngineChosenZoneStaysTheLabs: once the program chose a zone, a later
+// `pulumi up` that would choose another (a type no longer offered there)
+// replaces nothing; setting availabilityZone moves the lab on purpose.
+func TestEngineChosenZoneStaysTheLabs(t *testing.T) {
+	l := newSingleLab(t)
+	l.up()
+	require.Equal(t, "us-east-1a", l.infra.Zone)
+
+	l.stack.Workspace().SetEnvVar("RESEARCH_LAB_STANDIN_NOT_OFFERED", "us-east-1a/t4g.medium")
+	noReplacement(t, "a zone that no longer offers Jupyter's type", l.up())
+	require.Equal(t, "us-east-1b", l.infra.Zone, "the program would now choose another zone")
+
+	l.set("availabilityZone", "us-east-1c")
+	assert.Contains(t, l.up(), "replace "+typeSubnet+" "+logicalName("DMZ"), "an availabilityZone set by the owner moves the lab")
+}
+
+// TestEngineNamesAMisspeltKey: as an inline program, whose configuration
+// comes on the context only, the program still names a misspelt key.
+func TestEngineNamesAMisspeltKey(t *testing.T) {
+	l := newSingleLab(t)
+	l.set("labstate", labStopped)
+	l.refreshKeys()
+	_, err := l.stack.Preview(context.Background())
+	require.Error(t, err, "a misspelt key must be refused")
+	assert.Contains(t, err.Error(), "research-lab:labstate: unknown configuration key: did you mean research-lab:labState?")
+}
+
+// BenchmarkEngine measures the engine's own time for one single-researcher
+// lab under the stand-in (the provider answers at once): what the classroom
+// multiplies by its stacks. Run with
+// `go test -run '^$' -bench BenchmarkEngine -benchtime 3x .`
+func BenchmarkEngineUp(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		l := newSingleLab(b)
+		b.StartTimer()
+		l.up()
+	}
+}
+
+// BenchmarkEngineSteadyUp is a `pulumi up` that finds nothing to do: the
+// refresh (Pulumi.yaml asks for it) and the update.
+func BenchmarkEngineSteadyUp(b *testing.B) {
+	l := newSingleLab(b)
+	l.up()
+	for b.Loop() {
+		l.up()
+	}
+}
+
+func BenchmarkEngineRefresh(b *testing.B) {
+	l := newSingleLab(b)
+	l.up()
+	for b.Loop() {
+		_, err := l.stack.Refresh(context.Background())
+		require.NoError(b, err)
+	}
+}
+
+func BenchmarkEnginePreview(b *testing.B) {
+	l := newSingleLab(b)
+	l.up()
+	for b.Loop() {
+		_, err := l.stack.Preview(context.Background())
+		require.NoError(b, err)
+	}
+}
+
+// newSingleLab is a single researcher's lab, configured as the README says.
+func newSingleLab(t testing.TB) *engineLab {
+	t.Helper()
+	l := newEngineLab(t, "own")
+	l.set("sshPublicKey", testPublicKey)
+	l.setSecret("vpnAdminPassword", testVPNPassword)
+	l.setSecret("jupyterPassword", testJupyterPass)
+	return l
 }

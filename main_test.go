@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
@@ -819,6 +820,19 @@ func TestSecretsInPlainTextAreRefused(t *testing.T) {
 	require.Error(t, err, "a Jupyter password in plain text must be refused")
 	assert.Contains(t, err.Error(), "research-lab:jupyterPassword is in plain text: set it with `pulumi config set --secret jupyterPassword`")
 	assert.NotContains(t, err.Error(), testJupyterPass, "the error must not echo the password")
+}
+
+// TestProgramNeedsTheStackKeys: without the list of the stack's keys the
+// program could not name a misspelt one, so it refuses to run.
+func TestProgramNeedsTheStackKeys(t *testing.T) {
+	mocks := newRecordingMocks("us-east-1")
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		_, err := createInfrastructure(ctx)
+		return err
+	}, pulumi.WithMocks(projectName, "dev", mocks), func(info *pulumi.RunInfo) { info.Config = stackConfig(nil) })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "attach them with withStackKeys")
+	assert.Empty(t, mocks.all(), "nothing may be declared")
 }
 
 func TestConfigKeysAgreeEverywhere(t *testing.T) {

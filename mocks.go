@@ -64,11 +64,6 @@ type recordingMocks struct {
 	hosts     map[string]int // next host number per subnet ID
 	// notOffered lists "<zone> <instance type>" pairs that AWS does not offer.
 	notOffered map[string]bool
-
-	// prior, when set, is what an earlier `pulumi up` left in the state: a
-	// resource found there (by name or alias) keeps its ID and outputs, as
-	// the engine keeps them. The refresh model sets it (refresh_test.go).
-	prior func(args pulumi.MockResourceArgs) (id string, state resource.PropertyMap, ok bool)
 }
 
 // hostNumber is a documentation address's last byte for a resource: the same
@@ -132,11 +127,6 @@ func (m *recordingMocks) NewResource(args pulumi.MockResourceArgs) (string, reso
 	case "aws:ec2/keyPair:KeyPair":
 		set("keyName", args.Name+"-1a2b3c4")
 		id = args.Name + "-1a2b3c4"
-	}
-	if m.prior != nil {
-		if priorID, priorState, ok := m.prior(args); ok {
-			id, state = priorID, priorState
-		}
 	}
 	m.resources = append(m.resources, recordedResource{Type: args.TypeToken, Name: args.Name, ID: id, Inputs: args.Inputs, State: state, Options: args.RegisterRPC})
 	return id, state, nil

@@ -34,7 +34,7 @@ type vpnSpec struct {
 	// applies its secret and team from SSM, and what else it needs.
 	Units []string
 	// GroupDescription describes the DMZ group. AWS replaces a group whose
-	// description changes (refresh_test.go), so openvpn-as keeps the one
+	// description changes (internal/awsmodel), so openvpn-as keeps the one
 	// it always had.
 	GroupDescription string
 }

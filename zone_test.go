@@ -60,23 +60,3 @@ func TestNoZoneOffersTheServers(t *testing.T) {
 	assert.True(t, strings.Contains(err.Error(), `research-lab:availabilityZone = "us-east-1c": does not offer t4g.medium; t4g.medium is offered in us-east-1a, us-east-1b`), err.Error())
 	assert.Empty(t, run.Mocks.all())
 }
-
-// TestChosenZoneStaysTheLabs: once the program chose a zone, a later run that
-// would choose another (a zone briefly unavailable, a new instance type)
-// replaces nothing; setting availabilityZone moves the lab on purpose.
-func TestChosenZoneStaysTheLabs(t *testing.T) {
-	prior := recorded(deploy(t, nil)).refreshed(true)
-	resolved := map[string]string{}
-	mocks := newRecordingMocks("us-east-1")
-	mocks.notOffered = map[string]bool{"us-east-1a t4g.medium": true} // the program now chooses us-east-1b
-	mocks.prior = resolvingPrior(prior, resolved)
-	second, err := runWithMocks("dev", stackConfig(nil), secretKeys, mocks)
-	require.NoError(t, err)
-	require.Equal(t, "us-east-1b", second.Infra.Zone)
-	p := diffAgainst(t, prior, second, resolved)
-	assert.Empty(t, p.Replaced, "a zone the program chose must stay the lab's")
-
-	moved, resolvedMoved := secondUp(t, prior, map[string]string{"availabilityZone": "us-east-1c"})
-	p = diffAgainst(t, prior, moved, resolvedMoved)
-	assert.Contains(t, strings.Join(p.Replaced, "\n"), "HOL02-DMZ: availabilityZone us-east-1a -> us-east-1c", "an availabilityZone set by the owner moves the lab")
-}

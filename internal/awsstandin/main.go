@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -150,6 +151,19 @@ var opts = plugin.MarshalOptions{KeepUnknowns: true, KeepSecrets: true, KeepReso
 func unmarshal(s *structpb.Struct) (resource.PropertyMap, error) {
 	return plugin.UnmarshalProperties(s, opts)
 }
+
+// unmarshalAll is unmarshal of each of a request's property maps.
+func unmarshalAll(structs ...*structpb.Struct) ([]resource.PropertyMap, error) {
+	maps := make([]resource.PropertyMap, len(structs))
+	for i, s := range structs {
+		m, err := unmarshal(s)
+		if err != nil {
+			return nil, err
+		}
+		maps[i] = m
+	}
+	return maps, nil
+}
 func marshal(m resource.PropertyMap) (*structpb.Struct, error) {
 	return plugin.MarshalProperties(m, opts)
 }
@@ -167,9 +181,19 @@ func (p *provider) DiffConfig(context.Context, *pulumirpc.DiffRequest) (*pulumir
 }
 
 func (p *provider) Configure(_ context.Context, req *pulumirpc.ConfigureRequest) (*pulumirpc.ConfigureResponse, error) {
+	// Where the provider looks for its region: its configuration, then
+	// the environment; it has no default.
 	region := req.GetVariables()["aws:config:region"]
 	if r := req.GetArgs().GetFields()["region"]; r != nil && r.GetStringValue() != "" {
 		region = r.GetStringValue()
+	}
+	for _, env := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+		if region == "" {
+			region = os.Getenv(env)
+		}
+	}
+	if region == "" {
+		return nil, errors.New("no AWS region: set aws:region or AWS_REGION")
 	}
 	err := p.update(func(w *world) error { w.Region = region; return nil })
 	return &pulumirpc.ConfigureResponse{AcceptSecrets: true, SupportsPreview: true, AcceptResources: true}, err
@@ -302,15 +326,11 @@ func hostAddress(cidr string, n int) string {
 }
 
 func (p *provider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
-	state, err := unmarshal(req.GetProperties())
+	maps, err := unmarshalAll(req.GetProperties(), req.GetInputs())
 	if err != nil {
 		return nil, err
 	}
-	inputs, err := unmarshal(req.GetInputs())
-	if err != nil {
-		return nil, err
-	}
-	id := req.GetId()
+	state, inputs, id := maps[0], maps[1], req.GetId()
 	err = p.update(func(w *world) error {
 		switch resource.URN(req.GetUrn()).Type() {
 		case "aws:ec2/instance:Instance":
@@ -348,19 +368,11 @@ func (p *provider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumir
 }
 
 func (p *provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	olds, err := unmarshal(req.GetOlds())
+	maps, err := unmarshalAll(req.GetOlds(), req.GetOldInputs(), req.GetNews())
 	if err != nil {
 		return nil, err
 	}
-	news, err := unmarshal(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
-	oldInputs, err := unmarshal(req.GetOldInputs())
-	if err != nil {
-		return nil, err
-	}
-	replaces, diffs := diff(resource.URN(req.GetUrn()).Type().String(), olds, oldInputs, news, req.GetIgnoreChanges())
+	replaces, diffs := diff(resource.URN(req.GetUrn()).Type().String(), maps[0], maps[1], maps[2], req.GetIgnoreChanges())
 	if len(replaces)+len(diffs) == 0 {
 		return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_NONE}, nil
 	}
@@ -368,15 +380,11 @@ func (p *provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumir
 }
 
 func (p *provider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	olds, err := unmarshal(req.GetOlds())
+	maps, err := unmarshalAll(req.GetOlds(), req.GetNews())
 	if err != nil {
 		return nil, err
 	}
-	news, err := unmarshal(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
-	state := olds.Copy()
+	news, state := maps[1], maps[0].Copy()
 	for k, v := range news {
 		state[k] = v
 	}
@@ -445,7 +453,9 @@ func (p *provider) Invoke(_ context.Context, req *pulumirpc.InvokeRequest) (*pul
 	case "aws:index/getAvailabilityZones:getAvailabilityZones":
 		ret = map[string]any{"id": region, "names": zones, "zoneIds": []any{"use1-az1", "use1-az2", "use1-az3"}}
 	case "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
-		// Every zone offers every type asked for.
+		// Every zone offers every type asked for, but the pairs
+		// $RESEARCH_LAB_STANDIN_NOT_OFFERED lists ("us-east-1a/t4g.medium ...").
+		notOffered := strings.Fields(os.Getenv("RESEARCH_LAB_STANDIN_NOT_OFFERED"))
 		var types, locations []any
 		for _, f := range args["filters"].ArrayValue() {
 			if plainString(f.ObjectValue(), "name") != "instance-type" {
@@ -453,7 +463,9 @@ func (p *provider) Invoke(_ context.Context, req *pulumirpc.InvokeRequest) (*pul
 			}
 			for _, t := range f.ObjectValue()["values"].ArrayValue() {
 				for _, z := range zones {
-					types, locations = append(types, t.StringValue()), append(locations, z)
+					if !slices.Contains(notOffered, fmt.Sprint(z, "/", t.StringValue())) {
+						types, locations = append(types, t.StringValue()), append(locations, z)
+					}
 				}
 			}
 		}
