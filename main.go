@@ -178,6 +178,8 @@ or offline, with Go only:
   go run . vpn profile --member NAME --private-key FILE [--stack NAME | --outputs FILE] [--out FILE] [--qr] [--png FILE]
                                 a member's WireGuard profile: a file, or a QR code for a phone
                                 (members: go run ./cmd/lab-vpn keygen|profile, which builds in seconds)
+  go run . class plan|up|stop|start|status|check|handouts|destroy --roster FILE [--template FILE] [--parallel N]
+                                a lab for every student of a class (see docs/class.md)
 `
 
 // voilaURL is the public site over HTTPS: on voilaDomain, or the Elastic IP
@@ -225,6 +227,8 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return runCheck(args[1:], stdout, stderr)
 	case "vpn":
 		return runVPN(args[1:], stdout, stderr)
+	case "class":
+		return runClass(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, programUsage)
 		return 0

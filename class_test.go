@@ -1,0 +1,463 @@
+package main
+
+// The classroom under the real engine: the CLI, a file backend, the program
+// inline, the AWS stand-in (see engine_test.go), each student's stack in a
+// workspace of its own and a stand-in cloud of its own (their account).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"research-lab/internal/roster"
+)
+
+// classTemplate is the instructor's class template.
+const classTemplate = `config:
+  aws:region: us-east-1
+  research-lab:sshPublicKey: ` + testPublicKey + `
+  research-lab:adminCidrs:
+    - 203.0.113.7/32
+`
+
+// testClass is a class of labs on the stand-in.
+type testClass struct {
+	t    testing.TB
+	root string
+	out  *syncBuffer
+	opts classOptions
+	// refused is a student whose cloud the stand-in cannot use: its
+	// folder is a file, so the provider fails to configure.
+	refused string
+}
+
+// roomyQuotas are an account whose quotas fit any test class.
+var roomyQuotas = map[string]int{roster.VPCs.Code: 1000, roster.ElasticIPs.Code: 1000, roster.InternetGateways.Code: 1000, roster.StandardVCPUs.Code: 1000}
+
+// newTestClass writes a roster of n students (s01, s02, ...) and the
+// template; accounts gives some students an account of their own.
+func newTestClass(t testing.TB, n, parallel int, accounts map[string]string) *testClass {
+	t.Helper()
+	requireTool(t, "pulumi")
+	root := t.TempDir()
+	csv := "id,name,email,account\n"
+	for i := 1; i <= n; i++ {
+		id := fmt.Sprintf("s%02d", i)
+		csv += fmt.Sprintf("%s,Student %d,%s@example.edu,%s\n", id, i, id, accounts[id])
+	}
+	for name, text := range map[string]string{"roster.csv": csv, "Pulumi.class.yaml": classTemplate} {
+		require.NoError(t, os.WriteFile(filepath.Join(root, name), []byte(text), 0o600))
+	}
+	for _, d := range []string{"state", "home", "cloud"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, d), 0o700))
+	}
+	return &testClass{t: t, root: root, out: &syncBuffer{}, opts: classOptions{
+		Roster: filepath.Join(root, "roster.csv"), Template: filepath.Join(root, "Pulumi.class.yaml"),
+		Dir: filepath.Join(root, "class"), Handouts: filepath.Join(root, "handouts"), Role: "OrganizationAccountAccessRole",
+		Parallel: parallel, HoursPerWeek: 40, Quotas: roomyQuotas,
+	}}
+}
+
+// class reads the roster and the status file afresh, as a new run of the
+// command does.
+func (tc *testClass) class(only ...string) *class {
+	tc.t.Helper()
+	opts := tc.opts
+	opts.Only = only
+	c, err := newClass(opts, tc.out)
+	require.NoError(tc.t, err)
+	standin := standinDir(tc.t)
+	c.env = func(s roster.Student) map[string]string {
+		cloud := filepath.Join(tc.root, "cloud", s.ID)
+		if s.ID == tc.refused {
+			require.NoError(tc.t, os.WriteFile(cloud, nil, 0o600))
+		} else {
+			require.NoError(tc.t, os.MkdirAll(cloud, 0o700))
+		}
+		return map[string]string{
+			"PULUMI_BACKEND_URL":       "file://" + filepath.Join(tc.root, "state"),
+			"PULUMI_CONFIG_PASSPHRASE": enginePassphrase,
+			"PULUMI_HOME":              filepath.Join(tc.root, "home"),
+			"PULUMI_SKIP_UPDATE_CHECK": "true",
+			"RESEARCH_LAB_STANDIN":     cloud,
+			"PATH":                     standin + string(os.PathListSeparator) + os.Getenv("PATH"),
+		}
+	}
+	return c
+}
+
+// world is a student's stand-in cloud.
+func (tc *testClass) world(id string) (w struct {
+	Instances map[string]struct{ Running bool }
+}) {
+	tc.t.Helper()
+	b, err := os.ReadFile(filepath.Join(tc.root, "cloud", id, "world.json"))
+	require.NoError(tc.t, err)
+	require.NoError(tc.t, json.Unmarshal(b, &w))
+	return w
+}
+
+func (tc *testClass) calls(id string) string {
+	tc.t.Helper()
+	b, err := os.ReadFile(filepath.Join(tc.root, "cloud", id, "calls.log"))
+	require.NoError(tc.t, err)
+	return string(b)
+}
+
+// states are the labs' states in the status file.
+func (tc *testClass) states(c *class) map[string]string {
+	out := map[string]string{}
+	for _, s := range c.students {
+		out[s.ID] = c.status.lab(s.ID).State
+	}
+	return out
+}
+
+func ids(n int, except ...string) []string {
+	var out []string
+	for i := 1; i <= n; i++ {
+		if id := fmt.Sprintf("s%02d", i); !strings.Contains(strings.Join(except, " "), id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// classSize is the class the engine tests bring up: 40 labs under the
+// engine take longer than a test should on a small machine, so the test
+// class is smaller and BenchmarkClass measures 40.
+const classSize = 6
+
+// TestClassUpStopStartDestroy: a class comes up at parallel 4, one student
+// whose lab the stand-in refuses ends failed while the others are up, the
+// two students with accounts of their own deploy through their own assumed
+// role; stop stops every instance, start starts them, destroy keeps every
+// notebook bucket.
+func TestClassUpStopStartDestroy(t *testing.T) {
+	tc := newTestClass(t, classSize, 4, map[string]string{"s01": "111111111111", "s02": "222222222222"})
+	tc.refused = "s03"
+	c := tc.class()
+	err := c.run(context.Background(), "up")
+	require.Error(t, err, "a failed lab makes the run fail")
+	assert.Contains(t, err.Error(), fmt.Sprintf("1 of %d labs failed", classSize))
+	assert.Regexp(t, regexp.MustCompile(`(?m)^FAILED +WHY\ns03 +\S`), tc.out.String(), "the table names who failed and why")
+	want := map[string]string{}
+	for _, id := range ids(classSize) {
+		want[id] = stateUp
+	}
+	want["s03"] = stateFailed
+	assert.Equal(t, want, tc.states(c), "one refused lab stops no other")
+	assert.Contains(t, tc.out.String(), fmt.Sprintf("%d/%d up, 1 failed", classSize-1, classSize), "the running count")
+
+	for id, account := range map[string]string{"s01": "111111111111", "s02": "222222222222"} {
+		l, err := c.labStack(context.Background(), roster.Student{ID: id, Account: account})
+		require.NoError(t, err)
+		role, err := l.GetConfig(context.Background(), "aws:assumeRole")
+		require.NoError(t, err)
+		assert.JSONEq(t, fmt.Sprintf(`{"roleArn": "arn:aws:iam::%s:role/OrganizationAccountAccessRole"}`, account), role.Value, "%s's stack assumes the role in their account", id)
+	}
+	l, err := c.labStack(context.Background(), roster.Student{ID: "s04"})
+	require.NoError(t, err)
+	_, err = l.GetConfig(context.Background(), "aws:assumeRole")
+	assert.Error(t, err, "a student without an account deploys into the instructor's, with no role to assume")
+
+	checkStatusAndHandouts(t, tc, c)
+
+	rest := ids(classSize, "s03")
+	for _, step := range []struct {
+		verb    string
+		running bool
+	}{{"stop", false}, {"start", true}} {
+		c := tc.class(rest...)
+		require.NoError(t, c.run(context.Background(), step.verb), "class %s", step.verb)
+		for _, id := range rest {
+			w := tc.world(id)
+			require.Len(t, w.Instances, 4, "%s: the lab's instances", id)
+			for inst, s := range w.Instances {
+				assert.Equal(t, step.running, s.Running, "%s: after class %s, instance %s", id, step.verb, inst)
+			}
+		}
+	}
+
+	c = tc.class(rest...)
+	require.NoError(t, c.run(context.Background(), "destroy"))
+	for _, id := range rest {
+		assert.Equal(t, stateDestroyed, c.status.lab(id).State)
+		calls := tc.calls(id)
+		assert.Contains(t, calls, "Delete "+typeInstance, "%s: destroy deletes the servers", id)
+		assert.NotContains(t, calls, "Delete "+typeBucket, "%s: destroy keeps the notebook bucket", id)
+	}
+}
+
+// checkStatusAndHandouts: status prints the table and writes it as CSV and
+// HTML; handouts writes each up student's files, 0600, outside the
+// repository, with their own Jupyter password, which nothing prints.
+func checkStatusAndHandouts(t *testing.T, tc *testClass, c *class) {
+	t.Helper()
+	require.NoError(t, c.run(context.Background(), "status"))
+	assert.Regexp(t, `(?m)^s04 +Student 4 +up +https://203\.0\.113\.\d+/ +\$\d+\.\d\d`, tc.out.String(), "the status table: id, name, state, Voila URL, monthly cost")
+	assert.Regexp(t, `(?m)^s03 +Student 3 +failed +\S`, tc.out.String(), "the status table: the last error")
+	csv, err := os.ReadFile(filepath.Join(tc.opts.Dir, "status.csv"))
+	require.NoError(t, err)
+	assert.Contains(t, string(csv), "s04,Student 4,up,https://203.0.113.", "status.csv")
+	page, err := os.ReadFile(filepath.Join(tc.opts.Dir, "status.html"))
+	require.NoError(t, err)
+	assert.Contains(t, string(page), "<td>s04</td><td>Student 4</td><td>up</td>", "status.html")
+
+	require.NoError(t, c.run(context.Background(), "handouts"))
+	for _, id := range ids(classSize, "s03") {
+		l, err := c.labStack(context.Background(), roster.Student{ID: id})
+		require.NoError(t, err)
+		password, err := l.GetConfig(context.Background(), projectName+":jupyterPassword")
+		require.NoError(t, err)
+		require.True(t, password.Secret, "%s: the generated password is a stack secret", id)
+		require.GreaterOrEqual(t, len(password.Value), minPasswordLength, "%s: a generated password the program accepts", id)
+		for _, ext := range []string{".md", ".html"} {
+			path := filepath.Join(tc.opts.Handouts, id+ext)
+			info, err := os.Stat(path)
+			require.NoError(t, err, "%s's handout", id)
+			assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "%s is the student's alone", path)
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			assert.Contains(t, string(b), password.Value, "%s holds the student's Jupyter password", path)
+			assert.Contains(t, string(b), "https://203.0.113.", "%s holds the Voila URL", path)
+		}
+		assert.NotContains(t, tc.out.String(), password.Value, "the classroom never prints a password")
+		logs, err := os.ReadFile(filepath.Join(tc.opts.Dir, "logs", id+".log"))
+		require.NoError(t, err)
+		assert.NotContains(t, string(logs), password.Value, "the engine's log holds no password")
+		stackFile, err := os.ReadFile(filepath.Join(tc.opts.Dir, "stacks", id, "Pulumi."+id+".yaml"))
+		require.NoError(t, err)
+		assert.NotContains(t, string(stackFile), password.Value, "the stack file holds the password encrypted only")
+	}
+	_, err = os.Stat(filepath.Join(tc.opts.Handouts, "s03.md"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "no handout for a lab that is not up")
+}
+
+// TestClassResumesAnInterruptedRun: a run killed mid-way (its context
+// cancelled, as Ctrl-C does) and started again finishes with every lab up,
+// none brought up twice, and the interrupted stacks cleared.
+func TestClassResumesAnInterruptedRun(t *testing.T) {
+	tc := newTestClass(t, classSize, 2, nil)
+	c := tc.class()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	up := 0
+	c.changed = func(_, state string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if state == stateUp {
+			if up++; up == 2 {
+				cancel()
+			}
+		}
+	}
+	err := c.run(ctx, "up")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "interrupted", "a cancelled run says it was interrupted")
+	first := tc.out.String()
+	require.Less(t, strings.Count(first, ": up ("), classSize, "the first run must stop before the whole class is up")
+
+	require.NoError(t, tc.class().run(context.Background(), "up"), "the same command again")
+	out := tc.out.String()
+	assert.Contains(t, out[len(first):], "resuming the interrupted `class up`")
+	for _, id := range ids(classSize) {
+		assert.Equal(t, 1, strings.Count(out, id+": up ("), "%s must be brought up exactly once over both runs:\n%s", id, out)
+		assert.Equal(t, stateUp, tc.class().status.lab(id).State, id)
+	}
+	interrupted := regexp.MustCompile(`(?m)^(s\d+): the last run stopped during its up`).FindAllStringSubmatch(out, -1)
+	assert.NotEmpty(t, interrupted, "the labs under way when the run was killed are cleared, with a message:\n%s", out)
+	for _, m := range interrupted {
+		assert.True(t, slices.Contains(ids(classSize), m[1]))
+		assert.NotContains(t, first, m[1]+": up (", "%s was up before the kill, so it is not interrupted", m[1])
+	}
+}
+
+// TestClassPreflightRefusesSixLabsInOneAccount: six labs in the
+// instructor's account exceed AWS's default VPC and Elastic IP quotas:
+// `up` refuses before any stack is made, naming each quota, and `plan`
+// shows the class's plan and the same refusal.
+func TestClassPreflightRefusesSixLabsInOneAccount(t *testing.T) {
+	tc := newTestClass(t, 6, 4, nil)
+	tc.opts.Quotas = map[string]int{}
+	c, err := newClass(tc.opts, tc.out)
+	require.NoError(t, err)
+	err = c.run(context.Background(), "up")
+	require.Error(t, err)
+	for _, want := range []string{"nothing was deployed", "VPCs per Region (L-F678F1CE): the class needs 6, the quota is 5",
+		"EC2-VPC Elastic IPs (L-0263D0A3): the class needs 12, the quota is 5", "--desired-value 12"} {
+		assert.Contains(t, err.Error(), want)
+	}
+	entries, err := os.ReadDir(filepath.Join(tc.root, "state"))
+	require.NoError(t, err)
+	assert.Empty(t, entries, "no stack may be made before the preflight passes")
+
+	err = c.run(context.Background(), "plan")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "L-F678F1CE")
+	assert.Regexp(t, `(?m)^ +s06 +us-east-1 +instructor's +openvpn-as +nat-instance +\d+ +\$\d+\.\d\d +\$\d+\.\d\d +\$\d+\.\d\d$`, tc.out.String(), "a plan row per lab")
+	assert.Regexp(t, `(?m)^ *class \(6 labs\) +\$367\.68 +\$69\.84 +\$196\.86$`, tc.out.String(), "the class's monthly cost: six times one lab's")
+
+	tc.opts.Quotas = roomyQuotas
+	c, err = newClass(tc.opts, tc.out)
+	require.NoError(t, err)
+	require.NoError(t, c.run(context.Background(), "plan"), "with the quotas raised, the class fits")
+}
+
+// TestClassRefusesABadRoster: the command refuses a bad roster before
+// anything else, each problem with its line.
+func TestClassRefusesABadRoster(t *testing.T) {
+	dir := t.TempDir()
+	rosterFile := filepath.Join(dir, "roster.csv")
+	require.NoError(t, os.WriteFile(rosterFile, []byte("id,email,region\nada,ada@example.edu,us-east-1\nada,not-an-email,mars-1\n"), 0o600))
+	var stdout, stderr strings.Builder
+	code := runCommand([]string{"class", "up", "--roster", rosterFile, "--dir", filepath.Join(dir, "class")}, &stdout, &stderr)
+	assert.Equal(t, 1, code)
+	for _, want := range []string{"roster.csv:3: id \"ada\" again (first on line 2)", "roster.csv:3: email \"not-an-email\"", "roster.csv:3: region \"mars-1\""} {
+		assert.Contains(t, stderr.String(), want)
+	}
+	_, err := os.Stat(filepath.Join(dir, "class"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "nothing is made for a refused roster")
+}
+
+func TestClassRetriesThrottling(t *testing.T) {
+	saved := throttlingBackoff
+	throttlingBackoff = []time.Duration{time.Millisecond, time.Millisecond}
+	t.Cleanup(func() { throttlingBackoff = saved })
+	calls := 0
+	err := withThrottlingRetries(context.Background(), func() error {
+		if calls++; calls < 3 {
+			return errors.New("creating EC2 Instance: operation error EC2: RunInstances, api error RequestLimitExceeded: Request limit exceeded.")
+		}
+		return nil
+	})
+	assert.NoError(t, err, "a throttled run is retried")
+	assert.Equal(t, 3, calls)
+	calls = 0
+	err = withThrottlingRetries(context.Background(), func() error { calls++; return errors.New("InvalidAMIID.NotFound") })
+	assert.Error(t, err)
+	assert.Equal(t, 1, calls, "any other error is not retried")
+}
+
+func TestClassFirstLineOfWhy(t *testing.T) {
+	err := errors.New("failed to run update: exit status 1\ncode: 1\nstdout: Updating (s01):\n" +
+		"    error: an unhandled error occurred: 1 error occurred:\n    \t* invalid configuration of stack \"s01\" (2 errors), nothing was declared:\n")
+	assert.Equal(t, `invalid configuration of stack "s01" (2 errors), nothing was declared:`, firstLine(err))
+}
+
+// BenchmarkClass brings a class up on the stand-in at parallel 1, 4 and 8:
+// the wall time per class, and the orchestrator's peak resident memory
+// (the engine's and the providers' processes are its children, not
+// counted). RESEARCH_LAB_CLASS_SIZE sets the class (default 40).
+func BenchmarkClass(b *testing.B) {
+	size := 40
+	if v := os.Getenv("RESEARCH_LAB_CLASS_SIZE"); v != "" {
+		var err error
+		size, err = strconv.Atoi(v)
+		require.NoError(b, err, "RESEARCH_LAB_CLASS_SIZE")
+	}
+	for _, parallel := range []int{1, 4, 8} {
+		b.Run(fmt.Sprintf("labs=%d/parallel=%d", size, parallel), func(b *testing.B) {
+			peak := 0.0
+			for b.Loop() {
+				b.StopTimer()
+				tc := newTestClass(b, size, parallel, nil)
+				c := tc.class()
+				resetPeakRSS(b)
+				b.StartTimer()
+				require.NoError(b, c.run(context.Background(), "up"), tc.out.String())
+				b.StopTimer()
+				peak = max(peak, peakRSSMiB(b))
+				b.StartTimer()
+			}
+			b.ReportMetric(peak, "peak-MiB")
+		})
+	}
+}
+
+// resetPeakRSS starts the process's peak resident set size afresh (Linux:
+// proc(5), /proc/PID/clear_refs, 5).
+func resetPeakRSS(b *testing.B) {
+	b.Helper()
+	require.NoError(b, os.WriteFile("/proc/self/clear_refs", []byte("5"), 0o200), "resetting the peak RSS")
+}
+
+// peakRSSMiB is VmHWM of /proc/self/status, in MiB.
+func peakRSSMiB(b *testing.B) float64 {
+	b.Helper()
+	status, err := os.ReadFile("/proc/self/status")
+	require.NoError(b, err)
+	m := regexp.MustCompile(`(?m)^VmHWM:\s+(\d+) kB$`).FindSubmatch(status)
+	require.NotNil(b, m, "VmHWM in /proc/self/status")
+	kb, err := strconv.Atoi(string(m[1]))
+	require.NoError(b, err)
+	return float64(kb) / 1024
+}
+
+func TestClassUsage(t *testing.T) {
+	for name, args := range map[string][]string{
+		"no verb":      {"class"},
+		"unknown verb": {"class", "teach", "--roster", "roster.csv"},
+		"no roster":    {"class", "up"},
+		"parallel 0":   {"class", "up", "--roster", "roster.csv", "--parallel", "0"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			assert.Equal(t, 2, runCommand(args, &stdout, &stderr), "a usage error exits 2")
+			assert.NotEmpty(t, stderr.String(), "and says what is wrong")
+		})
+	}
+}
+
+// TestClassStackFileFollowsTheTemplate: a student's stack file takes the
+// template as it is now, and keeps what is the student's alone.
+func TestClassStackFileFollowsTheTemplate(t *testing.T) {
+	student := []byte(`encryptionsalt: v1:student-salt
+config:
+  aws:region: us-east-1
+  aws:assumeRole:
+    roleArn: arn:aws:iam::111122223333:role/OrganizationAccountAccessRole
+  research-lab:adminCidrs:
+    - 203.0.113.7/32
+  research-lab:jupyterPassword:
+    secure: v1:student-ciphertext
+`)
+	template := []byte(`config:
+  aws:region: us-east-1
+  research-lab:adminCidrs:
+    - 198.51.100.0/24
+`)
+	b, err := stackFileFor(template, student)
+	require.NoError(t, err)
+	assert.YAMLEq(t, `encryptionsalt: v1:student-salt
+config:
+  aws:region: us-east-1
+  aws:assumeRole:
+    roleArn: arn:aws:iam::111122223333:role/OrganizationAccountAccessRole
+  research-lab:adminCidrs:
+    - 198.51.100.0/24
+  research-lab:jupyterPassword:
+    secure: v1:student-ciphertext
+`, string(b), "the template's new adminCidrs, the student's role, password and salt")
+
+	first, err := stackFileFor(template, nil)
+	require.NoError(t, err)
+	assert.Equal(t, string(template), string(first), "a new student's stack file is the template")
+
+	_, err = stackFileFor([]byte("encryptionsalt: v1:template-salt\nconfig:\n  research-lab:vpnAdminPassword:\n    secure: v1:x\n"), student)
+	assert.ErrorContains(t, err, "encrypted with another encryptionsalt", "a template secret the student's stack could not decrypt")
+}
