@@ -373,3 +373,19 @@ func TestPushFailsOnWhatItCannotParse(t *testing.T) {
 	failed, err := jupyter.command("push").CombinedOutput()
 	assert.Error(t, err, "a push aws could not run must fail, not count as done:\n%s", failed)
 }
+
+// TestSyncCarriesNoCompiledCode: Python's bytecode and shared objects in a
+// notebook folder never reach the bucket (and so never another server or
+// the site), where an import beside a notebook would run them; source
+// files do.
+func TestSyncCarriesNoCompiledCode(t *testing.T) {
+	rig := newSyncRig(t)
+	jupyter := rig.server("HOL02-Jupyter", map[string]string{})
+	jupyter.run("restore")
+	jupyter.write("helpers.py", "source")
+	for _, compiled := range []string{"numpy.pyc", "__pycache__/helpers.cpython-311.pyc", "published/__pycache__/x.cpython-311.pyc", "ipykernel_launcher.pyo", "_speedups.so"} {
+		jupyter.write(compiled, "compiled")
+	}
+	jupyter.run("push")
+	assert.Equal(t, []string{"hol02/helpers.py"}, rig.keys(), "only the source reaches the bucket")
+}

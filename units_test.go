@@ -189,7 +189,7 @@ print(json.dumps({
     "args": list(c.Spawner.args), "notebook_dir": c.Spawner.notebook_dir,
     "readwrite": list(c.SystemdSpawner.readwrite_paths),
     "isolate_tmp": c.SystemdSpawner.isolate_tmp, "no_sudo": c.SystemdSpawner.disable_user_sudo, "extra": dict(c.SystemdSpawner.unit_extra_properties),
-    "services": [s["name"] for s in c.JupyterHub.services], "unknown": unknown,
+    "services": [s["name"] for s in c.JupyterHub.services], "unknown": unknown, "environment": dict(c.Spawner.environment),
 }))`
 
 // TestTeamHubConfiguration: the hub listens on the Jupyter port with its

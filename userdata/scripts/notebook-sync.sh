@@ -26,7 +26,9 @@ export AWS_DEFAULT_REGION AWS_REGION="$AWS_DEFAULT_REGION"
 
 uri="s3://$BUCKET/$NOTEBOOK_PREFIX/"
 published="${PUBLISH_FOLDER:+$PUBLISH_FOLDER/}" # "" publishes everything
-skip=(--exclude '*.ipynb_checkpoints/*' --exclude '.*' --exclude '*/.*')
+# Never carried: checkpoints, hidden files, and compiled code (Python's
+# bytecode, shared objects), which would run where another member imports.
+skip=(--exclude '*.ipynb_checkpoints/*' --exclude '.*' --exclude '*/.*' --exclude '*.py[co]' --exclude '*__pycache__/*' --exclude '*.so')
 {{- if .Pushes}}
 state="${STATE_DIRECTORY:-/var/lib/research-lab}"
 marker="$state/notebooks-restored"
