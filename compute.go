@@ -11,10 +11,12 @@ import (
 )
 
 // Image lookups: Ubuntu 22.04 from Canonical's own account, and Amazon Linux
-// 2023 through AWS's public SSM parameter. %s is the architecture.
+// 2023 through AWS's public SSM parameter. %s is the architecture. Canonical
+// names its EBS images by volume type, hvm-ssd/ (gp2) and hvm-ssd-gp3/: the
+// newest of either.
 const (
 	canonicalOwner     = "099720109477"
-	ubuntuJammyPattern = "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-%s-server-*"
+	ubuntuJammyPattern = "ubuntu/images/hvm-ssd*/ubuntu-jammy-22.04-%s-server-*"
 	al2023Parameter    = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-%s"
 )
 

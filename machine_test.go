@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -196,17 +197,18 @@ func (m *machine) setup(env ...string) string {
 	return m.must("cd / && /usr/local/sbin/research-lab-setup", env...)
 }
 
-// fakeWheels writes a wheel for each requirement (the name before any
-// version bound, at a version inside the bounds the setup asks for) into a
-// folder pip can find them in, offline.
-func fakeWheels(t *testing.T, requirements []string) string {
+// fakeWheels writes a wheel for each package, at the version the servers'
+// constraints pin (1.0 for one they do not name), into a folder pip can find
+// them in, offline.
+func fakeWheels(t *testing.T, packages []string) string {
 	t.Helper()
+	constraints, err := userdataFS.ReadFile("userdata/config/python-constraints.txt")
+	require.NoError(t, err)
 	dir := sharedTempDir(t)
-	for _, r := range requirements {
-		name := strings.FieldsFunc(r, func(c rune) bool { return strings.ContainsRune("<>=!~ ", c) })[0]
-		version := "1.0"
-		if i := strings.Index(r, ">="); i >= 0 {
-			version = strings.FieldsFunc(r[i+2:], func(c rune) bool { return c == ',' || c == '<' })[0] + ".0"
+	for _, name := range packages {
+		version := "1.0" // a member's own package
+		if m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `==(\S+)$`).FindSubmatch(constraints); m != nil {
+			version = string(m[1])
 		}
 		dist := strings.ReplaceAll(name, "-", "_")
 		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%s-py3-none-any.whl", dist, version)))

@@ -820,6 +820,8 @@ func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 		{"voila domain not a name", map[string]string{"voilaDomain": "lab_site.example.org"}, "voilaDomain", "a DNS name"},
 		{"voila domain one label", map[string]string{"voilaDomain": "localhost"}, "voilaDomain", "a DNS name"},
 		{"region with a command", map[string]string{"aws:region": "us-east-1;touch /tmp/x"}, "aws:region", "not an AWS region; the AWS provider knows af-south-1, "},
+		{"region in China", map[string]string{"aws:region": "cn-north-1"}, "aws:region", "a region of the aws-cn partition; the lab runs in the aws partition only"},
+		{"region in GovCloud", map[string]string{"aws:region": "us-gov-west-1"}, "aws:region", "a region of the aws-us-gov partition; the lab runs in the aws partition only"},
 		{"region that does not exist", map[string]string{"aws:region": "us-east-3"}, "aws:region", "not an AWS region: did you mean us-east-1? (set it with `pulumi config set aws:region us-east-1`)"},
 		{"key in a misspelt namespace", map[string]string{"research_lab:vpcCidr": "10.9.0.0/16"}, "research_lab:vpcCidr", "not read: did you mean research-lab:vpcCidr?"},
 		{"key in the provider's namespace", map[string]string{"aws:namePrefix": "LAB"}, "aws:namePrefix", "not read: did you mean research-lab:namePrefix?"},

@@ -45,9 +45,23 @@ func awsProviderKeyNames() []string {
 	return names
 }
 
-// checkRegion accepts a region the provider knows, and suggests the nearest
-// for a typo.
+// otherPartitions are the region prefixes of AWS's partitions other than
+// aws, with the partition's name: Canonical publishes its Ubuntu images from
+// its account (canonicalOwner) in the aws partition only, and the lab's
+// ARNs, endpoints and prices are the aws partition's.
+var otherPartitions = []struct{ prefix, partition string }{
+	{"cn-", "aws-cn"}, {"us-gov-", "aws-us-gov"}, {"us-iso-", "aws-iso"}, {"us-isob-", "aws-iso-b"}, {"eu-isoe-", "aws-iso-e"},
+}
+
+// checkRegion accepts a region the provider knows in the aws partition, and
+// suggests the nearest for a typo.
 func checkRegion(region string) error {
+	for _, p := range otherPartitions {
+		if strings.HasPrefix(region, p.prefix) {
+			return fmt.Errorf("a region of the %s partition; the lab runs in the aws partition only (its Ubuntu image is Canonical's, "+
+				"published there), for example us-east-1", p.partition)
+		}
+	}
 	var names []string
 	for _, r := range awsRegions {
 		if string(r) == region {

@@ -349,3 +349,40 @@ func TestTeamPublishEverything(t *testing.T) {
 	voila.run("pull")
 	assert.Equal(t, []string{"alice/draft.ipynb", "alice/sub/deep.ipynb", "hol02-app.ipynb"}, voila.files())
 }
+
+// TestPushFailsOnWhatItCannotParse: aws s3 sync exits 2 both when it passes
+// over files it may not upload and when it could not run the command at all
+// (https://docs.aws.amazon.com/cli/latest/topic/return-codes.html). The push
+// passes over the files, and fails on anything else.
+func TestPushFailsOnWhatItCannotParse(t *testing.T) {
+	rig := newSyncRig(t)
+	jupyter := rig.server("HOL02-Jupyter", map[string]string{})
+	jupyter.run("restore")
+	jupyter.write("analysis.ipynb", "work")
+	require.NoError(t, syscall.Mkfifo(filepath.Join(jupyter.dir, "a-pipe"), 0o644))
+	out := jupyter.run("push")
+	assert.Contains(t, out, "warning: Skipping file", "aws passes over the FIFO, and says so")
+	assert.Equal(t, "work", rig.get("hol02/analysis.ipynb"), "the rest is pushed")
+
+	// The CLI as it answers a command it cannot parse (argparse: exit 2).
+	parseError := "#!/bin/sh\necho 'aws: error: argument --exclude: expected one argument' >&2\nexit 2\n"
+	require.NoError(t, os.WriteFile(filepath.Join(rig.bin, "aws"), []byte(parseError), 0o755))
+	failed, err := jupyter.command("push").CombinedOutput()
+	assert.Error(t, err, "a push aws could not run must fail, not count as done:\n%s", failed)
+}
+
+// TestSyncCarriesNoCompiledCode: Python's bytecode and shared objects in a
+// notebook folder never reach the bucket (and so never another server or
+// the site), where an import beside a notebook would run them; source
+// files do.
+func TestSyncCarriesNoCompiledCode(t *testing.T) {
+	rig := newSyncRig(t)
+	jupyter := rig.server("HOL02-Jupyter", map[string]string{})
+	jupyter.run("restore")
+	jupyter.write("helpers.py", "source")
+	for _, compiled := range []string{"numpy.pyc", "__pycache__/helpers.cpython-311.pyc", "published/__pycache__/x.cpython-311.pyc", "ipykernel_launcher.pyo", "_speedups.so"} {
+		jupyter.write(compiled, "compiled")
+	}
+	jupyter.run("push")
+	assert.Equal(t, []string{"hol02/helpers.py"}, rig.keys(), "only the source reaches the bucket")
+}

@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
@@ -187,7 +189,7 @@ print(json.dumps({
     "args": list(c.Spawner.args), "notebook_dir": c.Spawner.notebook_dir,
     "readwrite": list(c.SystemdSpawner.readwrite_paths),
     "isolate_tmp": c.SystemdSpawner.isolate_tmp, "no_sudo": c.SystemdSpawner.disable_user_sudo, "extra": dict(c.SystemdSpawner.unit_extra_properties),
-    "services": [s["name"] for s in c.JupyterHub.services], "unknown": unknown,
+    "services": [s["name"] for s in c.JupyterHub.services], "unknown": unknown, "environment": dict(c.Spawner.environment),
 }))`
 
 // TestTeamHubConfiguration: the hub listens on the Jupyter port with its
@@ -310,4 +312,39 @@ func TestMembersTogetherCannotTakeAllTheMemory(t *testing.T) {
 	assert.GreaterOrEqual(t, membersMemoryMaxPct, memberMemoryMaxPct, "one member alone must be able to use their own share")
 	config := writtenFile(t, ud, "/etc/research-lab/jupyterhub_config.py")
 	assert.Contains(t, config, `c.SystemdSpawner.slice = "`+membersSlice+`"`, "the members' servers must run in that slice")
+}
+
+// cloudInitUnits are the distribution's own boot units our early units meet:
+// cloud-init's (Debian's package, the same ordering as Ubuntu 22.04's and
+// Amazon Linux 2023's: cloud-init.service is After=
+// systemd-networkd-wait-online.service and Before=sysinit.target) and the
+// network stack between them.
+var cloudInitUnits = []string{"cloud-init-local.service", "cloud-init.service", "cloud-init.target",
+	"systemd-networkd.service", "systemd-networkd-wait-online.service"}
+
+// TestServersBootTheSameEveryTime: every unit a server enables starts in one
+// transaction with cloud-init's units, as at every boot after the first,
+// without an ordering cycle (systemd would break it by deleting a start job:
+// the VPN's NAT, the metadata guard or cloud-init itself).
+func TestServersBootTheSameEveryTime(t *testing.T) {
+	tool := requireTool(t, "systemd-analyze")
+	for _, unit := range cloudInitUnits {
+		_, err := os.Stat(filepath.Join("/lib/systemd/system", unit))
+		require.NoError(t, err, "Debian's cloud-init and systemd packages provide %s", unit)
+	}
+	for name, units := range serversUnits(t) {
+		root, _ := unitRoot(t, units)
+		// A boot in one unit: what multi-user.target and cloud-init.target want.
+		var wants []string
+		for unit, content := range units {
+			if regexp.MustCompile(`(?m)^WantedBy=`).MatchString(content) {
+				wants = append(wants, unit)
+			}
+		}
+		sort.Strings(wants)
+		boot := "[Unit]\nDescription=a boot of " + name + "\nWants=" + strings.Join(append(wants, cloudInitUnits...), " ") + "\n"
+		require.NoError(t, os.WriteFile(filepath.Join(root, "etc/systemd/system/research-lab-boot.target"), []byte(boot), 0o644))
+		out, _ := exec.Command(tool, "verify", "--root="+root, "research-lab-boot.target").CombinedOutput()
+		assert.NotContains(t, string(out), "ordering cycle", "%s: a unit of ours is in an ordering cycle with the distribution's boot:\n%s", name, out)
+	}
 }

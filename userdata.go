@@ -38,13 +38,18 @@ const (
 	voilaHome          = "/var/lib/voila" // root's: nothing a kernel writes there survives
 	osUpdateCalendar   = "Sun *-*-* 00:00:00"
 	voilaMemoryMaxPct  = 75 // of the server's memory, for Voila and its kernels
-	openVPNRepoURL     = "https://as-repository.openvpn.net/as/debian"
-	openVPNRepoKeyURL  = "https://as-repository.openvpn.net/as-repo-public.asc"
+	// Every PyPI package's exact version (userdata/config/python-constraints.txt),
+	// which pip installs with -c.
+	pythonConstraints = "/etc/research-lab/python-constraints.txt"
+	openVPNRepoURL    = "https://as-repository.openvpn.net/as/debian"
+	openVPNRepoKeyURL = "https://as-repository.openvpn.net/as-repo-public.asc"
 )
 
 var (
-	voilaPackages   = []string{"voila>=0.5,<0.6", "ipywidgets>=8,<9", "numpy", "pandas", "matplotlib"}
-	jupyterPackages = []string{"notebook>=7,<8", "ipywidgets>=8,<9", "numpy", "pandas", "matplotlib"}
+	// The packages each server installs from PyPI; their versions, and their
+	// dependencies', are pythonConstraints.
+	voilaPackages   = []string{"voila", "ipywidgets", "numpy", "pandas", "matplotlib"}
+	jupyterPackages = []string{"notebook", "ipywidgets", "numpy", "pandas", "matplotlib"}
 	voilaUnits      = []string{"voila.service", imdsGuardUnit, "notebook-pull.service", "notebook-pull.timer", "os-update.service", "os-update.timer",
 		"voila-certificate.service", "voila-certificate.timer"}
 	jupyterUnits = []string{"jupyter.service", imdsGuardUnit, "notebook-restore.service", "notebook-push.service", "notebook-push.timer",
@@ -59,7 +64,7 @@ var (
 	// The hub and every member's server run from one venv, root's: the
 	// single-user servers need jupyterhub-singleuser, and what members
 	// install with %pip goes to their own user site.
-	hubPackages = append([]string{"jupyterhub>=5,<6", "jupyterhub-systemdspawner>=1.0.1,<2"}, jupyterPackages...)
+	hubPackages = append([]string{"jupyterhub", "jupyterhub-systemdspawner"}, jupyterPackages...)
 )
 
 // A team's JupyterHub (members set): one Unix user, login, server and
@@ -262,6 +267,7 @@ type userDataValues struct {
 	Voila            voilaLimits
 	PackagesVar      string
 	Packages         []string
+	Constraints      string // pythonConstraints, on a server that installs Packages
 	Units            []string
 
 	JupyterPasswordHash string
@@ -445,6 +451,7 @@ func voilaUserData(c *labConfig, bucket, publicIP, acmeSHA256 string) (string, e
 	v := baseValues(c)
 	v.Bucket, v.NotebookDir, v.NotebookUser, v.VoilaHome = bucket, voilaNotebookDir, voilaUser, voilaHome
 	v.PackagesVar, v.Packages, v.Units = "VOILA_PACKAGES", voilaPackages, voilaUnits
+	v.Constraints = pythonConstraints
 	v.TLSIdentifier, v.TLSProfile, v.TLSRenewWithin = publicIP, acmeIPProfile, acmeIPRenewWithin
 	if c.VoilaDomain != "" {
 		v.TLSIdentifier, v.TLSProfile, v.TLSRenewWithin, v.HSTS = c.VoilaDomain, "", acmeNameRenewWithin, true
@@ -465,6 +472,7 @@ func jupyterUserData(c *labConfig, bucket, membersParameter string) (string, err
 	v := baseValues(c)
 	v.Bucket, v.NotebookDir, v.NotebookUser, v.JupyterHome = bucket, jupyterNotebookDir, jupyterUser, jupyterHome
 	v.PackagesVar, v.Packages, v.Units = "JUPYTER_PACKAGES", jupyterPackages, jupyterUnits
+	v.Constraints = pythonConstraints
 	// The bucket's name carries Pulumi's random suffix (kept in state): with
 	// the stack it makes the salt differ from lab to lab, and stay the same
 	// from run to run.

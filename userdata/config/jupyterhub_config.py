@@ -58,6 +58,11 @@ c.JupyterHub.cleanup_servers = False  # a hub restart leaves the members' work r
 c.Spawner.cmd = ["{{.Hub.Venv}}/bin/jupyterhub-singleuser"]
 c.Spawner.notebook_dir = "~/{{.Hub.MemberNotebooks}}"
 c.Spawner.default_url = "/tree"
+# Kernels start in their notebook's folder, the shared one too: Python adds
+# no folder to sys.path (neither would IPython: /etc/ipython), so that no
+# member's file there (ipykernel_launcher.py, numpy.py) runs as whoever opens
+# a notebook beside it.
+c.Spawner.environment = {"PYTHONSAFEPATH": "1"}
 c.Spawner.mem_limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * {{.Hub.MemoryMaxPct}} // 100
 # A member's idle server stops itself: idle kernels and terminals are shut
 # down (a running computation is not), then the server exits.

@@ -29,9 +29,8 @@ install -d -o "$SYNC_USER" -g "$SHARED_GROUP" -m 2770 "$SHARED_DIR"
 install -d -o "$SYNC_USER" -g "$SYNC_USER" -m 0755 /var/lib/research-lab
 
 [ -x "$HUB_VENV/bin/python" ] || python3.11 -m venv --system-site-packages "$HUB_VENV"
-retry "$HUB_VENV/bin/pip" install -q --upgrade pip
 read -ra packages <<<"$JUPYTER_PACKAGES"
-retry "$HUB_VENV/bin/pip" install -q "${packages[@]}"
+retry "$HUB_VENV/bin/pip" install -q -c "$PIP_CONSTRAINTS" "${packages[@]}"
 
 # The proxy: the package files from the bucket, checked against the digests
 # in the userdata; npm ci installs exactly what the lock names, each package

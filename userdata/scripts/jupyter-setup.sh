@@ -26,9 +26,8 @@ install -d -o "$NOTEBOOK_USER" -g "$NOTEBOOK_USER" -m 0755 /opt/jupyter
 as_user() { runuser -u "$NOTEBOOK_USER" -- "$@"; }
 as_user install -d -m 2770 "$NOTEBOOK_DIR"
 [ -x /opt/jupyter/bin/python ] || as_user python3.11 -m venv /opt/jupyter
-retry as_user /opt/jupyter/bin/pip install -q --upgrade pip
 read -ra packages <<<"$JUPYTER_PACKAGES"
-retry as_user /opt/jupyter/bin/pip install -q "${packages[@]}"
+retry as_user /opt/jupyter/bin/pip install -q -c "$PIP_CONSTRAINTS" "${packages[@]}"
 # The configuration holds the password hash: readable by the server only.
 chown "root:$NOTEBOOK_USER" /etc/research-lab/jupyter_server_config.py
 chmod 0640 /etc/research-lab/jupyter_server_config.py

@@ -26,16 +26,23 @@ export AWS_DEFAULT_REGION AWS_REGION="$AWS_DEFAULT_REGION"
 
 uri="s3://$BUCKET/$NOTEBOOK_PREFIX/"
 published="${PUBLISH_FOLDER:+$PUBLISH_FOLDER/}" # "" publishes everything
-skip=(--exclude '*.ipynb_checkpoints/*' --exclude '.*' --exclude '*/.*')
+# Never carried: checkpoints, hidden files, and compiled code (Python's
+# bytecode, shared objects), which would run where another member imports.
+skip=(--exclude '*.ipynb_checkpoints/*' --exclude '.*' --exclude '*/.*' --exclude '*.py[co]' --exclude '*__pycache__/*' --exclude '*.so')
 {{- if .Pushes}}
 state="${STATE_DIRECTORY:-/var/lib/research-lab}"
 marker="$state/notebooks-restored"
 
 # A push follows no symlink (one could name a file only this user may read)
 # and passes over files this user may not read (a notebook user's 0600
-# file): aws names them and exits 2, which is no reason to retry.
+# file) or cannot upload (a FIFO): aws warns "Skipping file" for each and
+# exits 2. Exit 2 is also a command aws could not parse or run: only the
+# skipped files are no reason to fail.
 push_sync() {
-	aws s3 sync --only-show-errors --no-follow-symlinks "${skip[@]}" "$@" || [ $? -eq 2 ]
+	local out rc=0
+	out=$(aws s3 sync --only-show-errors --no-follow-symlinks "${skip[@]}" "$@" 2>&1) || rc=$?
+	[ -z "$out" ] || printf '%s\n' "$out" >&2
+	[ "$rc" -eq 0 ] || { [ "$rc" -eq 2 ] && ! grep -qv '^warning: Skipping file ' <<<"$out"; }
 }
 {{- if .Team}}
 

@@ -19,9 +19,8 @@ id -u "$NOTEBOOK_USER" >/dev/null 2>&1 ||
 install -d -o root -g root -m 0755 {{.VoilaHome}}
 id -u "$SYNC_USER" >/dev/null 2>&1 || useradd --system --shell /sbin/nologin "$SYNC_USER"
 [ -x /opt/voila/bin/python ] || python3.11 -m venv /opt/voila
-retry /opt/voila/bin/pip install -q --upgrade pip
 read -ra packages <<<"$VOILA_PACKAGES"
-retry /opt/voila/bin/pip install -q "${packages[@]}"
+retry /opt/voila/bin/pip install -q -c "$PIP_CONSTRAINTS" "${packages[@]}"
 # The sync's: Voila (its group) reads, its kernels cannot change it.
 install -d -o "$SYNC_USER" -g "$NOTEBOOK_USER" -m 2750 "$NOTEBOOK_DIR"
 # lab-acme's own user owns the webroot Nginx serves the ACME challenges from,
