@@ -779,7 +779,7 @@ func unknownKeys(keys []string, get func(string) (string, bool)) (errs []error, 
 		case ns != projectName && intended != "" && (ns == "aws" && known[name] || nearest(ns, []string{projectName}) != ""):
 			errs = append(errs, fmt.Errorf("%s: not read: did you mean %s:%s? (`pulumi config set %s ...` sets it in the project's namespace)", k, projectName, intended, intended))
 		case ns == "aws" && !awsProviderKeys[name]:
-			if near := nearest(name, awsProviderKeyNames()); near != "" {
+			if near := nearest(name, slices.Sorted(maps.Keys(awsProviderKeys))); near != "" {
 				errs = append(errs, fmt.Errorf("%s: not a key of the AWS provider: did you mean aws:%s?", k, near))
 			}
 			continue

@@ -18,7 +18,7 @@ import (
 // the tests that read the project's stack files and documents still pass
 // there: they are the tests a user's stack file could break.
 func TestFollowingTheQuickstartKeepsTheTestsGreen(t *testing.T) {
-	pulumiCLI := requirePulumiCLI(t)
+	pulumiCLI := requireTool(t, "pulumi")
 	repo := copyOfRepository(t)
 	home := t.TempDir()
 	env := append(os.Environ(), "HOME="+home, "PULUMI_HOME="+filepath.Join(home, ".pulumi"),
@@ -142,17 +142,4 @@ func copyOfRepository(t *testing.T) string {
 		require.NoError(t, err, "git %v: %s", args, out)
 	}
 	return dir
-}
-
-// requirePulumiCLI is the Pulumi CLI on the PATH; .ci/run puts it there.
-func requirePulumiCLI(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("pulumi")
-	if err != nil {
-		if os.Getenv("RESEARCH_LAB_REQUIRE_TOOLS") == "1" {
-			t.Fatal("the Pulumi CLI is not on the PATH: .ci/run builds it")
-		}
-		t.Skip("the Pulumi CLI is not on the PATH (.ci/run builds it)")
-	}
-	return p
 }

@@ -35,16 +35,6 @@ var awsProviderKeys = map[string]bool{
 	"useDualstackEndpoint": true, "useFipsEndpoint": true,
 }
 
-// awsProviderKeyNames are awsProviderKeys' names, sorted.
-func awsProviderKeyNames() []string {
-	names := make([]string, 0, len(awsProviderKeys))
-	for k := range awsProviderKeys {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	return names
-}
-
 // otherPartitions are the region prefixes of AWS's partitions other than
 // aws, with the partition's name: Canonical publishes its Ubuntu images from
 // its account (canonicalOwner) in the aws partition only, and the lab's
