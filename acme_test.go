@@ -163,6 +163,7 @@ func newTLSSite(t *testing.T, stubPort int) *tlsSite {
 			{voilaSiteConf, filepath.Join(s.dir, "voila-site.conf")},
 			{"/usr/local/lib/research-lab/common.sh", filepath.Join(s.dir, "common.sh")},
 			{"/etc/research-lab/notebooks.env", filepath.Join(s.dir, "notebooks.env")},
+			{pythonConstraints, filepath.Join(s.dir, "python-constraints.txt")},
 			{"/usr/local/bin/lab-acme", filepath.Join(bin, "lab-acme")},
 			{"/usr/local/sbin/", bin + "/"},
 		} {
