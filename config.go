@@ -170,6 +170,9 @@ var configKeys = []configKey{
 	{Name: "notebookPrefix", Type: "string", Default: "hol02", Description: "folder of the notebooks in the bucket",
 		Parse: func(c *labConfig, v string) error {
 			c.NotebookPrefix = v
+			if first, _, _ := strings.Cut(v, "/"); first == labFilesFolder {
+				return fmt.Errorf("%s/ holds the lab's own files (the certificate client, the hub's proxy), which notebooks must not overwrite: choose another folder", labFilesFolder)
+			}
 			for _, seg := range strings.Split(v, "/") {
 				if !prefixSegmentRe.MatchString(seg) || len(v) > maxNotebookPrefixLen {
 					return errors.New("folder names of letters, digits and ._- separated by single slashes, no leading or trailing slash")

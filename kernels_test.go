@@ -41,13 +41,7 @@ func TestSharedNotebooksCannotHijackAKernel(t *testing.T) {
 	python := debianJupyterPython(t)
 	requireTool(t, "jupyterhub")
 	dir := t.TempDir()
-	teamJupyterFiles(t, nil, dir)
-	out, err := exec.Command(python, "-c", hubConfigReader, filepath.Join(dir, "jupyterhub_config.py"), "5.4.0").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	var hub struct {
-		Environment map[string]string `json:"environment"`
-	}
-	require.NoError(t, json.Unmarshal(out, &hub), "%s", out)
+	hub := readMemberServerSettings(t, python)
 
 	// The kernels' IPython configuration, where Debian's IPython looks for it
 	// (/etc/ipython); the test hands it over as a profile's, touching no file
@@ -73,7 +67,7 @@ func TestSharedNotebooksCannotHijackAKernel(t *testing.T) {
 	for k, v := range hub.Environment {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	out, err = cmd.CombinedOutput()
+	out, err := cmd.CombinedOutput()
 	for _, module := range []string{"numpy", "ipykernel_launcher"} {
 		assert.NoFileExists(t, filepath.Join(ran, module), "%s.py planted in the shared folder ran in another member's kernel", module)
 	}
@@ -84,4 +78,22 @@ func TestSharedNotebooksCannotHijackAKernel(t *testing.T) {
 	assert.Equal(t, kernelConfig, writtenFile(t, voila, "/etc/ipython/ipython_kernel_config.py"), "Voila's kernels import nothing from their folder either")
 	units := unitProperties(t, writtenFile(t, voila, "/etc/systemd/system/voila.service"))
 	assert.Contains(t, words(units["Environment"]), "PYTHONSAFEPATH=1", "Voila's kernels import nothing from their folder either")
+}
+
+// memberServerSettings are what the rendered hub configuration gives each
+// member's server, read as JupyterHub 5 reads it (hubConfigReader).
+type memberServerSettings struct {
+	Environment map[string]string `json:"environment"`
+	Extra       map[string]string `json:"extra"` // SystemdSpawner's unit properties
+}
+
+func readMemberServerSettings(t *testing.T, python string) memberServerSettings {
+	t.Helper()
+	dir := t.TempDir()
+	teamJupyterFiles(t, nil, dir)
+	out, err := exec.Command(python, "-c", hubConfigReader, filepath.Join(dir, "jupyterhub_config.py"), "5.4.0").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	var s memberServerSettings
+	require.NoError(t, json.Unmarshal(out, &s), "%s", out)
+	return s
 }

@@ -804,6 +804,8 @@ func TestBadConfigurationIsRejectedBeforeAnyResource(t *testing.T) {
 		{"sync interval too short", map[string]string{"syncInterval": "5s"}, "syncInterval", "between 30s and 24h"},
 		{"force destroy", map[string]string{"forceDestroyBucket": "yes please"}, "forceDestroyBucket", "true or false"},
 		{"instance type", map[string]string{"jupyterInstanceType": "large"}, "jupyterInstanceType", "instance type"},
+		{"prefix of the lab's files", map[string]string{"notebookPrefix": "research-lab"}, "notebookPrefix", "research-lab/ holds the lab's own files"},
+		{"prefix under the lab's files", map[string]string{"notebookPrefix": "research-lab/notes"}, "notebookPrefix", "research-lab/ holds the lab's own files"},
 		{"prefix with slash", map[string]string{"notebookPrefix": "/hol02/"}, "notebookPrefix", "slash"},
 		{"name prefix", map[string]string{"namePrefix": "HOL 02"}, "namePrefix", "letters"},
 		{"profile name", map[string]string{"instanceProfile": "Lab Profile"}, "instanceProfile", "instance profile"},

@@ -344,6 +344,7 @@ func TestPlanShowsTheTeam(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, "Team of 2 on WireGuard (no limit of connections); JupyterHub, a login, Unix user and folder each")
 	assert.Regexp(t, `(?m)^  alice +VPN address `+regexp.QuoteMeta(memberAddress("alice").String())+` +s3://notebooks-1a2b3c4/hol02/alice/$`, out)
+	assert.Contains(t, out, "Members must trust each other", "the plan says what a team's members can do to each other")
 	assert.Contains(t, out, "note: the plan does not decrypt secrets, so only `pulumi up` checks their values")
 	assert.NotContains(t, out, planPlaceholder)
 	wireguardCost := regexp.MustCompile(`Estimated monthly cost: \$([\d.]+)`).FindStringSubmatch(out)

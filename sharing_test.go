@@ -100,7 +100,9 @@ func TestVoilaServesWhatItCannotChange(t *testing.T) {
 	rig.put("hol02/published/course/week1.ipynb", "week 1")
 	m := newMachine(t, "HOL02-VoilaServer", map[string]string{"bucketName": syncBucket}, false)
 	m.setup()
-	env := m.useBucket(rig)
+	// systemd makes the pull's StateDirectory=, its user's.
+	env := append(m.useBucket(rig), "STATE_DIRECTORY=/var/lib/research-lab-sync")
+	m.must("install -d -o " + syncUser + " -g " + syncUser + " /var/lib/research-lab-sync")
 	m.must(m.asUnit("notebook-pull.service", "/usr/local/bin/notebook-sync", "pull"), env...)
 
 	dir := voilaNotebookDir

@@ -244,7 +244,7 @@ func TestNotebookSyncPushNeverRacesTheRestore(t *testing.T) {
 	// Two runs at once: the second waits for the first's lock.
 	jupyter.run("restore")
 	jupyter.write("published/new.ipynb", "new")
-	lock, err := os.Open(jupyter.dir)
+	lock, err := os.Open(filepath.Join(jupyter.state, "lock"))
 	require.NoError(t, err)
 	defer lock.Close()
 	require.NoError(t, syscall.Flock(int(lock.Fd()), syscall.LOCK_EX))
@@ -300,8 +300,8 @@ func TestTeamNotebooksTravelPerMember(t *testing.T) {
 	assert.Equal(t, notebook, tm.must("cat "+alice+"/analysis.ipynb"), "a new member's notebooks come back from <prefix>/<member>/")
 	assert.Equal(t, notebook, tm.must("cat "+bob+"/notes.ipynb"))
 	assert.Equal(t, notebook, tm.must("cat "+teamSharedDir+"/published/hol02-app.ipynb"), "the shared folder comes back from <prefix>/shared/")
-	assert.Equal(t, "alice alice 2770", tm.stat(alice), "a member's folder is theirs, shared with their group (the sync)")
-	assert.Equal(t, syncUser+" alice 660", tm.stat(alice+"/analysis.ipynb"), "a restored notebook must be editable by its member")
+	assert.Equal(t, "alice alice 2770", tm.stat(alice), "a member's folder is theirs alone (their group has no one else)")
+	assert.Equal(t, "alice alice 660", tm.stat(alice+"/analysis.ipynb"), "a restored notebook is written as its member")
 	assert.Equal(t, notebook, tm.must("cat "+alice+"/"+sharedFolder+"/plan.ipynb"), "each member's folder links to the shared one")
 
 	// What members do, as their servers' units run them (UMask 0007).

@@ -61,6 +61,8 @@ var reservedMemberNames = map[string]bool{
 	// The lab's.
 	jupyterUser: true, voilaUser: true, "notebook-sync": true, "lab-acme": true, "jupyterhub": true, "lab_team": true,
 	"lab_shared": true, sharedFolder: true,
+	// A member's bucket folder would be the hub proxy's with notebookPrefix research-lab.
+	"hub-proxy": true,
 }
 
 // reservedMemberPrefixes start names that services create as they come.

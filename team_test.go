@@ -85,6 +85,7 @@ func TestBadMembersAreRefusedBeforeAnyResource(t *testing.T) {
 		{"reserved name", `[{"name":"root","password":"` + testAlicePassword + `"}]`, "openvpn-as", `members[0] (root): "root" is taken`},
 		{"the shared folder", `[{"name":"shared","password":"` + testAlicePassword + `"}]`, "openvpn-as", `members[0] (shared): "shared" is taken`},
 		{"a group of the image", `[{"name":"video","password":"` + testAlicePassword + `"}]`, "openvpn-as", `members[0] (video): "video" is taken`},
+		{"the hub proxy's folder", `[{"name":"hub-proxy","password":"` + testAlicePassword + `"}]`, "openvpn-as", `members[0] (hub-proxy): "hub-proxy" is taken`},
 		{"a systemd user", `[{"name":"systemd-network","password":"` + testAlicePassword + `"}]`, "openvpn-as", `members[0] (systemd-network): "systemd-network" is taken`},
 		{"a password too long in bytes", `[{"name":"alice","password":"` + strings.Repeat("€", 60) + `"}]`, "openvpn-as", "members[0] (alice): the password is 60 characters (180 bytes) long: at most 64 characters, 128 bytes"},
 		{"duplicate name", `[{"name":"alice","password":"` + testAlicePassword + `"},{"name":"alice","password":"` + testBobPassword + `"}]`, "openvpn-as",

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -54,9 +55,11 @@ func TestServersRunAsTheirOwnUsers(t *testing.T) {
 			"imds-guard.service": root, "os-update.service": root},
 		"HOL02-NAT": {"research-lab-nat.service": root, "os-update.service": root},
 	}
+	// A team's sync is root handing over: each member's folder is copied as
+	// the member, the bucket reached as notebook-sync (TestNoMemberReadsAnotherThroughThePush).
 	want["HOL02-Jupyter (team)"] = map[string]string{"jupyterhub.service": root, "research-lab-members.service": root,
-		"jupyter-team-idle.service": root, "notebook-restore.service": "notebook-sync", "notebook-push.service": "notebook-sync",
-		"notebook-push-at-shutdown.service": "notebook-sync", "imds-guard.service": root, "os-update.service": root}
+		"jupyter-team-idle.service": root, "notebook-restore.service": root, "notebook-push.service": root,
+		"notebook-push-at-shutdown.service": root, "imds-guard.service": root, "os-update.service": root}
 	team := deployTeam(t, "wireguard", []string{"alice"}, map[string]string{"jupyterIdleStopMinutes": "30"})
 	for server, users := range want {
 		lab := run
@@ -346,5 +349,21 @@ func TestServersBootTheSameEveryTime(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(root, "etc/systemd/system/research-lab-boot.target"), []byte(boot), 0o644))
 		out, _ := exec.Command(tool, "verify", "--root="+root, "research-lab-boot.target").CombinedOutput()
 		assert.NotContains(t, string(out), "ordering cycle", "%s: a unit of ours is in an ordering cycle with the distribution's boot:\n%s", name, out)
+	}
+}
+
+// TestEveryStartIsBounded: a oneshot unit has no start timeout unless it
+// sets one (systemd.service(5), TimeoutStartSec=), so a run that hangs (a
+// transfer, a lock, the network) would hold up every next one for good.
+func TestEveryStartIsBounded(t *testing.T) {
+	for server, units := range serversUnits(t) {
+		for unit, content := range units {
+			p := unitProperties(t, content)
+			if strings.Join(p["Type"], "") != "oneshot" || slices.Equal(p["ExecStart"], []string{"/bin/true"}) {
+				continue
+			}
+			timeout := strings.Join(p["TimeoutStartSec"], "")
+			assert.NotContains(t, []string{"", "0", "infinity"}, timeout, "%s: %s may start for ever: it needs a TimeoutStartSec=", server, unit)
+		}
 	}
 }

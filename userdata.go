@@ -101,7 +101,7 @@ const (
 	// in its userdata. AL2023's nodejs22 names its programs node-22 and
 	// npm-22, whichever Node.js is the default.
 	hubProxyDir    = "/opt/jupyterhub-proxy"
-	hubProxySource = "research-lab/hub-proxy" // bucket folder
+	hubProxySource = labFilesFolder + "/hub-proxy" // bucket folder
 	hubProxyNode   = "node-22"
 	hubProxyNPM    = "npm-22"
 )
@@ -138,6 +138,10 @@ const (
 
 var imdsUsers = []string{"root", syncUser}
 
+// labFilesFolder is the bucket folder of the lab's own files, which the
+// servers run (their digests checked): no notebookPrefix may be it.
+const labFilesFolder = "research-lab"
+
 // The Voila site's certificate: Let's Encrypt through lab-acme (the acme/
 // module, built by acmebuild.go on the deployer's machine), run as its own
 // unprivileged user, which owns the state and the webroot.
@@ -145,7 +149,7 @@ const (
 	acmeDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 	acmeWebroot   = "/var/lib/research-lab/acme-webroot" // Nginx serves the HTTP-01 answers from here
 	acmeStateDir  = "/var/lib/research-lab/acme"         // account, certificate and key
-	acmeBinaryKey = "research-lab/lab-acme"              // bucket key of the binary Voila installs
+	acmeBinaryKey = labFilesFolder + "/lab-acme"         // bucket key of the binary Voila installs
 	acmeUser      = "lab-acme"
 	// An IP address is certified with the six-day shortlived profile, renewed
 	// at half-life; a domain with the default 90 days, renewed 30 days ahead.
@@ -242,7 +246,7 @@ type hubValues struct {
 }
 
 type userDataPorts struct {
-	HTTP, HTTPS, Voila, Jupyter, OpenVPN, OpenVPNTCP, VPNWeb, WireGuard int
+	HTTP, HTTPS, Voila, Jupyter, OpenVPN, OpenVPNTCP, VPNWeb, WireGuard, SSH int
 }
 
 // userDataValues is everything a template may use; every value comes from the
@@ -260,6 +264,7 @@ type userDataValues struct {
 	IMDSUsers        []string
 	IMDSIPv4         string
 	IMDSIPv6         string
+	IMDSGuardUnit    string
 	JupyterHome      string
 	VoilaHome        string
 	SyncInterval     string
@@ -403,12 +408,14 @@ func baseValues(c *labConfig) *userDataValues {
 		Ports: userDataPorts{
 			HTTP: portHTTP.Number, HTTPS: portHTTPS.Number, Voila: portVoila.Number, Jupyter: portJupyter.Number,
 			OpenVPN: portOpenVPN.Number, OpenVPNTCP: portOpenVPNTCP.Number, VPNWeb: portVPNWeb.Number, WireGuard: portWireGuard.Number,
+			SSH: portSSH.Number,
 		},
 		Region:           c.Region,
 		SyncUser:         syncUser,
 		IMDSUsers:        imdsUsers,
 		IMDSIPv4:         imdsIPv4,
 		IMDSIPv6:         imdsIPv6,
+		IMDSGuardUnit:    imdsGuardUnit,
 		Prefix:           c.NotebookPrefix,
 		PublishFolder:    c.PublishFolder,
 		SyncInterval:     c.SyncInterval,

@@ -373,6 +373,13 @@ func TestWireGuardMembersReachTheLabAndOnlyThem(t *testing.T) {
 	require.NoError(t, err, "bob must reach Jupyter's port through the VPN: %s", from)
 	_, err = mallory.dial("10.0.3.10", portJupyter.Number, dialFails)
 	assert.Error(t, err, "a key the team does not list must reach nothing")
+	// The lab's services, not SSH through the tunnel, nor the VPN's own listeners.
+	answer(t, research.cmd, portSSH.Number)
+	answer(t, vpn.cmd, portSSH.Number)
+	from, err = alice.dial("10.0.3.10", portSSH.Number)
+	assert.Error(t, err, "a member must not reach a lab host's SSH through the tunnel, yet it saw %q", from)
+	from, err = alice.dial(wireguardServer.String(), portSSH.Number)
+	assert.Error(t, err, "a member must not reach the VPN server's own listeners through the tunnel, yet it saw %q", from)
 
 	// bob keeps pinging Jupyter's host from here to the end.
 	_, bobPublic := testMemberKeyPair(t, 1, "bob")

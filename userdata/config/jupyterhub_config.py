@@ -84,6 +84,14 @@ c.SystemdSpawner.isolate_devices = True
 # the shared folder.
 c.SystemdSpawner.readwrite_paths = ["{{.Hub.MembersHome}}/{USERNAME}", "{{.Hub.SharedDir}}"]
 c.SystemdSpawner.unit_extra_properties = {
+    # The metadata service (the instance's credentials) is refused by the
+    # guard's rules, and by the cgroup too should the rules be flushed; the
+    # server stops with the guard.
+    "IPAddressDeny": "{{.IMDSIPv4}} {{.IMDSIPv6}}",
+    "BindsTo": "{{.IMDSGuardUnit}}",
+    "After": "{{.IMDSGuardUnit}}",
+    # Other members' processes (their command lines, their environment) unseen.
+    "ProtectProc": "invisible",
     "ProtectSystem": "strict",
     # What the member saves, the sync (of the member's group) may push.
     "UMask": "0007",

@@ -16,8 +16,8 @@ cd / # python -m imports from the current folder: never one a user can write
 
 retry dnf -y -q install python3.11 python3.11-pip awscli-2 util-linux shadow-utils jq nodejs22 nodejs22-npm nftables
 # The sync has its own user (the instance's credentials are its and root's
-# only); the members' sync adds it to each member's group, and it is in the
-# shared folder's.
+# only), in the shared folder's group and no member's: it sees a member's
+# notebooks only as the copies the member's own rights made.
 id -u "$SYNC_USER" >/dev/null 2>&1 || useradd --system --shell /sbin/nologin "$SYNC_USER"
 getent group "$TEAM_GROUP" >/dev/null || groupadd --system "$TEAM_GROUP"
 getent group "$SHARED_GROUP" >/dev/null || groupadd --system "$SHARED_GROUP"

@@ -2,10 +2,11 @@
 # research-lab: applies the team that SSM Parameter Store holds to this
 # JupyterHub server. Each member gets a Unix user with their password's hash
 # (chpasswd -e: never a password), the team's groups, a home and notebook
-# folder of their own (the sync reads and writes it through the member's
-# group; the other members cannot), a link to the shared folder, and, the
-# first time the member appears on this server, their notebooks from the
-# bucket. A removed member is locked, leaves the groups, and the hub stops
+# folder of their own (no one else's: the sync copies it as the member), a
+# link to the shared folder, and, the first time the member appears on this
+# server, their notebooks from the bucket, before they may log in. A member
+# whose folder is broken (a file, a link to another's) is named and passed
+# over; the others and the removals go on. A removed member is locked, leaves the groups, and the hub stops
 # their server and forgets their sessions; their files stay, here and in the
 # bucket. The list is read only when its version differs from the one last
 # applied. research-lab-members.timer runs it every minute; safe at any time.
@@ -18,11 +19,6 @@ export AWS_DEFAULT_REGION AWS_REGION="$AWS_DEFAULT_REGION"
 
 state=/var/lib/research-lab-members
 {{include "scripts/parameter-sync-lib.sh" .}}
-
-# as_sync CMD...: runs CMD as the sync's user, with its groups as they are now.
-as_sync() {
-	(umask 0007 && setpriv --reuid="$SYNC_USER" --regid="$SYNC_USER" --init-groups env HOME=/ "$@")
-}
 
 # as_member NAME CMD...: runs CMD as the member: root never writes where a
 # member may (a link planted there could point anywhere).
@@ -46,6 +42,31 @@ forget() {
 	return 1
 }
 
+# apply_member NAME HASH: the member's user, folder and notebooks (written
+# as the member: root never writes where a member may, a link planted there
+# could point anywhere), and only then what lets them log in: the team's
+# group and their password.
+apply_member() {
+	local name=$1 hash=$2 home="$MEMBERS_HOME/$1" link
+	if ! id -u "$name" >/dev/null 2>&1; then
+		useradd --create-home --home-dir "$home" --shell /bin/bash --user-group "$name"
+		echo "$name" >>"$state/users"
+	fi
+	chown "$name:$name" "$home"
+	chmod 0750 "$home"
+	as_member "$name" install -d -m 2770 "$home/$MEMBER_NOTEBOOKS"
+	# Once per member and server; never over a file already here.
+	/usr/local/bin/notebook-sync restore "$name"
+	if [ -n "$PUBLISH_FOLDER" ] && [ ! -e "$home/$MEMBER_NOTEBOOKS/$PUBLISH_FOLDER" ]; then
+		as_member "$name" install -d -m 2770 "$home/$MEMBER_NOTEBOOKS/$PUBLISH_FOLDER"
+	fi
+	link="$home/$MEMBER_NOTEBOOKS/$SHARED_FOLDER"
+	[ -e "$link" ] || [ -L "$link" ] || as_member "$name" ln -s "$SHARED_DIR" "$link"
+	usermod -a -G "$TEAM_GROUP,$SHARED_GROUP" "$name"
+	# A locked member coming back gets the hash whole, unlocked.
+	printf '%s:%s\n' "$name" "$hash" | chpasswd -e
+}
+
 team=$(version "$MEMBERS_PARAMETER")
 pending=$(applied "$state/leaving")
 changed=no
@@ -55,6 +76,7 @@ if [ "$changed" = no ] && [ -z "$pending" ]; then
 fi
 
 members=""
+retry_team=no
 if [ "$changed" = yes ]; then
 	list=$(value "$MEMBERS_PARAMETER")
 	entries=$(printf '%s' "$list" | jq -r '.members[] | [.name, .passwordHash] | @tsv')
@@ -77,26 +99,14 @@ if [ "$changed" = yes ]; then
 
 	if [ -n "$members" ]; then
 		# The list on its own descriptor: nothing run for a member reads it.
+		# Each member on their own (errexit holds in a background job, not
+		# in a function called from a condition).
 		while IFS=$'\t' read -r -u 3 name hash; do
-			home="$MEMBERS_HOME/$name"
-			if ! id -u "$name" >/dev/null 2>&1; then
-				useradd --create-home --home-dir "$home" --shell /bin/bash --user-group "$name"
-				echo "$name" >>"$state/users"
+			apply_member "$name" "$hash" &
+			if ! wait $!; then
+				echo "research-lab: $name: not applied, see above; the next run tries again" >&2
+				retry_team=yes
 			fi
-			usermod -a -G "$TEAM_GROUP,$SHARED_GROUP" "$name"
-			usermod -a -G "$name" "$SYNC_USER"
-			# A locked member coming back gets the hash whole, unlocked.
-			printf '%s:%s\n' "$name" "$hash" | chpasswd -e
-			chown "$name:$name" "$home"
-			chmod 0750 "$home"
-			as_member "$name" install -d -m 2770 "$home/$MEMBER_NOTEBOOKS"
-			# Once per member and server; never over a file already here.
-			as_sync /usr/local/bin/notebook-sync restore "$name"
-			if [ -n "$PUBLISH_FOLDER" ] && [ ! -e "$home/$MEMBER_NOTEBOOKS/$PUBLISH_FOLDER" ]; then
-				as_member "$name" install -d -m 2770 "$home/$MEMBER_NOTEBOOKS/$PUBLISH_FOLDER"
-			fi
-			link="$home/$MEMBER_NOTEBOOKS/$SHARED_FOLDER"
-			[ -e "$link" ] || [ -L "$link" ] || as_member "$name" ln -s "$SHARED_DIR" "$link"
 		done 3<<<"$entries"
 	fi
 	unset entries
@@ -131,5 +141,6 @@ if [ -n "$pending" ]; then
 fi
 save "$state/members" "$members"
 save "$state/leaving" "${left%$'\n'}"
-save "$state/version" "$team"
+# A member not applied: the same version is applied again next run.
+[ "$retry_team" = yes ] || save "$state/version" "$team"
 echo "research-lab: the team is $(wc -w <<<"$members") members (version $team)"

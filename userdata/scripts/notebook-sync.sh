@@ -7,7 +7,10 @@
 {{- if .Team}}
 # A team: each member's folder travels to and from <prefix>/<member>/, the
 # shared one to and from <prefix>/{{.SharedFolder}}/; `restore` is the shared
-# folder's, `restore MEMBER` a member's (the members' sync runs it).
+# folder's, `restore MEMBER` a member's (the members' sync runs it). Run as
+# root, which only hands over: a member's folder is read and written by the
+# member alone, through a copy in a staging folder of the sync's, and only the
+# sync (of the shared folder's group, of no member's) talks to the bucket.
 {{- end}}
 {{- else}}
 #   pull     the publish folder -> Voila, deletions included
@@ -29,8 +32,9 @@ published="${PUBLISH_FOLDER:+$PUBLISH_FOLDER/}" # "" publishes everything
 # Never carried: checkpoints, hidden files, and compiled code (Python's
 # bytecode, shared objects), which would run where another member imports.
 skip=(--exclude '*.ipynb_checkpoints/*' --exclude '.*' --exclude '*/.*' --exclude '*.py[co]' --exclude '*__pycache__/*' --exclude '*.so')
+# The sync's own folder (its units' StateDirectory=): its lock, and what it restored.
+state="${STATE_DIRECTORY:-/var/lib/research-lab{{if not .Pushes}}-sync{{end}}}"
 {{- if .Pushes}}
-state="${STATE_DIRECTORY:-/var/lib/research-lab}"
 marker="$state/notebooks-restored"
 
 # A push follows no symlink (one could name a file only this user may read)
@@ -45,6 +49,38 @@ push_sync() {
 	[ "$rc" -eq 0 ] || { [ "$rc" -eq 2 ] && ! grep -qv '^warning: Skipping file ' <<<"$out"; }
 }
 {{- if .Team}}
+umask 0007
+
+# as NAME CMD...: runs CMD as the user NAME with their own groups; as_sync
+# as the sync's user.
+as() {
+	local name=$1
+	shift
+	setpriv --reuid="$name" --regid="$name" --init-groups env HOME="$(getent passwd "$name" | cut -d: -f6)" "$@"
+}
+as_sync() { as "$SYNC_USER" "$@"; }
+aws() { as_sync aws "$@"; } # the binary: setpriv runs no shell function
+
+# copy_tree FROM SRC TO DEST [TAR OPTION...]: SRC, read as the user FROM, into
+# DEST, written as the user TO, through a pipe: neither reads or writes the
+# other's files. GNU tar opens every name without following a link
+# (O_NOFOLLOW), so swapping a file for a link while it reads reads nothing
+# more. Its exit 1 is a file that changed while it was read.
+copy_tree() {
+	local from=$1 src=$2 to=$3 dest=$4 status
+	shift 4
+	set +e
+	as "$from" tar -C "$src" -cf - . | as "$to" tar -C "$dest" -xf - --no-same-owner "$@"
+	status=("${PIPESTATUS[@]}")
+	set -e
+	if [ "${status[0]}" -gt 1 ] || [ "${status[1]}" -ne 0 ]; then
+		echo "research-lab: copying $src (tar exits ${status[*]})" >&2
+		return 1
+	fi
+}
+
+# stage: a new staging folder of the sync's, which no one else may open.
+stage() { as_sync mktemp -d "$state/stage.XXXXXX"; }
 
 # folder_re: a bucket folder of the team, a member's or the shared one.
 folder_re='^[a-z][a-z0-9-]{0,31}$'
@@ -58,42 +94,93 @@ local_dir() {
 	fi
 }
 
-# push_folder DIR URI: like a single researcher's push; in a member's folder
-# the link to the shared folder is passed over (it has a push of its own).
-push_folder() {
-	local dir=$1 to=$2 own=()
-	[ "$dir" = "$SHARED_DIR" ] || own=(--exclude "$SHARED_FOLDER" --exclude "$SHARED_FOLDER/*")
-	if [ -z "$published" ]; then
-		retry push_sync "${own[@]}" "$dir/" "$to"
-		return
+# owner FOLDER: who reads and writes a bucket folder's copy on this server.
+owner() {
+	if [ "$1" = "$SHARED_FOLDER" ]; then
+		echo "$SYNC_USER"
+	else
+		echo "$1"
 	fi
-	retry push_sync "${own[@]}" --exclude "$published*" "$dir/" "$to"
-	mkdir -p "$dir/$published"
-	retry push_sync --delete "$dir/$published" "$to$published"
+}
+
+# push_folder FOLDER: its owner's copy of it, staged, like a single
+# researcher's push; links are not copied (a member's to the shared folder
+# has a push of its own). A folder that cannot be read whole is not pushed:
+# a part of its publish folder would unpublish the rest.
+push_folder() {
+	local folder=$1 dir staging to="$uri$1/"
+	dir=$(local_dir "$folder")
+	staging=$(stage)
+	copy_tree "$(owner "$folder")" "$dir" "$SYNC_USER" "$staging"
+	as_sync find "$staging" -mindepth 1 ! -type f ! -type d -delete
+	if [ -z "$published" ]; then
+		retry push_sync "$staging/" "$to"
+	else
+		retry push_sync --exclude "$published*" "$staging/" "$to"
+		as_sync mkdir -p "$staging/$published"
+		retry push_sync --delete "$staging/$published" "$to$published"
+	fi
+	as_sync rm -rf "$staging"
+}
+
+# restore_folder FOLDER: the bucket's copy, staged, into its folder here as
+# its owner, never over a file already here.
+restore_folder() {
+	local folder=$1 dir staging own=()
+	dir=$(local_dir "$folder")
+	[ "$folder" = "$SHARED_FOLDER" ] || own=(--exclude "$SHARED_FOLDER/*") # where a member's link to it is
+	staging=$(stage)
+	retry aws s3 sync --only-show-errors "${skip[@]}" "${own[@]}" "$uri$folder/" "$staging/"
+	copy_tree "$SYNC_USER" "$staging" "$(owner "$folder")" "$dir" --skip-old-files
+	as_sync rm -rf "$staging"
+}
+
+# each FUNCTION FOLDER...: FUNCTION for every folder, each on its own: one
+# that fails is named and the others go on (errexit holds in a background
+# job, not in a function called from a condition). False if one failed.
+each() {
+	local fn=$1 folder failed=0
+	shift
+	for folder; do
+		"$fn" "$folder" &
+		if ! wait $!; then
+			echo "research-lab: $folder: not done, see above; the other folders go on" >&2
+			failed=1
+		fi
+	done
+	return "$failed"
 }
 {{- end}}
 {{- end}}
 
-# One transfer at a time: timers, restore and shutdown push may meet.
-exec 9<"$NOTEBOOK_DIR"
-flock 9
+# One transfer at a time: timers, restore and shutdown push may meet. The
+# lock is the sync's own file, which no notebook's code may open (and so
+# hold), and a transfer waits for it a bounded time.
+lock_timeout=${LOCK_TIMEOUT:-600}
+(umask 077 && : >>"$state/lock")
+exec 9<"$state/lock"
+if ! flock -w "$lock_timeout" 9; then
+	echo "research-lab: another transfer has held the lock for ${lock_timeout}s; giving up" >&2
+	exit 1
+fi
 
 case "${1:-}" in
 {{- if and .Pushes .Team}}
 push)
 	# The shared folder, and the folder of everyone now in the team.
-	folders=("$SHARED_FOLDER")
 	IFS=, read -ra members <<<"$(getent group "$TEAM_GROUP" | cut -d: -f4)"
-	folders+=("${members[@]}")
-	for folder in "${folders[@]}"; do
+	as_sync find "$state" -maxdepth 1 -name 'stage.*' -exec rm -rf {} + # a transfer cut short
+	folders=()
+	for folder in "$SHARED_FOLDER" "${members[@]}"; do
 		[[ $folder =~ $folder_re ]] || continue
 		if [ ! -e "$state/restored-$folder" ]; then
 			# Before the restore a push could unpublish what is not here yet.
 			echo "research-lab: $folder is not restored yet; not pushed"
 			continue
 		fi
-		push_folder "$(local_dir "$folder")" "$uri$folder/"
+		folders+=("$folder")
 	done
+	each push_folder "${folders[@]}"
 	;;
 restore)
 	folder=${2:-$SHARED_FOLDER}
@@ -106,13 +193,7 @@ restore)
 		echo "research-lab: $folder already restored on this server"
 		exit 0
 	fi
-	dir=$(local_dir "$folder")
-	own=()
-	[ "$dir" = "$SHARED_DIR" ] || own=(--exclude "$SHARED_FOLDER/*") # where a member's link to it is
-	staging=$(mktemp -d "$state/restore.XXXXXX")
-	retry aws s3 sync --only-show-errors "${skip[@]}" "${own[@]}" "$uri$folder/" "$staging/"
-	find "$staging" -mindepth 1 -maxdepth 1 -exec cp -R --no-clobber --preserve=timestamps -t "$dir" {} +
-	rm -rf "$staging"
+	restore_folder "$folder"
 	touch "$marker"
 	;;
 {{- else if .Pushes}}
