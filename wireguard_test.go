@@ -376,9 +376,9 @@ func TestWireGuardMembersReachTheLabAndOnlyThem(t *testing.T) {
 	// The lab's services, not SSH through the tunnel, nor the VPN's own listeners.
 	answer(t, research.cmd, portSSH.Number)
 	answer(t, vpn.cmd, portSSH.Number)
-	from, err = alice.dial("10.0.3.10", portSSH.Number)
+	from, err = alice.dial("10.0.3.10", portSSH.Number, dialFails)
 	assert.Error(t, err, "a member must not reach a lab host's SSH through the tunnel, yet it saw %q", from)
-	from, err = alice.dial(wireguardServer.String(), portSSH.Number)
+	from, err = alice.dial(wireguardServer.String(), portSSH.Number, dialFails)
 	assert.Error(t, err, "a member must not reach the VPN server's own listeners through the tunnel, yet it saw %q", from)
 
 	// bob keeps pinging Jupyter's host from here to the end.
