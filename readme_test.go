@@ -341,3 +341,15 @@ func TestReadmeGoVersionIsGoMods(t *testing.T) {
 	require.NotNil(t, mod, "go.mod names no Go version")
 	assert.Contains(t, markdownSection(readme(t), "## Before you start"), "Go "+mod[1]+" or newer (`go.mod`)", "the README's Go must be go.mod's")
 }
+
+// TestReadmeSaysMembersMustTrustEachOther: where the README describes a
+// team, it says what the plan says (plan.go): members of one lab must trust
+// each other, because of one web origin and shared notebooks that are code,
+// and links what a hostile member can and cannot do.
+func TestReadmeSaysMembersMustTrustEachOther(t *testing.T) {
+	team := markdownSection(readme(t), "## Team: one lab for a research team")
+	require.NotEmpty(t, team, "the README has no team section")
+	for _, says := range []string{"must trust each other", "one web origin", "runs, as whoever opens it", "(docs/security.md)"} {
+		assert.Contains(t, team, says, "the README's team section must tell the owner that members trust each other")
+	}
+}
