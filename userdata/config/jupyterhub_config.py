@@ -93,7 +93,8 @@ c.SystemdSpawner.unit_extra_properties = {
     # Other members' processes (their command lines, their environment) unseen.
     "ProtectProc": "invisible",
     "ProtectSystem": "strict",
-    # What the member saves, the sync (of the member's group) may push.
+    # Nothing a member saves is the world's; in shared/ the shared group
+    # (the other members, the sync) may read and write it.
     "UMask": "0007",
     "ProtectKernelTunables": "yes",
     "ProtectKernelModules": "yes",
