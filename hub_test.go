@@ -14,12 +14,14 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -135,10 +137,10 @@ def fetch(request):
 if sys.argv[2] == "login":
     fetch(base + "/hub/login")
     form = {"username": sys.argv[3], "password": sys.argv[4], "_xsrf": xsrf()}
-    status, url, _ = fetch(urllib.request.Request(base + "/hub/login", urllib.parse.urlencode(form).encode()))
+    status, url, body = fetch(urllib.request.Request(base + "/hub/login", urllib.parse.urlencode(form).encode()))
 else:
     status, url, body = fetch(urllib.request.Request(base + sys.argv[3], headers={"X-XSRFToken": xsrf()}))
-    print(body)
+print(body)
 print(status, url.replace(base, ""))
 jar.save(ignore_discard=True, ignore_expires=True)`
 
@@ -207,18 +209,26 @@ func startHub(t *testing.T, tm *teamMachine, ns *netns) *hub {
 // returns the last status, the URL it ended at, and the body.
 func (h *hub) browse(member string, args ...string) (status int, url, body string) {
 	h.tm.t.Helper()
-	jar := filepath.Join(h.dir, member+".cookies")
 	if args[0] == "login" {
 		args = []string{"login", member, args[1]}
 	}
+	status, url, body, err := h.browser(member, args...)
+	require.NoError(h.tm.t, err, "%s\n%s", err, h.logs)
+	return status, url, body
+}
+
+// browser runs the browser whose cookie jar is named name, as browse does;
+// it reports a failure as an error, so that several may run at once.
+func (h *hub) browser(name string, args ...string) (status int, url, body string, err error) {
+	jar := filepath.Join(h.dir, name+".cookies")
 	out, err := h.ns.cmd(append([]string{"/usr/bin/python3", "-c", fmt.Sprintf(hubClient, portJupyter.Number), jar}, args...)...).CombinedOutput()
-	require.NoError(h.tm.t, err, "%s's browser: %s\n%s", member, out, h.logs)
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	last := strings.Fields(lines[len(lines)-1])
-	require.Len(h.tm.t, last, 2, "%s's browser: %s", member, out)
-	status, err = strconv.Atoi(last[0])
-	require.NoError(h.tm.t, err)
-	return status, last[1], strings.Join(lines[:len(lines)-1], "\n")
+	if err == nil && len(last) == 2 {
+		status, err = strconv.Atoi(last[0])
+		return status, last[1], strings.Join(lines[:len(lines)-1], "\n"), err
+	}
+	return 0, "", "", fmt.Errorf("%s's browser (%v): %s", name, err, out)
 }
 
 // login logs the member in as a browser does and opens a page of their
@@ -302,20 +312,26 @@ func (h *hub) waitNoServer(member, why string) {
 		"%s's server still runs after %s: %s\n%s", member, loadedMachine, why, h.logs)
 }
 
-func TestTeamMembersLogInToServersOfTheirOwn(t *testing.T) {
-	requireTool(t, "jupyterhub")
-	requireTool(t, "configurable-http-proxy")
-	requireTool(t, "jq")
-	requireTool(t, "curl")
-	requireTool(t, "faketime")
-	requireTool(t, "chpasswd")
-	// Members' servers stop after one idle minute (jupyterIdleStopMinutes).
-	tm := newTeamMachine(t, deployTeam(t, "wireguard", []string{"alice", "bob"}, map[string]string{"jupyterIdleStopMinutes": "1"}))
+// startTeamHub starts the hub of alice and bob's lab, deployed with changes,
+// its members made by the setup and the members' sync, in a network
+// namespace of the test's own (named after role).
+func startTeamHub(t *testing.T, role string, changes map[string]string) *hub {
+	t.Helper()
+	for _, tool := range []string{"jupyterhub", "configurable-http-proxy", "jq", "curl", "faketime", "chpasswd"} {
+		requireTool(t, tool)
+	}
+	tm := newTeamMachine(t, deployTeam(t, "wireguard", []string{"alice", "bob"}, changes))
 	tm.setup()
 	tm.setTeam("alice", "bob")
-	ns := newNetns(t, "hub")
+	ns := newNetns(t, role)
 	tm.syncMembers(ns)
-	h := startHub(t, tm, ns)
+	return startHub(t, tm, ns)
+}
+
+func TestTeamMembersLogInToServersOfTheirOwn(t *testing.T) {
+	// Members' servers stop after one idle minute (jupyterIdleStopMinutes).
+	h := startTeamHub(t, "hub", map[string]string{"jupyterIdleStopMinutes": "1"})
+	tm := h.tm
 
 	// What check --via-vpn looks for on jupyterUrl: a login page.
 	_, landing, page := h.browse("visitor", "get", "/")
@@ -369,6 +385,116 @@ func TestTeamMembersLogInToServersOfTheirOwn(t *testing.T) {
 	assert.Contains(t, h.must("ls "+membersHome+"/alice/"+memberNotebooks), "published", "a removed member's notebooks stay")
 	assert.Contains(t, h.login("carol", testCarolPassword), "/user/carol/", "a new member logs in without a restart of the hub:\n%s", h.logs)
 	assert.Equal(t, 1, strings.Count(h.logs.String(), "JupyterHub is now running"), "the hub must not restart for the team")
+}
+
+// TestHubThrottlesPasswordGuessing: whoever guesses a member's password at
+// the hub (another member, say: every member comes from the VPN server's
+// address) has hubLogins.Failures tries in the window, even all at once, and
+// the member's login clears the count; then that name's logins are refused
+// without asking PAM, the right password too, until the oldest try leaves
+// the window. Another member logs in meanwhile, and the guessed member's own
+// session carries on. The window is 30 seconds here (hubLogins' minutes on a
+// server): JupyterHub 3.0 asks PAM one login at a time, each failure answered
+// after pam_unix's delay of about two seconds, and they and bob's login must
+// fall inside it.
+func TestHubThrottlesPasswordGuessing(t *testing.T) {
+	saved := hubLogins
+	t.Cleanup(func() { hubLogins = saved })
+	hubLogins.WindowSeconds = 30
+	window := time.Duration(hubLogins.WindowSeconds) * time.Second
+	h := startTeamHub(t, "throttle", nil)
+
+	// alice mistypes her password, once short of the limit, then logs in: her
+	// login clears her failures, so the guesses below get all their tries.
+	typed := time.Now()
+	typos := h.wrongLoginsAtOnce("alice", hubLogins.Failures-1)
+	for range hubLogins.Failures - 1 {
+		a := <-typos
+		require.NoError(t, a.err, "%s", h.logs)
+		require.Equal(t, http.StatusOK, a.status, "a wrong password is answered with the login page")
+	}
+	assert.Contains(t, h.login("alice", testAlicePassword), "/user/alice/", "alice must log in after her typos:\n%s", h.logs)
+	pamFailures := strings.Count(h.logs.String(), "PAM Authentication failed (alice@")
+
+	// Two guesses more than allowed, all at once, each from a browser of its
+	// own. PAM answers one at a time, each failure after its delay; the
+	// refusals come at once, and then every try allowed has been counted.
+	guesses := hubLogins.Failures + 2
+	start := time.Now()
+	require.Less(t, start.Sub(typed), window, "alice's typos and login took longer than the window (%s): nothing left to prove", window)
+	answers := h.wrongLoginsAtOnce("alice", guesses)
+	var statuses []int
+	receive := func() {
+		a := <-answers
+		require.NoError(t, a.err, "%s", h.logs)
+		statuses = append(statuses, a.status)
+	}
+	refused := func() (n int) {
+		for _, s := range statuses {
+			if s == http.StatusTooManyRequests {
+				n++
+			}
+		}
+		return n
+	}
+	for len(statuses) < guesses && refused() < guesses-hubLogins.Failures {
+		receive()
+	}
+
+	// alice's session carries on; from a new browser, her right password is
+	// refused, and the page says why.
+	assert.Contains(t, h.contents("alice"), `"name": "published"`, "a throttled name's session must carry on")
+	status, url, page, err := h.browser("alice-new", "login", "alice", testAlicePassword)
+	require.NoError(t, err)
+	if assert.Equal(t, http.StatusTooManyRequests, status, "alice's right password must be refused while her name is throttled, not answered %d at %s:\n%s", status, url, h.logs) {
+		assert.Contains(t, page, "Too many failed logins for alice", "the refusal must say why")
+	}
+	assert.Regexp(t, `Login of alice refused for \d+s`, h.logs.String(), "the hub must log the refusal, naming the member and how long")
+
+	// bob logs in meanwhile (PAM checks him after the guesses), and alice's
+	// name is still throttled after him.
+	status, url, _, err = h.browser("bob", "login", "bob", testBobPassword)
+	require.NoError(t, err)
+	assert.False(t, strings.HasPrefix(url, "/hub/login"), "bob must log in while alice's name is throttled, not be answered %d at %s:\n%s", status, url, h.logs)
+	status, _, _, err = h.browser("alice-new", "login", "alice", testAlicePassword)
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), window, "the guesses and bob's login took longer than the window (%s): nothing left to prove", window)
+	assert.Equal(t, http.StatusTooManyRequests, status, "alice's name must stay throttled for the window, bob's login notwithstanding")
+
+	for len(statuses) < guesses {
+		receive()
+	}
+	assert.Equal(t, guesses-hubLogins.Failures, refused(),
+		"of %d guesses at once, %d must reach PAM and the rest be refused (statuses %v):\n%s", guesses, hubLogins.Failures, statuses, h.logs)
+	assert.Equal(t, hubLogins.Failures, strings.Count(h.logs.String(), "PAM Authentication failed (alice@")-pamFailures,
+		"exactly %d guesses must reach PAM: more if attempts at once pass the count, fewer if alice's login did not clear her typos", hubLogins.Failures)
+
+	// Once the guesses leave the window, alice logs in again.
+	require.True(t, eventually(loadedMachine, func() bool {
+		status, url, _, err = h.browser("alice-new", "login", "alice", testAlicePassword)
+		return err == nil && !strings.HasPrefix(url, "/hub/login")
+	}), "alice must log in once the guesses left the window (last %d %s, %v):\n%s", status, url, err, h.logs)
+	assert.GreaterOrEqual(t, time.Since(start), window, "alice's name must stay throttled for the whole window")
+}
+
+// loginAnswer is what a browser got for a login: its status, or why none.
+type loginAnswer struct {
+	status int
+	err    error
+}
+
+// wrongLoginsAtOnce posts n logins of member, each with a wrong password of
+// its own and from a browser of its own, all at once; their answers come on
+// the channel as they arrive.
+func (h *hub) wrongLoginsAtOnce(member string, n int) <-chan loginAnswer {
+	answers := make(chan loginAnswer, n)
+	for i := range n {
+		go func() {
+			status, _, _, err := h.browser(fmt.Sprintf("%s-guess%d", member, i), "login", member, fmt.Sprintf("guess %d", i))
+			answers <- loginAnswer{status, err}
+		}()
+	}
+	return answers
 }
 
 // TestMembersSyncAppliesOnlyAChangedTeam: the members' sync reads the list

@@ -159,9 +159,10 @@ print(c.ServerApp.ip, c.ServerApp.port, c.ServerApp.root_dir)`, filepath.Join(di
 
 // hubConfigReader loads a rendered jupyterhub_config.py the way JupyterHub
 // does (executed with a traitlets Config), as JupyterHub version
-// sys.argv[2], with the members' sync's token file stood in; then into
-// Debian's JupyterHub 3.0 PAMAuthenticator and Spawner, which must know every
-// setting they are given. It prints the settings the tests check, as JSON.
+// sys.argv[2], with the members' sync's token file stood in; then into the
+// authenticator it selects (over Debian's JupyterHub 3.0 PAMAuthenticator),
+// which must know every setting it is given. It prints the settings the
+// tests check, as JSON.
 const hubConfigReader = `import builtins, io, json, logging, os, sys
 import jupyterhub
 from traitlets.config import Config
@@ -181,10 +182,16 @@ class Catch(logging.Handler):
             unknown.append(record.getMessage())
 log = logging.getLogger("check")
 log.addHandler(Catch())
+from jupyterhub.auth import PAMAuthenticator
+from traitlets.utils.importstring import import_item
+authenticator = c.JupyterHub.authenticator_class
+if isinstance(authenticator, str):
+    authenticator = import_item(authenticator)
 if version < (5,):
-    from jupyterhub.auth import PAMAuthenticator
-    PAMAuthenticator(config=c, log=log)
+    authenticator(config=c, log=log)
 print(json.dumps({
+    "pam": issubclass(authenticator, PAMAuthenticator),
+    "logins": [getattr(authenticator, "failures", None), getattr(authenticator, "window", None)],
     "bind_url": c.JupyterHub.bind_url, "hub_bind_url": c.JupyterHub.hub_bind_url, "proxy_api": c.ConfigurableHTTPProxy.api_url,
     "spawner": c.JupyterHub.spawner_class, "service": c.PAMAuthenticator.service, "open_sessions": c.PAMAuthenticator.open_sessions,
     "allowed_groups": sorted(c.LocalAuthenticator.allowed_groups), "allow_existing_users": c.Authenticator.get("allow_existing_users"),
@@ -196,12 +203,12 @@ print(json.dumps({
 }))`
 
 // TestTeamHubConfiguration: the hub listens on the Jupyter port with its
-// API and proxy on loopback; logins are PAM's jupyterhub service, no
-// sessions, the team's group only, in JupyterHub 3 and 5; each member's
-// server is capped at memberMemoryMaxPct of the instance's memory
-// (SystemdSpawner's mem_limit becomes the unit's MemoryMax=, which the kernel
-// enforces), stops itself when idle, and may write only its member's home
-// and the shared folder.
+// API and proxy on loopback; logins are PAM's jupyterhub service, throttled
+// per name (hubLogins), no sessions, the team's group only, in JupyterHub 3
+// and 5; each member's server is capped at memberMemoryMaxPct of the
+// instance's memory (SystemdSpawner's mem_limit becomes the unit's
+// MemoryMax=, which the kernel enforces), stops itself when idle, and may
+// write only its member's home and the shared folder.
 func TestTeamHubConfiguration(t *testing.T) {
 	python := debianJupyterPython(t)
 	requireTool(t, "jupyterhub")
@@ -227,6 +234,8 @@ func TestTeamHubConfiguration(t *testing.T) {
 		Extra              map[string]string `json:"extra"`
 		Services           []string          `json:"services"`
 		Unknown            []string          `json:"unknown"`
+		PAM                bool              `json:"pam"`
+		Logins             []int             `json:"logins"`
 	}
 	read := func(version string) settings {
 		out, err := exec.Command(python, "-c", hubConfigReader, filepath.Join(dir, "jupyterhub_config.py"), version).CombinedOutput()
@@ -241,6 +250,8 @@ func TestTeamHubConfiguration(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("http://127.0.0.1:%d", hubAPIPort), s.HubBindURL, "%s: the hub's API stays on loopback", version)
 		assert.Equal(t, fmt.Sprintf("http://127.0.0.1:%d", proxyAPIPort), s.ProxyAPI, "%s: the proxy's API stays on loopback", version)
 		assert.Equal(t, "systemdspawner.SystemdSpawner", s.Spawner)
+		assert.True(t, s.PAM, "%s: the hub's authenticator must be PAM's", version)
+		assert.Equal(t, []int{hubLogins.Failures, hubLogins.WindowSeconds}, s.Logins, "%s: the hub must throttle a name's failed logins as hubLogins says", version)
 		assert.Equal(t, "jupyterhub", s.Service, "PAM's jupyterhub service (/etc/pam.d/jupyterhub, pam_unix only)")
 		assert.False(t, s.OpenSessions, "no PAM sessions in the hub")
 		assert.Equal(t, []string{teamGroup}, s.AllowedGroups, "%s: the team's group may log in, and no one else", version)

@@ -106,6 +106,18 @@ const (
 	hubProxyNPM    = "npm-22"
 )
 
+// hubLogins throttles logins at the hub, per name (the members all reach it
+// from the VPN server's address): after Failures failed logins within
+// WindowSeconds, that name's logins are refused, without asking PAM, until
+// the oldest of those leaves the window; a login clears them. As OpenVPN
+// Access Server (5 failures lock a user for 15 minutes) and Grafana (5 in 5
+// minutes) do, but bounded: a member who fails another's logins on purpose
+// keeps their new logins refused while she does and one window more, and
+// ends no session. A variable only so that a test can shorten the window.
+var hubLogins = loginThrottle{Failures: 5, WindowSeconds: 300}
+
+type loginThrottle struct{ Failures, WindowSeconds int }
+
 // hubProxyFiles are the proxy's package files, as they are in hub-proxy/.
 //
 //go:embed hub-proxy/package.json hub-proxy/package-lock.json
@@ -243,6 +255,7 @@ type hubValues struct {
 	Venv, StateDir, ProxyDir, ProxySource, ProxyNode, ProxyNPM        string
 	ProxyDigests, Slice                                               string
 	APIPort, ProxyAPIPort, MemoryMaxPct, AllMemoryMaxPct, IdleSeconds int
+	Logins                                                            loginThrottle
 }
 
 type userDataPorts struct {
@@ -503,7 +516,7 @@ func jupyterUserData(c *labConfig, bucket, membersParameter string) (string, err
 			TeamGroup: teamGroup, SharedGroup: sharedGroup, Venv: hubVenv, StateDir: hubStateDir,
 			ProxyDir: hubProxyDir, ProxySource: "s3://" + bucket + "/" + hubProxySource + "/", ProxyNode: hubProxyNode, ProxyNPM: hubProxyNPM,
 			ProxyDigests: digests, Slice: membersSlice, APIPort: hubAPIPort, ProxyAPIPort: proxyAPIPort, MemoryMaxPct: memberMemoryMaxPct, AllMemoryMaxPct: membersMemoryMaxPct,
-			IdleSeconds: memberIdleMinutes * 60,
+			IdleSeconds: memberIdleMinutes * 60, Logins: hubLogins,
 		}
 		if v.IdleStopSeconds > 0 {
 			v.Hub.IdleSeconds = v.IdleStopSeconds

@@ -2,9 +2,13 @@
 # Each member logs in with their own password (PAM, against the hashes the
 # members' sync sets), as their own Unix user, to their own server.
 import grp
+import math
 import os
+import time
 
 import jupyterhub
+from jupyterhub.auth import PAMAuthenticator
+from tornado import web
 
 c = get_config()  # noqa: F821
 
@@ -23,7 +27,34 @@ c.JupyterHub.db_url = "sqlite:///{{.Hub.StateDir}}/jupyterhub.sqlite"
 # restart; a removed member leaves it and is locked. JupyterHub 3 lets in
 # exactly the group when allowed_groups is set; 5 also lets in allowed_users
 # and, with allow_existing_users, everyone it has seen: neither is wanted.
-c.JupyterHub.authenticator_class = "jupyterhub.auth.PAMAuthenticator"
+#
+# A name with {{.Hub.Logins.Failures}} failed logins in the last {{.Hub.Logins.WindowSeconds}} seconds is refused, PAM not
+# asked, until the oldest of them leaves the window (429, saying when to try
+# again); its login clears them. Per name (the hub's, lower case), not per
+# address: every member comes from the VPN server's. An attempt counts before
+# PAM answers, so attempts at once cannot pass the count; a refused one does
+# not count; no session ends.
+class ThrottledPAMAuthenticator(PAMAuthenticator):
+    failures, window = {{.Hub.Logins.Failures}}, {{.Hub.Logins.WindowSeconds}}
+    attempts = {}  # name: when its failed (or pending) attempts began
+
+    async def authenticate(self, handler, data):
+        name, now = self.normalize_username(data["username"]), time.monotonic()
+        # What left the window is forgotten, for every name tried.
+        self.attempts = {n: kept for n, ts in self.attempts.items() if (kept := [t for t in ts if t > now - self.window])}
+        times = self.attempts.setdefault(name, [])
+        if len(times) >= self.failures:
+            wait = math.ceil(times[-self.failures] + self.window - now)
+            self.log.warning("Login of %s refused for %ds: %d failed logins in %ds", name, wait, len(times), self.window)
+            raise web.HTTPError(429, "Too many failed logins for %s: try again in %d seconds.", name, wait)
+        times.append(now)
+        user = await super().authenticate(handler, data)
+        if user is not None:
+            self.attempts.pop(name, None)
+        return user
+
+
+c.JupyterHub.authenticator_class = ThrottledPAMAuthenticator
 c.PAMAuthenticator.service = "jupyterhub"
 c.PAMAuthenticator.open_sessions = False
 c.LocalAuthenticator.create_system_users = False
