@@ -61,13 +61,18 @@ func teamWithBucket(t *testing.T, rig *syncRig, members ...string) (*teamMachine
 // folder and in the shared one for links to bob's private notebook, as fast
 // as she can, while pushes run. None of bob's bytes reach the bucket (and so
 // the site): the sync is in no member's group, and each member's folder is
-// copied with that member's rights only.
+// copied with that member's rights only. The AWS CLI reads a file for as
+// many bytes as it had when listed, so alice's decoy is 4 KiB and bob's
+// notebook longer: against a push that synced her folder itself, as a sync
+// in her group, his secret landed in three versions of three pushes.
 func TestNoMemberReadsAnotherThroughThePush(t *testing.T) {
 	rig := newSyncRig(t)
 	tm, env := teamWithBucket(t, rig, "alice", "bob")
 	const secret = "bobs private work 7f3a9c"
 	bob, alice := membersHome+"/bob/"+memberNotebooks, membersHome+"/alice/"+memberNotebooks
-	tm.must(asUser("bob", "", "0007", "sh", "-c", "echo '"+secret+"' >"+bob+"/private.ipynb"))
+	// Larger than alice's decoy: a push that reads the link reads as many
+	// bytes as it found in the decoy, bob's secret among them.
+	tm.must(asUser("bob", "", "0007", "sh", "-c", "printf '%s\\n%8192s\\n' '"+secret+"' end >"+bob+"/private.ipynb"))
 	groups := strings.Fields(tm.must("id -Gn " + syncUser))
 	assert.ElementsMatch(t, []string{syncUser, sharedGroup}, groups, "the sync must be in no member's group")
 
@@ -78,7 +83,7 @@ func TestNoMemberReadsAnotherThroughThePush(t *testing.T) {
 	swap := fmt.Sprintf(`for i in $(seq 20000); do
 	[ -e %[1]s ] && exit 0
 	for d in %[2]s/published %[2]s/shared/published; do
-		echo decoy >"$d/.t" && mv -f "$d/.t" "$d/leak.ipynb"
+		printf '%%4096s\n' decoy >"$d/.t" && mv -f "$d/.t" "$d/leak.ipynb"
 		ln -sfn %[3]s/private.ipynb "$d/.l" && mv -fT "$d/.l" "$d/leak.ipynb"
 	done
 done`, stop, alice, bob)
@@ -137,6 +142,8 @@ func TestMembersCannotFreezeTheSync(t *testing.T) {
 	require.NoError(t, syscall.Flock(int(lock.Fd()), syscall.LOCK_EX))
 	push := server.command("push")
 	push.Env = append(push.Env, "LOCK_TIMEOUT=1")
+	// Bounded: a push that waited for the lock for ever would hold the test.
+	push.Path, push.Args = "/usr/bin/timeout", append([]string{"timeout", "120"}, push.Args...)
 	out, err = push.CombinedOutput()
 	assert.Error(t, err, "a push that cannot have the lock must fail, not wait forever")
 	assert.Contains(t, string(out), "another transfer has held the lock for 1s; giving up")
