@@ -41,8 +41,13 @@ const (
 	// Every PyPI package's exact version (userdata/config/python-constraints.txt),
 	// which pip installs with -c.
 	pythonConstraints = "/etc/research-lab/python-constraints.txt"
-	openVPNRepoURL    = "https://as-repository.openvpn.net/as/debian"
-	openVPNRepoKeyURL = "https://as-repository.openvpn.net/as-repo-public.asc"
+	// OpenVPN Access Server's apt repository and its signing key, on the
+	// host OpenVPN's Access Server instructions ("Installing from the
+	// repository", https://openvpn.net/as-docs/ubuntu.html) name; it serves
+	// both over HTTPS. vpnUserData derives VPNRepoHost, the origin
+	// unattended-upgrades takes Access Server's updates from, from the first.
+	openVPNRepoURL    = "https://packages.openvpn.net/as/debian"
+	openVPNRepoKeyURL = "https://packages.openvpn.net/as-repo-public.asc"
 )
 
 var (
@@ -441,6 +446,8 @@ func vpnUserData(c *labConfig, publicIP, secretParameter, membersParameter strin
 		if err != nil {
 			return "", fmt.Errorf("the OpenVPN repository address: %w", err)
 		}
+		// unattended-upgrades matches site= with the host of the apt
+		// source's URI (TestUpdatesReallyUpdate).
 		v.VPNRepoHost = repo.Host
 	case vpnWireGuard:
 		v.WireGuardKeyParameter, v.WireGuardInterface = secretParameter, wireguardInterface
