@@ -48,6 +48,10 @@ const (
 	// unattended-upgrades takes Access Server's updates from, from the first.
 	openVPNRepoURL    = "https://packages.openvpn.net/as/debian"
 	openVPNRepoKeyURL = "https://packages.openvpn.net/as-repo-public.asc"
+	// The VPN's AWS CLI, version 2: AWS's aws-cli snap, which the VPN's
+	// setup installs (scripts/aws-cli-snap.sh) and snapd keeps up to date.
+	// The syncs call it by its path: no unit's PATH holds /snap/bin.
+	vpnAWSCLI = "/snap/bin/aws"
 )
 
 var (
@@ -324,6 +328,9 @@ type userDataValues struct {
 	VPNRepoHost           string
 	// VPNService is the VPN's own systemd unit, which the sync follows.
 	VPNService string
+	// AWSCLI is the command the parameter syncs run the AWS CLI as: aws
+	// (Amazon Linux's awscli-2), or the VPN's vpnAWSCLI.
+	AWSCLI string
 }
 
 func mustParseUserdata() *template.Template {
@@ -426,6 +433,7 @@ func baseValues(c *labConfig) *userDataValues {
 		SyncInterval:     c.SyncInterval,
 		OSUpdateCalendar: osUpdateCalendar,
 		Voila:            voilaKernelBound(),
+		AWSCLI:           "aws",
 	}
 }
 
@@ -438,6 +446,7 @@ func vpnUserData(c *labConfig, publicIP, secretParameter, membersParameter strin
 	v.PrivateNetworks = c.vpnRoutes()
 	v.VPNMembersParameter = membersParameter
 	v.Units, v.VPNService = vpnKinds[c.VPN].Units, vpnKinds[c.VPN].Service
+	v.AWSCLI = vpnAWSCLI
 	switch c.VPN {
 	case vpnOpenVPNAS:
 		v.VPNPasswordParameter = secretParameter
