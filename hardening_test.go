@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,6 +149,10 @@ func TestNotebooksSurviveRenamesAndDestroy(t *testing.T) {
 // TestUpdatesReallyUpdate: dnf on Amazon Linux 2023 stays on the image's
 // release unless told otherwise; the VPN's unattended-upgrades must include
 // OpenVPN's own repository. The apt configuration is read by apt-config.
+// unattended-upgrades matches a site= pattern (fnmatch, in its
+// match_whitelist_string) against the origin's site, which apt takes from
+// the host of the source's URI (`apt-cache policy` prints it as "origin
+// <host>"): the pattern must be the host of the line the setup writes.
 func TestUpdatesReallyUpdate(t *testing.T) {
 	run := deploy(t, nil)
 	for _, name := range []string{"HOL02-VoilaServer", "HOL02-Jupyter", "HOL02-NAT"} {
@@ -164,7 +169,25 @@ func TestUpdatesReallyUpdate(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte(conf), 0o644))
 	out, err := exec.Command(tool, "-c", file, "dump").CombinedOutput()
 	require.NoError(t, err, "apt-config rejects the VPN's upgrade configuration:\n%s", out)
-	assert.Contains(t, string(out), `Unattended-Upgrade::Origins-Pattern:: "site=as-repository.openvpn.net";`,
-		"unattended-upgrades must take OpenVPN AS's updates from %s", openVPNRepoURL)
 	assert.Contains(t, string(out), `APT::Periodic::Unattended-Upgrade "1";`)
+
+	r := newVPNRig(t)
+	setup, err := r.run()
+	require.NoError(t, err, "the VPN setup failed:\n%s", setup)
+	list := r.read("etc/apt/sources.list.d/openvpn-as.list")
+	source := regexp.MustCompile(`^deb \[arch=\S+ signed-by=(\S+)\] (\S+) \S+ main\n$`).FindStringSubmatch(list)
+	require.NotNil(t, source, "not the one apt source line of Access Server: %q", list)
+	repo, err := url.Parse(source[2])
+	require.NoError(t, err)
+	assert.Equal(t, "https", repo.Scheme, "Access Server's packages must come over HTTPS")
+	assert.Equal(t, "packages.openvpn.net", repo.Host, "the repository's host, as OpenVPN's install instructions name it")
+	var patterns []string
+	for _, m := range regexp.MustCompile(`(?m)^Unattended-Upgrade::Origins-Pattern:: "(.*)";$`).FindAllStringSubmatch(string(out), -1) {
+		patterns = append(patterns, m[1])
+	}
+	assert.Equal(t, []string{"site=" + repo.Host}, patterns,
+		"unattended-upgrades must take OpenVPN AS's updates from the host of the apt source, %s", source[2])
+	assert.Equal(t, filepath.Join(r.root, "/etc/apt/keyrings/openvpn-as.asc"), source[1], "the key in /etc/apt/keyrings, for this source alone")
+	assert.Len(t, r.calledWith("curl", "-o "+source[1]+" https://packages.openvpn.net/as-repo-public.asc"), 1,
+		"the source's signing key, from OpenVPN's host over HTTPS, into %s", source[1])
 }

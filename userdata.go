@@ -41,8 +41,17 @@ const (
 	// Every PyPI package's exact version (userdata/config/python-constraints.txt),
 	// which pip installs with -c.
 	pythonConstraints = "/etc/research-lab/python-constraints.txt"
-	openVPNRepoURL    = "https://as-repository.openvpn.net/as/debian"
-	openVPNRepoKeyURL = "https://as-repository.openvpn.net/as-repo-public.asc"
+	// OpenVPN Access Server's apt repository and its signing key, on the
+	// host OpenVPN's Access Server instructions ("Installing from the
+	// repository", https://openvpn.net/as-docs/ubuntu.html) name; it serves
+	// both over HTTPS. vpnUserData derives VPNRepoHost, the origin
+	// unattended-upgrades takes Access Server's updates from, from the first.
+	openVPNRepoURL    = "https://packages.openvpn.net/as/debian"
+	openVPNRepoKeyURL = "https://packages.openvpn.net/as-repo-public.asc"
+	// The VPN's AWS CLI, version 2: AWS's aws-cli snap, which the VPN's
+	// setup installs (scripts/aws-cli-snap.sh) and snapd keeps up to date.
+	// The syncs call it by its path: no unit's PATH holds /snap/bin.
+	vpnAWSCLI = "/snap/bin/aws"
 )
 
 var (
@@ -332,6 +341,9 @@ type userDataValues struct {
 	VPNRepoHost           string
 	// VPNService is the VPN's own systemd unit, which the sync follows.
 	VPNService string
+	// AWSCLI is the command the parameter syncs run the AWS CLI as: aws
+	// (Amazon Linux's awscli-2), or the VPN's vpnAWSCLI.
+	AWSCLI string
 }
 
 func mustParseUserdata() *template.Template {
@@ -434,6 +446,7 @@ func baseValues(c *labConfig) *userDataValues {
 		SyncInterval:     c.SyncInterval,
 		OSUpdateCalendar: osUpdateCalendar,
 		Voila:            voilaKernelBound(),
+		AWSCLI:           "aws",
 	}
 }
 
@@ -446,6 +459,7 @@ func vpnUserData(c *labConfig, publicIP, secretParameter, membersParameter strin
 	v.PrivateNetworks = c.vpnRoutes()
 	v.VPNMembersParameter = membersParameter
 	v.Units, v.VPNService = vpnKinds[c.VPN].Units, vpnKinds[c.VPN].Service
+	v.AWSCLI = vpnAWSCLI
 	switch c.VPN {
 	case vpnOpenVPNAS:
 		v.VPNPasswordParameter = secretParameter
@@ -454,6 +468,8 @@ func vpnUserData(c *labConfig, publicIP, secretParameter, membersParameter strin
 		if err != nil {
 			return "", fmt.Errorf("the OpenVPN repository address: %w", err)
 		}
+		// unattended-upgrades matches site= with the host of the apt
+		// source's URI (TestUpdatesReallyUpdate).
 		v.VPNRepoHost = repo.Host
 	case vpnWireGuard:
 		v.WireGuardKeyParameter, v.WireGuardInterface = secretParameter, wireguardInterface

@@ -45,10 +45,11 @@ func TestVPNPasswordReachesTheVPNOnlyThroughSSM(t *testing.T) {
 }
 
 // vpnRig runs the VPN's rendered setup and sync scripts with recording
-// stand-ins for Access Server's sacli, the package tools, the aws CLI (SSM
-// answered from files), systemctl and wg. sacli's stand-in keeps the
-// configuration and the users it is given, as Access Server would. Every
-// file the userdata writes lies under root, at its own path.
+// stand-ins for Access Server's sacli, the package tools (apt's and snap),
+// the aws CLI (SSM answered from files), systemctl and wg. sacli's stand-in
+// keeps the configuration and the users it is given, as Access Server would.
+// Every file the userdata writes lies under root, at its own path, and so
+// does the aws-cli snap's /snap/bin/aws: an aws found on PATH fails.
 type vpnRig struct {
 	t           *testing.T
 	root, bin   string
@@ -63,6 +64,11 @@ const vpnStandIns = `
 dpkg-query) if [ -e "$ROOT/installed" ]; then echo "install ok installed"; else exit 1; fi ;;
 apt-get) echo "apt-get $*" >>"$ROOT/calls"; case "$*" in *install*) touch "$ROOT/installed" ;; esac ;;
 curl) echo "curl $*" >>"$ROOT/calls" ;;
+snap) echo "snap $*" >>"$ROOT/calls"
+	case "$1" in
+	list) [ -e "$ROOT/snap-installed" ] ;;
+	install) touch "$ROOT/snap-installed" ;;
+	esac ;;
 systemctl) echo "systemctl $*" >>"$ROOT/calls" ;;
 aws) echo "aws $*" >>"$ROOT/calls"
 	[ -e "$ROOT/ssm-down" ] && exit 255
@@ -115,11 +121,18 @@ func newRig(t *testing.T, ud, envFile, secretVar string) *vpnRig {
 		require.NoError(t, os.MkdirAll(dir, 0o755))
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(root, "config"), nil, 0o644))
-	for _, tool := range []string{"dpkg-query", "apt-get", "curl", "systemctl", "aws", "sacli", "wg", "wg-quick"} {
-		body := "#!/bin/bash\ncase " + tool + " in" + vpnStandIns
-		require.NoError(t, os.WriteFile(filepath.Join(r.bin, tool), []byte(body), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "snap/bin"), 0o755))
+	for _, tool := range []string{"dpkg-query", "apt-get", "curl", "snap", "systemctl", "snap/bin/aws", "sacli", "wg", "wg-quick"} {
+		body := "#!/bin/bash\ncase " + filepath.Base(tool) + " in" + vpnStandIns
+		dir := r.bin
+		if strings.Contains(tool, "/") {
+			dir = root
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, tool), []byte(body), 0o755))
 	}
-	moved := strings.NewReplacer("/usr/local/openvpn_as/scripts/sacli", filepath.Join(r.bin, "sacli"),
+	require.NoError(t, os.WriteFile(filepath.Join(r.bin, "aws"),
+		[]byte("#!/bin/bash\necho \"aws found on PATH, not the snap's "+vpnAWSCLI+": $*\" >&2\nexit 127\n"), 0o755))
+	moved := strings.NewReplacer("/usr/local/openvpn_as/scripts/sacli", filepath.Join(r.bin, "sacli"), "/snap/bin/", root+"/snap/bin/",
 		"/usr/local/lib/research-lab/", root+"/usr/local/lib/research-lab/", "/usr/local/sbin/", root+"/usr/local/sbin/",
 		"/etc/research-lab/", root+"/etc/research-lab/", "/etc/apt/", root+"/etc/apt/", "/etc/wireguard/", root+"/etc/wireguard/", "/etc/sysctl.d/", root+"/etc/sysctl.d/",
 		"/var/lib/research-lab/", root+"/var/lib/research-lab/", "/var/log/research-lab/", root+"/var/log/research-lab/")
@@ -196,6 +209,20 @@ func (r *vpnRig) calledWith(words ...string) []string {
 	return found
 }
 
+// assertAWSCLIFromSnap: the setup installed AWS CLI version 2 as AWS's
+// aws-cli snap, once snapd had seeded, and Ubuntu's awscli (version 1,
+// from universe, which Canonical does not security-support) from apt never.
+func (r *vpnRig) assertAWSCLIFromSnap() {
+	r.t.Helper()
+	calls := r.calledWith()
+	seeded, install := slices.Index(calls, "snap wait system seed.loaded"), slices.Index(calls, "snap install aws-cli --classic --channel=v2/stable")
+	assert.True(r.t, seeded >= 0 && install > seeded,
+		"the setup must install the aws-cli snap on its v2 track once snapd has seeded:\n%s", strings.Join(calls, "\n"))
+	for _, c := range r.calledWith("apt-get install") {
+		assert.NotContains(r.t, strings.Fields(c), "awscli", "Ubuntu's awscli is version 1, not security-supported: %s", c)
+	}
+}
+
 // assertNoSecretOnDisk: nothing the VPN writes holds one of the secrets;
 // only Access Server's own user database (users/), SSM (params/), the
 // record of the stand-ins' arguments (calls) and what syncconf was given
@@ -258,6 +285,7 @@ func TestVPNSetupAsAccessServerReceivesIt(t *testing.T) {
 	assert.Contains(t, calls, "systemctl enable --now research-lab-vpn-sync.timer", "the setup starts the sync's timer")
 	assert.Contains(t, calls, "sacli --user openvpn --key prop_superuser --value true UserPropPut")
 	assert.GreaterOrEqual(t, first("apt-get install -y -q openvpn-as"), 0, "a first run installs Access Server")
+	r.assertAWSCLIFromSnap()
 
 	// Nothing holds the password on disk: not the log, not a file of its own.
 	r.assertNoSecretOnDisk(nil, testVPNPassword)
@@ -269,6 +297,7 @@ func TestVPNSetupAsAccessServerReceivesIt(t *testing.T) {
 	require.NoError(t, err, "a second run failed:\n%s", out)
 	assert.Equal(t, before, r.read("config"), "running the setup again must leave Access Server's configuration as it was")
 	assert.NotContains(t, r.read("calls"), "apt-get", "a second run installs nothing")
+	assert.Empty(t, r.calledWith("snap install"), "a second run installs nothing")
 }
 
 // TestVPNInitialPasswordIsUselessWhenSetupFails: with SSM out of reach the

@@ -71,7 +71,8 @@ func TestWireGuardSetupWritesWg0FromSSM(t *testing.T) {
 	index := func(pattern string) int {
 		return slices.IndexFunc(calls, func(c string) bool { return strings.Contains(c, pattern) })
 	}
-	assert.Contains(t, calls, "apt-get install -y -q --no-install-recommends wireguard-tools nftables jq awscli unattended-upgrades")
+	assert.Contains(t, calls, "apt-get install -y -q --no-install-recommends wireguard-tools nftables jq unattended-upgrades")
+	r.assertAWSCLIFromSnap()
 	nat, read, wg0 := index("enable --now research-lab-vpn-nat.service"), index("--with-decryption"), index("enable --now wg-quick@wg0.service research-lab-vpn-sync.timer")
 	require.True(t, nat >= 0 && read >= 0 && wg0 >= 0, "the setup must start the forwarding, read SSM and start wg0 with the timer:\n%s", strings.Join(calls, "\n"))
 	assert.Less(t, read, wg0, "wg0 starts once its configuration is written")
@@ -97,6 +98,7 @@ func TestWireGuardSetupWritesWg0FromSSM(t *testing.T) {
 	out, err = r.run()
 	require.NoError(t, err, "a second run failed:\n%s", out)
 	assert.Empty(t, r.calledWith("apt-get"), "a second run installs nothing")
+	assert.Empty(t, r.calledWith("snap install"), "a second run installs nothing")
 	assert.Equal(t, before, r.read("etc/wireguard/wg0.conf"), "a second run writes the same configuration")
 
 	tool := requireTool(t, "apt-config")
@@ -295,12 +297,9 @@ func TestWireGuardMembersReachTheLabAndOnlyThem(t *testing.T) {
 		requireTool(t, tool)
 	}
 	r, run := newWireGuardRig(t)
-	// The VPN runs the real wg, wg-quick and nft; only aws is a stand-in.
-	awsOnly := t.TempDir()
-	standIn, err := os.ReadFile(filepath.Join(r.bin, "aws"))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(awsOnly, "aws"), standIn, 0o755))
-	vpnEnv := []string{"env", "PATH=" + awsOnly + ":/usr/sbin:/usr/bin:/sbin:/bin", "ROOT=" + r.root}
+	// The VPN runs the real wg, wg-quick and nft; only aws, which the sync
+	// calls as the snap's, under root, is a stand-in.
+	vpnEnv := []string{"env", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "ROOT=" + r.root}
 
 	inet := newNetns(t, "inet")
 	inet.must("ip", "link", "add", "br0", "type", "bridge")

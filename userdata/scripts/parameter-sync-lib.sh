@@ -6,10 +6,16 @@ mkdir -p "$state"
 exec 9>"$state/lock"
 flock 9
 
+{{/* The AWS CLI is .AWSCLI: version 2 on every server (Amazon Linux's
+awscli-2, the VPN's aws-cli snap), whose get-parameter --query --output
+text prints the bare value as version 1 did. Its output is captured by
+$(...), never a terminal, so version 2 runs no pager (it pages only when
+stdout is a TTY); nothing here passes a blob, so --cli-binary-format does
+not apply. */ -}}
 # version NAME: the parameter's version (not secret).
 version() {
 	local v
-	v=$(aws ssm get-parameter --region "$AWS_REGION" --name "$1" --query Parameter.Version --output text)
+	v=$({{.AWSCLI}} ssm get-parameter --region "$AWS_REGION" --name "$1" --query Parameter.Version --output text)
 	if ! [[ $v =~ ^[0-9]+$ ]]; then
 		echo "research-lab: $1 has no version: $v" >&2
 		return 1
@@ -19,7 +25,7 @@ version() {
 
 # value NAME: the parameter's value, decrypted, for a variable in memory.
 value() {
-	aws ssm get-parameter --region "$AWS_REGION" --name "$1" --with-decryption --query Parameter.Value --output text
+	{{.AWSCLI}} ssm get-parameter --region "$AWS_REGION" --name "$1" --with-decryption --query Parameter.Value --output text
 }
 
 # applied FILE: what a state file holds; nothing before a first run.

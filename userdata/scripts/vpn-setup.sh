@@ -15,7 +15,7 @@ log_to /var/log/research-lab/vpn-setup.log
 export DEBIAN_FRONTEND=noninteractive
 if ! dpkg-query -W -f='${Status}' openvpn-as 2>/dev/null | grep -q "install ok installed"; then
 	retry apt-get update -q
-	retry apt-get install -y -q ca-certificates curl gnupg awscli jq
+	retry apt-get install -y -q ca-certificates curl gnupg jq
 	install -d -m 0755 /etc/apt/keyrings
 	retry curl -fsSL --retry 3 -o /etc/apt/keyrings/openvpn-as.asc "$VPN_REPO_KEY_URL"
 	echo "deb [arch=$(dpkg --print-architecture) signed-by=/etc/apt/keyrings/openvpn-as.asc] $VPN_REPO_URL $(. /etc/os-release && echo "$VERSION_CODENAME") main" \
@@ -24,6 +24,7 @@ if ! dpkg-query -W -f='${Status}' openvpn-as 2>/dev/null | grep -q "install ok i
 	retry apt-get install -y -q openvpn-as unattended-upgrades
 fi
 
+{{include "scripts/aws-cli-snap.sh" .}}
 sacli=/usr/local/openvpn_as/scripts/sacli
 # The service answers a little after the package is installed.
 RETRY_MAX=20 retry "$sacli" ConfigQuery >/dev/null
