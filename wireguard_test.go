@@ -331,7 +331,6 @@ func TestWireGuardMembersReachTheLabAndOnlyThem(t *testing.T) {
 		vpn.must(strings.Fields(start)...)
 	}
 	vpn.must("wg-quick", "up", filepath.Join(r.root, "etc/wireguard/wg0.conf"))
-	serverPublic := strings.TrimSpace(vpn.must("wg", "show", "wg0", "public-key"))
 
 	// The members, each with the profile the CLI writes; mallory holds a
 	// key of her own, which the team does not list.
@@ -377,8 +376,19 @@ func TestWireGuardMembersReachTheLabAndOnlyThem(t *testing.T) {
 	answer(t, vpn.cmd, portSSH.Number)
 	from, err = alice.dial("10.0.3.10", portSSH.Number, dialFails)
 	assert.Error(t, err, "a member must not reach a lab host's SSH through the tunnel, yet it saw %q", from)
-	from, err = alice.dial(wireguardServer.String(), portSSH.Number, dialFails)
-	assert.Error(t, err, "a member must not reach the VPN server's own listeners through the tunnel, yet it saw %q", from)
+	// alice sends the VPN server's own addresses, its tunnel one and its
+	// lab side, through the tunnel, as her profile would if she edited it.
+	serverPublic := strings.TrimSpace(vpn.must("wg", "show", "wg0", "public-key"))
+	allowed := strings.Fields(alice.must("wg", "show", "research-lab", "allowed-ips"))[1:]
+	own := []string{wireguardServer.String(), "10.0.1.10"}
+	alice.must("wg", "set", "research-lab", "peer", serverPublic, "allowed-ips", strings.Join(append(slices.Clone(allowed), own[0]+"/32", own[1]+"/32"), ","))
+	for _, addr := range own {
+		alice.must("ip", "route", "replace", addr+"/32", "dev", "research-lab")
+		from, err = alice.dial(addr, portSSH.Number, dialFails)
+		assert.Error(t, err, "a member must not reach the VPN server's own listeners (%s) through the tunnel, yet it saw %q", addr, from)
+		alice.must("ip", "route", "del", addr+"/32", "dev", "research-lab")
+	}
+	alice.must("wg", "set", "research-lab", "peer", serverPublic, "allowed-ips", strings.Join(allowed, ","))
 
 	// bob keeps pinging Jupyter's host from here to the end.
 	_, bobPublic := testMemberKeyPair(t, 1, "bob")
