@@ -42,7 +42,8 @@ var gravitonTypeRe = regexp.MustCompile(`^[a-z]+[0-9]+[a-z]*g[a-z]*\.`)
 var instanceMemoryMiB = map[string]int{
 	"t3.nano": 512, "t3.micro": 1024, "t3.small": 2048, "t3.medium": 4096, "t3.large": 8192, "t3.xlarge": 16384,
 	"t3a.nano": 512, "t3a.micro": 1024, "t3a.small": 2048, "t3a.medium": 4096, "t3a.large": 8192, "t3a.xlarge": 16384,
-	"t4g.nano": 512, "t4g.micro": 1024, "t4g.small": 2048, "t4g.medium": 4096, "t4g.large": 8192, "t4g.xlarge": 16384,
+	"t4g.nano": 512, "t4g.micro": 1024, "t4g.small": 2048, "t4g.medium": 4096, "t4g.large": 8192, "t4g.xlarge": 16384, "t4g.2xlarge": 32768,
+	"r7g.large": 16384, "r7g.xlarge": 32768, "r7g.2xlarge": 65536, "r7g.4xlarge": 131072,
 	"m5.large": 8192, "m6i.large": 8192, "m7i.large": 8192, "m7g.large": 8192, "c5.large": 4096, "r5.large": 16384,
 }
 
@@ -197,8 +198,12 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, se
 			return jupyterUserData(c, v[0].(string), v[1].(string))
 		}).(pulumi.StringOutput)
 	}
+	jupyterGB, err := jupyterDisk(ctx, c)
+	if err != nil {
+		return nil, err
+	}
 	out.Jupyter, err = createInstance(ctx, c, instanceSpec{
-		Role: "Jupyter", Type: c.JupyterType, AMI: jupyterAMI, Tier: n.Research, RootGB: jupyterRootGB,
+		Role: "Jupyter", Type: c.JupyterType, AMI: jupyterAMI, Tier: n.Research, RootGB: jupyterGB,
 		// Only the manual's internet-gateway shortcut needs a public address for
 		// egress; the Research group still admits nothing from the internet.
 		PublicIP: c.ResearchEgress == egressIGW,
@@ -217,6 +222,38 @@ func createCompute(ctx *pulumi.Context, c *labConfig, n *network, s *storage, se
 		return nil, err
 	}
 	return out, nil
+}
+
+// jupyterDisk is the size of the Jupyter server's root volume: what the
+// team needs (jupyterDiskGB), and never less than the volume the lab's
+// Jupyter server has now. EBS grows a volume in place and never shrinks
+// one (the provider's update would fail), so a team that loses members
+// keeps its disk, and its notebooks.
+func jupyterDisk(ctx *pulumi.Context, c *labConfig) (int, error) {
+	gb := c.jupyterDiskGB()
+	if !c.team() {
+		return gb, nil
+	}
+	found, err := ec2.GetInstances(ctx, &ec2.GetInstancesArgs{
+		Filters: []ec2.GetInstancesFilter{
+			{Name: "tag:" + labTag, Values: []string{c.labID()}},
+			{Name: "tag:Name", Values: []string{"*-Jupyter"}}, // whatever namePrefix was
+		},
+		InstanceStateNames: []string{"pending", "running", "stopping", "stopped"},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("looking up the lab's Jupyter server, for its disk: %w", err)
+	}
+	for _, id := range found.Ids {
+		inst, err := ec2.LookupInstance(ctx, &ec2.LookupInstanceArgs{InstanceId: pulumi.StringRef(id)})
+		if err != nil {
+			return 0, fmt.Errorf("reading the Jupyter server %s, for its disk: %w", id, err)
+		}
+		for _, d := range inst.RootBlockDevices {
+			gb = max(gb, d.VolumeSize)
+		}
+	}
+	return gb, nil
 }
 
 // elasticIP declares the Elastic IP of a public server.

@@ -124,10 +124,14 @@ var configKeys = []configKey{
 		Parse: oneOf(func(c *labConfig) *string { return &c.ResearchEgress }, egressNATInstance, egressNATGateway, egressIGW, egressNone)},
 	{Name: "vpnInstanceType", Type: "string", Description: "VPN instance type; default t4g.micro for openvpn-as, t4g.nano for wireguard",
 		Parse: instanceType("vpnInstanceType", true, func(c *labConfig) *string { return &c.VPNInstanceType })},
-	{Name: "voilaInstanceType", Type: "string", Default: "t4g.small", Description: "Voila instance type",
+	{Name: "voilaInstanceType", Type: "string", Default: "t4g.micro", Description: "Voila instance type",
 		Parse: instanceType("voilaInstanceType", false, func(c *labConfig) *string { return &c.VoilaType })},
-	{Name: "jupyterInstanceType", Type: "string", Default: "t4g.medium", Description: "Jupyter instance type",
-		Parse: instanceType("jupyterInstanceType", false, func(c *labConfig) *string { return &c.JupyterType })},
+	{Name: "jupyterInstanceType", Type: "string", Description: "Jupyter instance type; default t4g.medium, or with members the cheapest that holds the members at work at once (the plan says which)",
+		Parse: instanceType("jupyterInstanceType", true, func(c *labConfig) *string { return &c.JupyterType })},
+	{Name: "memberMemoryMiB", Type: "integer", Default: "1024", Description: "memory each team member's server may use, in MiB (members only; sizes the Jupyter server)",
+		Parse: wholeNumber(func(c *labConfig) *int { return &c.MemberMemoryMiB }, minMemberMemoryMiB, maxMemberMemoryMiB)},
+	{Name: "activeMembers", Type: "integer", Default: "0", Description: "team members at work at once, which the Jupyter server holds (members only; 0 = all of the first 5, then one in 3)",
+		Parse: wholeNumber(func(c *labConfig) *int { return &c.ActiveMembers }, 0, maxMembers)},
 	{Name: "labState", Type: "string", Default: labRunning, Description: "running or stopped: pulumi up starts or stops every instance of the lab",
 		Parse: oneOf(func(c *labConfig) *string { return &c.LabState }, labRunning, labStopped)},
 	{Name: "jupyterIdleStopMinutes", Type: "integer", Default: "0", Description: "Jupyter powers its instance off after this many idle minutes (0 = never, at most a week)",
@@ -283,6 +287,18 @@ func instanceType(key string, orDefault bool, dst func(*labConfig) *string) func
 	}
 }
 
+// wholeNumber stores an integer from lo to hi.
+func wholeNumber(dst func(*labConfig) *int, lo, hi int) func(*labConfig, string) error {
+	return func(c *labConfig, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("a whole number from %d to %d", lo, hi)
+		}
+		*dst(c) = n
+		return nil
+	}
+}
+
 // oneOf stores a value that must be one of the allowed values.
 func oneOf(dst func(*labConfig) *string, allowed ...string) func(*labConfig, string) error {
 	return func(c *labConfig, v string) error {
@@ -398,20 +414,25 @@ type labConfig struct {
 	VPNInstanceType     string
 	VoilaType           string
 	JupyterType         string
-	InstanceProfile     string
-	BucketName          string // "" means auto-named
-	NotebookPrefix      string
-	PublishFolder       string // "" publishes the whole prefix
-	VoilaDomain         string // "" certifies the Voila Elastic IP
-	SyncInterval        string // systemd time span, e.g. 5min
-	ForceDestroy        bool
-	LabState            string  // labRunning or labStopped
-	IdleStopMinutes     int     // 0 means never
-	MonthlyBudgetUSD    float64 // 0 means no budget
-	BudgetEmail         string
-	Region              string // aws:region, "" when not configured
-	Stack               string
-	Org                 string // the Pulumi organization of the stack
+	// A team's Jupyter server: each member's memory cap, the members at
+	// work at once (0: activeByDefault), and how the server is sized.
+	MemberMemoryMiB  int
+	ActiveMembers    int
+	Hub              *hubSizing // nil: a single researcher's lab
+	InstanceProfile  string
+	BucketName       string // "" means auto-named
+	NotebookPrefix   string
+	PublishFolder    string // "" publishes the whole prefix
+	VoilaDomain      string // "" certifies the Voila Elastic IP
+	SyncInterval     string // systemd time span, e.g. 5min
+	ForceDestroy     bool
+	LabState         string  // labRunning or labStopped
+	IdleStopMinutes  int     // 0 means never
+	MonthlyBudgetUSD float64 // 0 means no budget
+	BudgetEmail      string
+	Region           string // aws:region, "" when not configured
+	Stack            string
+	Org              string // the Pulumi organization of the stack
 	// Warnings are what the configuration does that its owner should know;
 	// `pulumi up` and the plan print them.
 	Warnings []string
@@ -624,6 +645,9 @@ func parseConfig(get func(string) (string, bool), keys []string, isSecret func(s
 			bad("vpnInstanceType", c.VPNInstanceType, fmt.Errorf("has %d MiB of memory; %s needs at least %d MiB (for example %s)",
 				mem, spec.Name, spec.MinMemoryMiB, spec.DefaultType))
 		}
+	}
+	if valid["members"] && valid["jupyterInstanceType"] && valid["memberMemoryMiB"] && valid["activeMembers"] {
+		sizeJupyter(c, value, bad)
 	}
 	budget := value("monthlyBudgetUsd")
 	if budget != "" && c.InstanceProfile == academyInstanceProfile {

@@ -70,7 +70,7 @@ func billOfMaterials(c *labConfig) bill {
 		Instances: []billInstance{
 			{Role: "VPN", Type: c.VPNInstanceType, RootGB: vpnRootGB},
 			{Role: "VoilaServer", Type: c.VoilaType, RootGB: voilaRootGB, AlwaysOn: true},
-			{Role: "Jupyter", Type: c.JupyterType, RootGB: jupyterRootGB, PublicIP: c.ResearchEgress == egressIGW},
+			{Role: "Jupyter", Type: c.JupyterType, RootGB: c.jupyterDiskGB(), PublicIP: c.ResearchEgress == egressIGW},
 		},
 		ElasticIPs: 2, // the VPN's and Voila's
 		S3Buckets:  1,

@@ -145,6 +145,9 @@ func (m *recordingMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, e
 		return "unknown"
 	}
 	switch args.Token {
+	case "aws:ec2/getInstances:getInstances":
+		// Offline the lab has no servers yet.
+		return resource.NewPropertyMapFromMap(map[string]any{"id": m.region, "ids": []any{}}), nil
 	case "aws:index/getRegion:getRegion":
 		return resource.NewPropertyMapFromMap(map[string]any{"name": m.region, "id": m.region}), nil
 	case "aws:index/getAvailabilityZones:getAvailabilityZones":

@@ -115,6 +115,7 @@ func (p *planView) printTeam(w io.Writer) {
 		fmt.Fprintf(w, "  %-32s %-28s s3://%s/%s/%s/\n", m.Name, vpn, bucket, c.NotebookPrefix, m.Name)
 	}
 	fmt.Fprintln(w, "  Members must trust each other: their servers share one web origin, and a shared notebook runs as whoever opens it (docs/security.md)")
+	fmt.Fprint(w, "\n"+c.Hub.describe())
 }
 
 // planView prints the recorded stack: its resources, who can reach what,

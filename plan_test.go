@@ -67,18 +67,18 @@ func TestCostArithmeticOnHandCheckedCases(t *testing.T) {
 		always, stopped, at40h    float64
 		checkAlways, checkStopped string
 	}{
-		{"default (nat-instance)", nil, 61.28, 11.64,
-			// 0.0084*173.81 + 12.264 + 0.0336*173.81 + 0.0042*173.81 + 0.005*173.81 + 7.3 + 4.32 + 0.023
-			32.81, "6.132+12.264+24.528+3.066 (NAT) + 2*3.65 (EIPs) + 3.65 (NAT address) + 54*0.08 + 0.023 = 61.283", "7.3+4.32+0.023 = 11.643"},
-		{"nat-gateway", map[string]string{"researchEgress": "nat-gateway"}, 90.65, 47.73,
-			1.460 + 12.264 + 5.840 + 32.85 + 0.225 + 10.95 + 3.68 + 0.023,
-			"6.132+12.264+24.528+32.85+0.225+3*3.65+46*0.08+0.023 = 90.652", "the NAT gateway bills while stopped: 32.85+0.225+10.95+3.68+0.023 = 47.728"},
+		{"default (nat-instance)", nil, 55.15, 11.64,
+			// 0.0084*173.81 + 6.132 + 0.0336*173.81 + 0.0042*173.81 + 0.005*173.81 + 7.3 + 4.32 + 0.023
+			26.67, "6.132+6.132+24.528+3.066 (NAT) + 2*3.65 (EIPs) + 3.65 (NAT address) + 54*0.08 + 0.023 = 55.151", "7.3+4.32+0.023 = 11.643"},
+		{"nat-gateway", map[string]string{"researchEgress": "nat-gateway"}, 84.52, 47.73,
+			1.460 + 6.132 + 5.840 + 32.85 + 0.225 + 10.95 + 3.68 + 0.023,
+			"6.132+6.132+24.528+32.85+0.225+3*3.65+46*0.08+0.023 = 84.520", "the NAT gateway bills while stopped: 32.85+0.225+10.95+3.68+0.023 = 47.728"},
 		{"lean", map[string]string{"researchEgress": "internet-gateway", "voilaInstanceType": "t4g.micro", "jupyterInstanceType": "t4g.small"}, 39.18, 11.00,
 			0.0084*week40 + 6.132 + 0.0168*week40 + 0.005*week40 + 7.3 + 3.68 + 0.023,
 			"6.132+6.132+12.264+7.3+3.65 (Jupyter's address) +3.68+0.023 = 39.181", "7.3+3.68+0.023 = 11.003"},
-		{"no egress", map[string]string{"researchEgress": "none"}, 53.93, 11.00,
-			1.460 + 12.264 + 5.840 + 7.3 + 3.68 + 0.023, "6.132+12.264+24.528+7.3+3.68+0.023 = 53.927", "7.3+3.68+0.023"},
-		{"us-west-2", map[string]string{"aws:region": "us-west-2"}, 61.28, 11.64, 32.81, "same prices as us-east-1", ""},
+		{"no egress", map[string]string{"researchEgress": "none"}, 47.80, 11.00,
+			1.460 + 6.132 + 5.840 + 7.3 + 3.68 + 0.023, "6.132+6.132+24.528+7.3+3.68+0.023 = 47.795", "7.3+3.68+0.023"},
+		{"us-west-2", map[string]string{"aws:region": "us-west-2"}, 55.15, 11.64, 26.67, "same prices as us-east-1", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

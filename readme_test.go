@@ -155,6 +155,9 @@ func TestReadmeCostsAreThePlans(t *testing.T) {
 		"default with `vpn: wireguard`": "config:\n  research-lab:keyName: vockey\n  research-lab:vpn: wireguard\n  research-lab:wireguardPrivateKey:\n    secure: AAABAEncrypted\n" +
 			"  research-lab:members:\n    - name: alice\n      password:\n        secure: AAABAEncrypted1\n      wireguardPublicKey: " + alice + "\n",
 	}
+	ten, _ := teamOfConfig(t, 10, nil)
+	stacks["a team of ten with `vpn: wireguard`"] = "config:\n  research-lab:keyName: vockey\n  research-lab:vpn: wireguard\n  research-lab:wireguardPrivateKey:\n    secure: AAABAEncrypted\n" +
+		"  research-lab:members:\n" + membersYAML(t, ten["research-lab:members"])
 	section := doc(t, costsDoc)
 	rows := regexp.MustCompile(`(?m)^\| (.+?) \| \$([\d.]+) \| \$([\d.]+) \| \$([\d.]+) \|$`).FindAllStringSubmatch(section, -1)
 	require.Len(t, rows, len(stacks), "the Costs table must have one row per stack, each with three figures")

@@ -205,8 +205,8 @@ print(json.dumps({
 // TestTeamHubConfiguration: the hub listens on the Jupyter port with its
 // API and proxy on loopback; logins are PAM's jupyterhub service, throttled
 // per name (hubLogins), no sessions, the team's group only, in JupyterHub 3
-// and 5; each member's server is capped at memberMemoryMaxPct of the
-// instance's memory (SystemdSpawner's mem_limit becomes the unit's
+// and 5; each member's server is capped at memberMemoryMiB (SystemdSpawner's
+// mem_limit becomes the unit's
 // MemoryMax=, which the kernel enforces), stops itself when idle, and may
 // write only its member's home and the shared folder.
 func TestTeamHubConfiguration(t *testing.T) {
@@ -255,7 +255,7 @@ func TestTeamHubConfiguration(t *testing.T) {
 		assert.Equal(t, "jupyterhub", s.Service, "PAM's jupyterhub service (/etc/pam.d/jupyterhub, pam_unix only)")
 		assert.False(t, s.OpenSessions, "no PAM sessions in the hub")
 		assert.Equal(t, []string{teamGroup}, s.AllowedGroups, "%s: the team's group may log in, and no one else", version)
-		assert.Equal(t, s.Memory*memberMemoryMaxPct/100, s.MemLimit, "each member's server may use %d%% of the instance's memory", memberMemoryMaxPct)
+		assert.Equal(t, int64(defaultMemberMemoryMiB)<<20, s.MemLimit, "each member's server may use memberMemoryMiB, %d MiB", defaultMemberMemoryMiB)
 		assert.Contains(t, s.Args, fmt.Sprintf("--ServerApp.shutdown_no_activity_timeout=%d", memberIdleMinutes*60), "an idle member's server stops itself")
 		assert.Contains(t, s.Args, "--MappingKernelManager.cull_connected=True")
 		assert.Equal(t, "~/"+memberNotebooks, s.NotebookDir)
@@ -315,17 +315,44 @@ func TestServersInstallWhatTheirUnitsRun(t *testing.T) {
 }
 
 // TestMembersTogetherCannotTakeAllTheMemory: each member's server has its own
-// cap (TestTeamHubConfiguration); their slice caps them all together, so the
-// hub, the members' sync and the shutdown push always keep some memory.
+// cap (TestTeamHubConfiguration); their slice caps them all together at the
+// instance's memory but the server's own (hubOverheadMiB), which the hub
+// sets at every start from the memory the instance has: the hub, the
+// members' sync and the shutdown push always keep that, whatever type the
+// team's size chose. The hub's command runs here against a machine of 8 GiB
+// and one of 1 GiB (a /proc/meminfo of the test's, in a mount namespace).
 func TestMembersTogetherCannotTakeAllTheMemory(t *testing.T) {
-	run := deployTeam(t, "wireguard", []string{"alice", "bob"}, nil)
+	requireTool(t, "unshare")
+	run := deployTeam(t, "wireguard", []string{"alice", "bob"}, map[string]string{"memberMemoryMiB": "1536"})
 	ud := userDataOf(t, one(t, run, typeInstance, "HOL02-Jupyter"))
 	slice := unitProperties(t, writtenFile(t, ud, "/etc/systemd/system/"+membersSlice))
-	assert.Equal(t, []string{fmt.Sprintf("%d%%", membersMemoryMaxPct)}, slice["MemoryMax"], "the members' slice must cap them all together")
-	assert.Less(t, membersMemoryMaxPct, 100)
-	assert.GreaterOrEqual(t, membersMemoryMaxPct, memberMemoryMaxPct, "one member alone must be able to use their own share")
+	assert.Equal(t, []string{fmt.Sprintf("%d%%", membersMemoryMaxPct)}, slice["MemoryMax"], "until the hub starts, the members' slice must cap them all together")
 	config := writtenFile(t, ud, "/etc/research-lab/jupyterhub_config.py")
 	assert.Contains(t, config, `c.SystemdSpawner.slice = "`+membersSlice+`"`, "the members' servers must run in that slice")
+	assert.Contains(t, config, "c.Spawner.mem_limit = 1536 * 1024 * 1024", "each member's server must be capped at memberMemoryMiB")
+
+	pre := unitProperties(t, writtenFile(t, ud, "/etc/systemd/system/jupyterhub.service"))["ExecStartPre"]
+	require.Len(t, pre, 1, "jupyterhub.service must set the members' slice before it starts")
+	require.True(t, strings.HasPrefix(pre[0], "+"), "setting a slice's memory needs root's powers, outside the hub's sandbox: %s", pre[0])
+	command := strings.ReplaceAll(strings.TrimPrefix(pre[0], "+"), "$$", "$") // as systemd runs it
+	for _, c := range []struct {
+		memTotalKB int
+		want       string
+	}{
+		{8039440, fmt.Sprintf("MemoryMax=%dM", 8039440/1024-hubOverheadMiB)}, // a t4g.large as Linux reports it
+		{1000000, "MemoryMax=1536M"},                                         // too small: one member's cap
+	} {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "meminfo"), []byte(fmt.Sprintf("MemTotal:       %d kB\nMemFree:         100000 kB\n", c.memTotalKB)), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "systemctl"), []byte("#!/bin/sh\necho \"$@\" >"+filepath.Join(dir, "called")+"\n"), 0o755))
+		out, err := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+			`mount --bind "$1/meminfo" /proc/meminfo && PATH="$1:$PATH" && eval "$2"`, "sh", dir, command).CombinedOutput()
+		require.NoError(t, err, "the hub's ExecStartPre failed: %s", out)
+		called, err := os.ReadFile(filepath.Join(dir, "called"))
+		require.NoError(t, err, "the hub's ExecStartPre did not call systemctl")
+		assert.Equal(t, "set-property --runtime "+membersSlice+" "+c.want+"\n", string(called),
+			"with %d kB of memory the members' slice must keep the server its %d MiB and give a member at least their cap", c.memTotalKB, hubOverheadMiB)
+	}
 }
 
 // cloudInitUnits are the distribution's own boot units our early units meet:

@@ -94,11 +94,11 @@ const (
 	// The hub's API and its proxy's, on loopback.
 	hubAPIPort   = 8081
 	proxyAPIPort = 8001
-	// Each member's server (and its kernels) may use this share of the
-	// instance's memory: the kernel stops one member from starving the rest;
-	// all of them together this share (membersSlice), so that the hub, the
-	// members' sync and the shutdown push keep the rest.
-	memberMemoryMaxPct  = 50
+	// Each member's server (and its kernels) may use memberMemoryMiB (the
+	// kernel stops one member from starving the rest); all of them together
+	// the instance's memory but hubOverheadMiB (membersSlice), so that the
+	// hub, the members' sync and the shutdown push keep that. The slice's
+	// share before the hub first sets it (jupyterhub.service):
 	membersMemoryMaxPct = 80
 	// A member's idle server stops itself after this long (or after
 	// jupyterIdleStopMinutes when set), freeing its memory.
@@ -260,11 +260,12 @@ func voilaKernelBound() voilaLimits {
 
 // hubValues are what a team's JupyterHub is made of (the constants above).
 type hubValues struct {
-	MembersHome, MemberNotebooks, SharedDir, TeamGroup, SharedGroup   string
-	Venv, StateDir, ProxyDir, ProxySource, ProxyNode, ProxyNPM        string
-	ProxyDigests, Slice                                               string
-	APIPort, ProxyAPIPort, MemoryMaxPct, AllMemoryMaxPct, IdleSeconds int
-	Logins                                                            loginThrottle
+	MembersHome, MemberNotebooks, SharedDir, TeamGroup, SharedGroup string
+	Venv, StateDir, ProxyDir, ProxySource, ProxyNode, ProxyNPM      string
+	ProxyDigests, Slice                                             string
+	APIPort, ProxyAPIPort, IdleSeconds                              int
+	MemberMemoryMiB, OverheadMiB, AllMemoryMaxPct                   int
+	Logins                                                          loginThrottle
 }
 
 type userDataPorts struct {
@@ -531,7 +532,7 @@ func jupyterUserData(c *labConfig, bucket, membersParameter string) (string, err
 			MembersHome: membersHome, MemberNotebooks: memberNotebooks, SharedDir: teamSharedDir,
 			TeamGroup: teamGroup, SharedGroup: sharedGroup, Venv: hubVenv, StateDir: hubStateDir,
 			ProxyDir: hubProxyDir, ProxySource: "s3://" + bucket + "/" + hubProxySource + "/", ProxyNode: hubProxyNode, ProxyNPM: hubProxyNPM,
-			ProxyDigests: digests, Slice: membersSlice, APIPort: hubAPIPort, ProxyAPIPort: proxyAPIPort, MemoryMaxPct: memberMemoryMaxPct, AllMemoryMaxPct: membersMemoryMaxPct,
+			ProxyDigests: digests, Slice: membersSlice, APIPort: hubAPIPort, ProxyAPIPort: proxyAPIPort, MemberMemoryMiB: c.MemberMemoryMiB, OverheadMiB: hubOverheadMiB, AllMemoryMaxPct: membersMemoryMaxPct,
 			IdleSeconds: memberIdleMinutes * 60, Logins: hubLogins,
 		}
 		if v.IdleStopSeconds > 0 {

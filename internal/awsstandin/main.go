@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -85,6 +86,34 @@ type instance struct {
 	OwnPublic bool   // launched with associatePublicIpAddress
 	PublicIP  string // its own address, released at a stop
 	EIP       string // the Elastic IP associated, kept while stopped
+	Tags      map[string]string
+	RootGB    int // the root volume's size, which EBS can grow and never shrink
+}
+
+// declare sets what AWS keeps of an instance's declaration: its tags and
+// its root volume's size. A smaller root volume is refused as EC2's
+// ModifyVolume refuses it, which terraform-provider-aws calls for a changed
+// root_block_device.0.volume_size (internal/service/ec2/ec2_instance.go).
+func (i *instance) declare(in resource.PropertyMap) error {
+	i.Tags = map[string]string{}
+	if tags := in["tags"]; tags.IsObject() {
+		for k, v := range tags.ObjectValue() {
+			if v.IsString() {
+				i.Tags[string(k)] = v.StringValue()
+			}
+		}
+	}
+	size := 0
+	if root := in["rootBlockDevice"]; root.IsObject() {
+		if v := root.ObjectValue()["volumeSize"]; v.IsNumber() {
+			size = int(v.NumberValue())
+		}
+	}
+	if size < i.RootGB {
+		return fmt.Errorf("InvalidParameterValue: New size cannot be smaller than existing size (the root volume has %d GiB, the update asks for %d)", i.RootGB, size)
+	}
+	i.RootGB = size
+	return nil
 }
 
 // setRunning starts or stops an instance: a start gives a launched-public
@@ -271,6 +300,7 @@ func created(w *world, urn resource.URN, in resource.PropertyMap) (string, resou
 	case "aws:ec2/instance:Instance":
 		id = fmt.Sprintf("i-%08x", n)
 		inst := &instance{OwnPublic: plainBool(in, "associatePublicIpAddress")}
+		_ = inst.declare(in) // a new volume: any size
 		inst.setRunning(w, true)
 		w.Instances[id] = inst
 		subnet := str("subnetId")
@@ -395,6 +425,9 @@ func (p *provider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (*pul
 			case inst != nil && typ == "aws:ec2transitgateway/instanceState:InstanceState":
 				inst.setRunning(w, plainString(news, "state") == "running")
 			case inst != nil && typ == "aws:ec2/instance:Instance":
+				if err := inst.declare(news); err != nil {
+					return err
+				}
 				readInstance(state, inst)
 			}
 			return nil
@@ -470,6 +503,36 @@ func (p *provider) Invoke(_ context.Context, req *pulumirpc.InvokeRequest) (*pul
 			}
 		}
 		ret = map[string]any{"id": region, "instanceTypes": types, "locations": locations}
+	case "aws:ec2/getInstances:getInstances":
+		// The instances whose tags and state match every filter (tag:KEY
+		// values are patterns, as EC2's DescribeInstances takes them).
+		ids := []any{}
+		err := p.update(func(w *world) error {
+			for id, inst := range w.Instances {
+				if matchesFilters(inst, args["filters"].ArrayValue()) {
+					ids = append(ids, id)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		ret = map[string]any{"id": region, "ids": ids, "privateIps": []any{}, "publicIps": []any{}, "ipv6Addresses": []any{}}
+	case "aws:ec2/getInstance:getInstance":
+		id := plainString(args, "instanceId")
+		err := p.update(func(w *world) error {
+			inst := w.Instances[id]
+			if inst == nil {
+				return errors.New("Your query returned no results. Please change your search criteria and try again.")
+			}
+			ret = map[string]any{"id": id, "instanceState": map[bool]string{true: "running", false: "stopped"}[inst.Running],
+				"rootBlockDevices": []any{map[string]any{"volumeSize": inst.RootGB, "volumeType": "gp3", "encrypted": true}}}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	case "aws:ec2/getAmi:getAmi":
 		ret = map[string]any{"id": "ami-ubuntu-jammy-" + arch, "imageId": "ami-ubuntu-jammy-" + arch, "architecture": arch}
 	case "aws:ssm/getParameter:getParameter":
@@ -480,6 +543,32 @@ func (p *provider) Invoke(_ context.Context, req *pulumirpc.InvokeRequest) (*pul
 	}
 	out, err := marshal(resource.NewPropertyMapFromMap(ret))
 	return &pulumirpc.InvokeResponse{Return: out}, err
+}
+
+// matchesFilters says whether an instance passes DescribeInstances filters
+// on its tags (tag:KEY) and its state (instance-state-name).
+func matchesFilters(inst *instance, filters []resource.PropertyValue) bool {
+	state := map[bool]string{true: "running", false: "stopped"}[inst.Running]
+	for _, f := range filters {
+		name := plainString(f.ObjectValue(), "name")
+		have, ok := state, name == "instance-state-name"
+		if key, isTag := strings.CutPrefix(name, "tag:"); isTag {
+			have, ok = inst.Tags[key]
+		}
+		if !ok {
+			return false
+		}
+		matched := false
+		for _, v := range f.ObjectValue()["values"].ArrayValue() {
+			if m, _ := path.Match(v.StringValue(), have); m {
+				matched = true
+			}
+		}
+		if !matched {
+			return false
+		}
+	}
+	return true
 }
 
 func plainString(m resource.PropertyMap, k string) string {

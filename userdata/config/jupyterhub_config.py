@@ -94,7 +94,7 @@ c.Spawner.default_url = "/tree"
 # member's file there (ipykernel_launcher.py, numpy.py) runs as whoever opens
 # a notebook beside it.
 c.Spawner.environment = {"PYTHONSAFEPATH": "1"}
-c.Spawner.mem_limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * {{.Hub.MemoryMaxPct}} // 100
+c.Spawner.mem_limit = {{.Hub.MemberMemoryMiB}} * 1024 * 1024  # memberMemoryMiB
 # A member's idle server stops itself: idle kernels and terminals are shut
 # down (a running computation is not), then the server exits.
 c.Spawner.args = [
