@@ -200,7 +200,7 @@ const (
 // kernels") states it and a test holds the docs to it.
 const (
 	staticUser     = "notebook-render"
-	staticStateDir = "research-lab-static"     // the render's StateDirectory=, which holds the pages
+	staticStateDir = "research-lab-static" // the render's StateDirectory=, which holds the pages
 	staticPagesDir = "/var/lib/" + staticStateDir
 	staticPrefix   = "/read/" // where the site serves them
 	pythonLibDir   = "/usr/local/lib/research-lab/python"
