@@ -48,7 +48,7 @@ func TestServersRunAsTheirOwnUsers(t *testing.T) {
 	run := deploy(t, nil)
 	const root = ""
 	want := map[string]map[string]string{
-		"HOL02-VoilaServer": {"voila.service": "voila", "notebook-pull.service": "notebook-sync",
+		"HOL02-VoilaServer": {"voila.service": "voila", "notebook-pull.service": "notebook-sync", "notebook-render.service": staticUser,
 			"imds-guard.service": root, "os-update.service": root, "voila-certificate.service": acmeUser},
 		"HOL02-Jupyter": {"jupyter.service": "jupyter", "notebook-restore.service": "notebook-sync",
 			"notebook-push.service": "notebook-sync", "notebook-push-at-shutdown.service": "notebook-sync",

@@ -37,7 +37,6 @@ const (
 	syncUser           = "notebook-sync"  // the sync's own user, one of imdsUsers
 	voilaHome          = "/var/lib/voila" // root's: nothing a kernel writes there survives
 	osUpdateCalendar   = "Sun *-*-* 00:00:00"
-	voilaMemoryMaxPct  = 75 // of the server's memory, for Voila and its kernels
 	// Every PyPI package's exact version (userdata/config/python-constraints.txt),
 	// which pip installs with -c.
 	pythonConstraints = "/etc/research-lab/python-constraints.txt"
@@ -59,8 +58,8 @@ var (
 	// dependencies', are pythonConstraints.
 	voilaPackages   = []string{"voila", "ipywidgets", "numpy", "pandas", "matplotlib"}
 	jupyterPackages = []string{"notebook", "ipywidgets", "numpy", "pandas", "matplotlib"}
-	voilaUnits      = []string{"voila.service", imdsGuardUnit, "notebook-pull.service", "notebook-pull.timer", "os-update.service", "os-update.timer",
-		"voila-certificate.service", "voila-certificate.timer"}
+	voilaUnits      = []string{"voila.service", imdsGuardUnit, "notebook-pull.service", "notebook-pull.timer", "notebook-render.service",
+		"os-update.service", "os-update.timer", "voila-certificate.service", "voila-certificate.timer"}
 	jupyterUnits = []string{"jupyter.service", imdsGuardUnit, "notebook-restore.service", "notebook-push.service", "notebook-push.timer",
 		"notebook-push-at-shutdown.service", "os-update.service", "os-update.timer"}
 	natUnits = []string{"research-lab-nat.service", "os-update.service", "os-update.timer"}
@@ -189,29 +188,42 @@ const (
 	argon2SaltLen = 16
 )
 
-// The public site's limits: a crowd of visitors cannot exhaust the server.
-// Voila starts a kernel for each page it renders and shuts down a kernel
-// without activity; Nginx admits renders and kernel requests at these rates
-// (site-wide, and per visitor address so that one visitor cannot take the
-// site's whole share). voilaKernelBound works out what they add up to; the
-// README states it and a test holds the README to it.
+// The public site. Every published notebook is also a static page, rendered
+// from its saved outputs when Voila pulls it (scripts/notebook-render.py, as
+// its own user, staticUser) and served by Nginx alone: any number of readers,
+// no kernel. The live view (Voila, a kernel for every page it renders) takes
+// as many visitors as the Voila instance's memory has room for: voilaLiveBound
+// works the bound out from instanceMemoryMiB, Voila's kernel manager refuses a
+// kernel past it (python/research_lab_voila.py) and Nginx sends that visitor
+// to the static page; voila.service's MemoryMax holds Voila and its kernels
+// to the memory the bound counts on. docs/architecture.md ("How many
+// kernels") states it and a test holds the docs to it.
 const (
+	staticUser     = "notebook-render"
+	staticStateDir = "research-lab-static" // the render's StateDirectory=, which holds the pages
+	staticPagesDir = "/var/lib/" + staticStateDir
+	staticPrefix   = "/read/" // where the site serves them
+	pythonLibDir   = "/usr/local/lib/research-lab/python"
+	// What the live view counts on, in MiB: the system (Amazon Linux, the SSM
+	// agent, Nginx, the notebook pull and render) keeps voilaReservedMiB,
+	// Voila's own server voilaServerMiB, and each kernel (Python with numpy,
+	// pandas and matplotlib imported: 80 to 150 MB) voilaKernelMiB.
+	voilaReservedMiB = 320
+	voilaServerMiB   = 100
+	voilaKernelMiB   = 150
+	// A type instanceMemoryMiB does not list is taken to have the least
+	// memory of those it does (t4g.nano's): never more kernels than fit.
+	voilaUnknownTypeMiB   = 512
 	voilaKernelIdleCull   = 600 // seconds without activity before Voila shuts a kernel down
 	voilaKernelCullPeriod = 60  // seconds between Voila's checks for idle kernels
-	// Pages rendered (each starts a kernel) a minute, and the burst admitted
-	// at once beyond that, all visitors together; then for one address.
-	voilaRendersPerMinute       = 2
-	voilaRenderBurst            = 10
-	voilaClientRendersPerMinute = 1
-	voilaClientRenderBurst      = 3
-	// Requests to running kernels (a page's websocket, its model), which
-	// count as kernel activity.
-	voilaKernelRequestsPerMinute       = 2
-	voilaKernelRequestBurst            = 10
+	// Per visitor address, so that one visitor cannot take every kernel:
+	// pages rendered (each starts a kernel) a minute and the burst beyond,
+	// and requests to running kernels (a page's websocket, its model).
+	voilaClientRendersPerMinute        = 1
+	voilaClientRenderBurst             = 3
 	voilaClientKernelRequestsPerMinute = 1
 	voilaClientKernelRequestBurst      = 3
-	// Kernel connections (websockets and renders) open at once.
-	voilaConnections       = 10
+	// Kernel connections (websockets and renders) open at once, one address's.
 	voilaClientConnections = 3
 )
 
@@ -219,42 +231,45 @@ const (
 // admitted at once beyond it.
 type rateLimit struct{ PerMinute, Burst int }
 
-// admittedWithin is the most requests the zone admits in any span of
-// seconds: Nginx's leaky bucket starts with room for one request and the
-// burst, and drains at the rate (rounded up, to stay an upper bound).
-func (r rateLimit) admittedWithin(seconds int) int {
-	return 1 + r.Burst + (r.PerMinute*seconds+59)/60
-}
-
 type voilaLimits struct {
-	KernelIdleCull, CullInterval         int // seconds
-	Renders, ClientRenders               rateLimit
-	KernelRequests, ClientKernelRequests rateLimit
-	Connections, ClientConnections       int
-	MemoryMaxPct                         int
-	Window                               int // seconds a kernel outlives its last activity, at most
-	MaxKernels                           int // voilaKernelBound
+	KernelIdleCull, CullInterval int // seconds
+	ClientRenders                rateLimit
+	ClientKernelRequests         rateLimit
+	// Kernel connections open at once: the site's (a websocket and a render
+	// for every live kernel, and as many again arriving), one address's.
+	Connections, ClientConnections int
+	InstanceType                   string
+	InstanceMiB                    int  // instanceMemoryMiB's, or voilaUnknownTypeMiB
+	KnownType                      bool // in instanceMemoryMiB
+	ReservedMiB, ServerMiB         int
+	KernelMiB                      int
+	MaxKernels                     int // the live bound
+	MemoryMaxMiB                   int // voila.service's MemoryMax: MaxKernels kernels and Voila's server
+	StaticUser, StaticDir          string
+	StaticStateDir                 string
+	StaticPrefix, PythonLib        string
 }
 
-// voilaKernelBound is the most kernels that can live at once. A kernel lives
-// at most Window seconds after its last activity, and a kernel's activity
-// comes from the render that started it, from a request to it, or from a
-// connection (render or websocket) that was open within the window: each
-// counted by Nginx. So at any moment the live kernels are at most the renders
-// and the kernel requests admitted in the last Window seconds, plus the
-// connections open when that window began.
-func voilaKernelBound() voilaLimits {
+// voilaLiveBound is the most kernels the live view keeps at once on c's Voila
+// instance: what its memory holds after the system's share and Voila's own
+// server, in kernels of voilaKernelMiB. The plan prints it.
+func voilaLiveBound(c *labConfig) voilaLimits {
+	mem, known := instanceMemoryMiB[c.VoilaType]
+	if !known {
+		mem = voilaUnknownTypeMiB
+	}
 	l := voilaLimits{
 		KernelIdleCull: voilaKernelIdleCull, CullInterval: voilaKernelCullPeriod,
-		Renders:              rateLimit{voilaRendersPerMinute, voilaRenderBurst},
 		ClientRenders:        rateLimit{voilaClientRendersPerMinute, voilaClientRenderBurst},
-		KernelRequests:       rateLimit{voilaKernelRequestsPerMinute, voilaKernelRequestBurst},
 		ClientKernelRequests: rateLimit{voilaClientKernelRequestsPerMinute, voilaClientKernelRequestBurst},
-		Connections:          voilaConnections, ClientConnections: voilaClientConnections,
-		MemoryMaxPct: voilaMemoryMaxPct,
-		Window:       voilaKernelIdleCull + voilaKernelCullPeriod,
+		ClientConnections:    voilaClientConnections,
+		InstanceType:         c.VoilaType, InstanceMiB: mem, KnownType: known,
+		ReservedMiB: voilaReservedMiB, ServerMiB: voilaServerMiB, KernelMiB: voilaKernelMiB,
+		StaticUser: staticUser, StaticDir: staticPagesDir, StaticStateDir: staticStateDir, StaticPrefix: staticPrefix, PythonLib: pythonLibDir,
 	}
-	l.MaxKernels = l.Renders.admittedWithin(l.Window) + l.KernelRequests.admittedWithin(l.Window) + l.Connections
+	l.MaxKernels = max(0, (mem-voilaReservedMiB-voilaServerMiB)/voilaKernelMiB)
+	l.MemoryMaxMiB = l.MaxKernels*voilaKernelMiB + voilaServerMiB
+	l.Connections = 4*l.MaxKernels + l.ClientConnections
 	return l
 }
 
@@ -446,7 +461,7 @@ func baseValues(c *labConfig) *userDataValues {
 		PublishFolder:    c.PublishFolder,
 		SyncInterval:     c.SyncInterval,
 		OSUpdateCalendar: osUpdateCalendar,
-		Voila:            voilaKernelBound(),
+		Voila:            voilaLiveBound(c),
 		AWSCLI:           "aws",
 	}
 }

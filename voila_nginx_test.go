@@ -19,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -86,9 +85,11 @@ func visitor(n int) *net.Dialer {
 	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(n))}, Timeout: 5 * time.Second}
 }
 
-// fetch gets path from the site as visitor n, on a connection of its own.
+// fetch gets path from the site as visitor n, on a connection of its own,
+// and follows no redirect.
 func fetch(site string, n int, path string) (int, http.Header, error) {
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: visitor(n).DialContext, DisableKeepAlives: true}}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: visitor(n).DialContext, DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Get("http://" + site + path)
 	if err != nil {
 		return 0, nil, err
@@ -115,73 +116,31 @@ func kernelSocket(t *testing.T, site string, n int, kernel int) string {
 	return upgrade(t, conn, fmt.Sprintf("/api/kernels/%d/channels", kernel))
 }
 
-// TestNoCrowdStartsMoreKernelsThanTheBound: however many visitors ask at
-// once or one after another, Voila renders (and so starts kernels) no more
-// than the site-wide rate admits for the time that passed; the README's
-// bound on live kernels rests on this.
-func TestNoCrowdStartsMoreKernelsThanTheBound(t *testing.T) {
-	l := voilaKernelBound()
-	const visitors, each = 40, 3
-	for _, together := range []bool{true, false} {
-		name := map[bool]string{true: "all at once", false: "one after another"}[together]
-		t.Run(name, func(t *testing.T) {
-			voila, site := siteOnLoopback(t)
-			start := time.Now()
-			var wg sync.WaitGroup
-			statuses := make(chan int, visitors*each)
-			for n := 2; n < 2+visitors; n++ {
-				for i := 0; i < each; i++ {
-					request := func(n, i int) {
-						status, _, err := fetch(site, n, fmt.Sprintf("/voila/render/%s?visitor=%d&page=%d", sampleNotebookName, n, i))
-						assert.NoError(t, err, "visitor %d", n)
-						statuses <- status
-					}
-					if together {
-						wg.Add(1)
-						go func(n, i int) { defer wg.Done(); request(n, i) }(n, i)
-					} else {
-						request(n, i)
-					}
-				}
-			}
-			wg.Wait()
-			elapsed := time.Since(start)
-			close(statuses)
-			counts := map[int]int{}
-			for s := range statuses {
-				counts[s]++
-			}
-			started := int(voila.renders.Load())
-			bound := l.Renders.admittedWithin(int(elapsed/time.Second) + 1)
-			t.Logf("%d visitors asked for %d pages in %v: %d kernels started (answers %v); the site-wide rate admits %d",
-				visitors, visitors*each, elapsed.Round(time.Millisecond), started, counts, bound)
-			assert.LessOrEqual(t, started, bound, "a crowd started more kernels than %d a minute and a burst of %d admit", l.Renders.PerMinute, l.Renders.Burst)
-			assert.Equal(t, started, counts[http.StatusOK], "every page served started a kernel")
-			assert.Equal(t, visitors*each, counts[http.StatusOK]+counts[http.StatusTooManyRequests]+counts[http.StatusServiceUnavailable],
-				"a visitor past the limits is told to come back later (429 or 503)")
-			if !together {
-				assert.GreaterOrEqual(t, started, 1+l.Renders.Burst, "the site serves its whole burst to a crowd that comes one by one")
-			}
-		})
-	}
-}
-
-// TestOneVisitorCannotTakeTheSitesShare: one address gets its own burst of
-// pages and of kernel connections, and then another visitor still gets both.
-func TestOneVisitorCannotTakeTheSitesShare(t *testing.T) {
-	l := voilaKernelBound()
-	require.Less(t, l.ClientRenders.Burst, l.Renders.Burst, "one visitor's burst must be smaller than the site's")
+// TestOneVisitorCannotTakeEveryKernel: one address gets its own burst of
+// live pages and is then sent to the static page; another visitor still
+// gets a live page, and one address's kernel connections are capped.
+func TestOneVisitorCannotTakeEveryKernel(t *testing.T) {
+	l := voilaLiveBound(defaultConfig(t))
 	require.Less(t, l.ClientConnections, l.Connections, "one visitor's connections must be fewer than the site's")
 	voila, site := siteOnLoopback(t)
-	served := 0
-	for i := 0; i < 2*(1+l.Renders.Burst); i++ {
-		if status, _ := get(t, site, 2, fmt.Sprintf("/voila/render/%s?page=%d", sampleNotebookName, i)); status == http.StatusOK {
+	served, redirected := 0, 0
+	for i := 0; i < 2*(1+l.ClientRenders.Burst); i++ {
+		status, h := get(t, site, 2, fmt.Sprintf("/voila/render/%s?page=%d", sampleNotebookName, i))
+		switch status {
+		case http.StatusOK:
 			served++
+		case http.StatusSeeOther:
+			redirected++
+			assert.Equal(t, staticPrefix+strings.TrimSuffix(sampleNotebookName, ".ipynb")+".html?live=full#live-full", h.Get("Location"),
+				"a visitor past their share is sent to the notebook's static page")
+		default:
+			t.Errorf("a live page answered %d: neither the page nor the static page", status)
 		}
 	}
-	assert.Equal(t, 1+l.ClientRenders.Burst, served, "one visitor gets its own burst of pages and no more")
+	assert.Equal(t, 1+l.ClientRenders.Burst, served, "one visitor gets its own burst of live pages and no more")
+	assert.Equal(t, 1+l.ClientRenders.Burst, redirected, "past it, the static page")
 	status, _ := get(t, site, 3, "/voila/render/"+sampleNotebookName)
-	assert.Equal(t, http.StatusOK, status, "after one visitor's burst another visitor still gets a page")
+	assert.Equal(t, http.StatusOK, status, "after one visitor's burst another visitor still gets a live page")
 	assert.Equal(t, int64(served+1), voila.renders.Load())
 
 	for i := 1; i <= l.ClientConnections+1; i++ {
@@ -196,10 +155,10 @@ func TestOneVisitorCannotTakeTheSitesShare(t *testing.T) {
 }
 
 // TestNginxCapsOpenKernelConnections: however many visitors, at most
-// voilaConnections kernel connections are open at once; past them a visitor
-// gets 503 instead of a kernel that exhausts the server.
+// Connections kernel connections are open at once; past them a visitor gets
+// 503 instead of a connection that exhausts Voila.
 func TestNginxCapsOpenKernelConnections(t *testing.T) {
-	l := voilaKernelBound()
+	l := voilaLiveBound(defaultConfig(t))
 	_, site := siteOnLoopback(t)
 	for i := 1; i <= l.Connections+1; i++ {
 		status := kernelSocket(t, site, 10+i, i) // each from an address of its own
@@ -212,48 +171,72 @@ func TestNginxCapsOpenKernelConnections(t *testing.T) {
 	assert.Regexp(t, `(?m)^\s*proxy_buffering off;`, voilaServerBlock(t), "Voila's deployment guide turns proxy buffering off")
 }
 
-// TestKernelBoundArithmetic: the bound follows from the limits as the README
-// says: renders and kernel requests admitted in a window, plus connections.
-func TestKernelBoundArithmetic(t *testing.T) {
-	l := voilaKernelBound()
-	assert.Equal(t, voilaKernelIdleCull+voilaKernelCullPeriod, l.Window)
-	assert.Equal(t, 1+voilaRenderBurst+voilaRendersPerMinute*l.Window/60, l.Renders.admittedWithin(l.Window))
-	assert.Equal(t, 1+voilaRenderBurst+1, l.Renders.admittedWithin(1), "a part of a minute admits one more, rounded up")
-	assert.Equal(t, l.Renders.admittedWithin(l.Window)+l.KernelRequests.admittedWithin(l.Window)+voilaConnections, l.MaxKernels)
-	for _, path := range []string{"/etc/nginx/conf.d/00-voila-common.conf", "/etc/systemd/system/voila.service"} {
-		ud := userDataOf(t, one(t, deploy(t, nil), typeInstance, "HOL02-VoilaServer"))
-		assert.Contains(t, writtenFile(t, ud, path), fmt.Sprintf("at most %d", l.MaxKernels), "%s states the bound", path)
+// defaultConfig is the configuration of the default stack.
+func defaultConfig(t *testing.T) *labConfig {
+	t.Helper()
+	return deploy(t, nil).Infra.Config
+}
+
+// TestLiveBoundFollowsMemory: the live bound is what the Voila instance's
+// memory holds, for 1 GiB and 2 GiB, and a type the lab does not know gets
+// the smallest memory it does; voila.service holds Voila to it (the kernel
+// limit and MemoryMax), and MemoryMax never exceeds the instance's memory
+// less the system's share.
+func TestLiveBoundFollowsMemory(t *testing.T) {
+	for _, c := range []struct {
+		instanceType string
+		mib, kernels int
+	}{{"t4g.micro", 1024, 4}, {"t4g.small", 2048, 10}, {"t3.medium", 4096, 24}, {"x9z.large", voilaUnknownTypeMiB, 0}} {
+		t.Run(c.instanceType, func(t *testing.T) {
+			run := deploy(t, map[string]string{"voilaInstanceType": c.instanceType})
+			l := voilaLiveBound(run.Infra.Config)
+			assert.Equal(t, c.mib, l.InstanceMiB)
+			assert.Equal(t, c.kernels, l.MaxKernels, "%d MiB hold %d kernels of %d MiB beside the system's %d and Voila's %d",
+				c.mib, c.kernels, voilaKernelMiB, voilaReservedMiB, voilaServerMiB)
+			assert.Equal(t, l.MaxKernels*voilaKernelMiB+voilaServerMiB, l.MemoryMaxMiB)
+			assert.LessOrEqual(t, l.MemoryMaxMiB, l.InstanceMiB-voilaReservedMiB, "Voila's MemoryMax must leave the system its share")
+			assert.Greater(t, (l.MaxKernels+1)*voilaKernelMiB+voilaServerMiB, l.InstanceMiB-voilaReservedMiB, "one kernel more would not fit")
+			ud := userDataOf(t, one(t, run, typeInstance, "HOL02-VoilaServer"))
+			unit := unitProperties(t, writtenFile(t, ud, "/etc/systemd/system/voila.service"))
+			assert.Equal(t, []string{fmt.Sprintf("%dM", l.MemoryMaxMiB)}, unit["MemoryMax"])
+			assert.Contains(t, strings.Join(unit["ExecStart"], " "), fmt.Sprintf("--LiveKernelLimit.max_kernels=%d ", l.MaxKernels))
+			assert.Contains(t, strings.Join(unit["ExecStart"], " "), "--VoilaConfiguration.multi_kernel_manager_class=research_lab_voila.LiveKernelLimit")
+			for _, path := range []string{"/etc/nginx/conf.d/00-voila-common.conf", "/etc/systemd/system/voila.service"} {
+				assert.Contains(t, writtenFile(t, ud, path), fmt.Sprintf("at most %d", l.MaxKernels), "%s states the bound", path)
+			}
+		})
 	}
 }
 
-// TestReadmeStatesTheKernelBound holds the README's arithmetic to the
+// TestDocsStateTheLiveBound holds docs/architecture.md's arithmetic to the
 // constants in userdata.go.
-func TestReadmeStatesTheKernelBound(t *testing.T) {
-	l := voilaKernelBound()
+func TestDocsStateTheLiveBound(t *testing.T) {
 	section := markdownSection(doc(t, architectureDoc), "## How many kernels can live at once")
 	require.NotEmpty(t, section, "docs/architecture.md has no section on how many kernels can live")
 	section = strings.Join(strings.Fields(section), " ") // lines wrap anywhere
 	for _, want := range []string{
-		fmt.Sprintf("at most **%d kernels**", l.MaxKernels),
-		fmt.Sprintf("%d s without activity", l.KernelIdleCull),
-		fmt.Sprintf("every %d s", l.CullInterval),
-		fmt.Sprintf("%d s after its last activity", l.Window),
-		fmt.Sprintf("| renders (each starts a kernel) | %d a minute, burst %d | %d a minute, burst %d | %d = 1 + %d + %d × %d / 60 |",
-			l.Renders.PerMinute, l.Renders.Burst, l.ClientRenders.PerMinute, l.ClientRenders.Burst,
-			l.Renders.admittedWithin(l.Window), l.Renders.Burst, l.Renders.PerMinute, l.Window),
-		fmt.Sprintf("| requests to a kernel (websocket, model) | %d a minute, burst %d | %d a minute, burst %d | %d = 1 + %d + %d × %d / 60 |",
-			l.KernelRequests.PerMinute, l.KernelRequests.Burst, l.ClientKernelRequests.PerMinute, l.ClientKernelRequests.Burst,
-			l.KernelRequests.admittedWithin(l.Window), l.KernelRequests.Burst, l.KernelRequests.PerMinute, l.Window),
-		fmt.Sprintf("| kernel connections open at once (websockets, renders) | %d | %d | %d |", l.Connections, l.ClientConnections, l.Connections),
-		fmt.Sprintf("%d + %d + %d = %d", l.Renders.admittedWithin(l.Window), l.KernelRequests.admittedWithin(l.Window), l.Connections, l.MaxKernels),
+		fmt.Sprintf("%d s without activity", voilaKernelIdleCull),
+		fmt.Sprintf("every %d s", voilaKernelCullPeriod),
+		fmt.Sprintf("the system keeps %d MiB", voilaReservedMiB),
+		fmt.Sprintf("Voila's own server %d MiB", voilaServerMiB),
+		fmt.Sprintf("each kernel %d MiB", voilaKernelMiB),
+		fmt.Sprintf("the least the lab knows, %d MiB", voilaUnknownTypeMiB),
+		fmt.Sprintf("%d a minute, burst %d", voilaClientRendersPerMinute, voilaClientRenderBurst),
 	} {
-		assert.Contains(t, section, want, "the README's kernel bound must match userdata.go")
+		assert.Contains(t, section, want, "the docs' live bound must match userdata.go")
+	}
+	for _, instanceType := range []string{"t4g.micro", "t4g.small", "t4g.medium"} {
+		l := voilaLiveBound(&labConfig{VoilaType: instanceType})
+		row := fmt.Sprintf("| `%s` | %d MiB | %d = (%d − %d − %d) / %d | %d MiB |", instanceType, l.InstanceMiB, l.MaxKernels,
+			l.InstanceMiB, voilaReservedMiB, voilaServerMiB, voilaKernelMiB, l.MemoryMaxMiB)
+		assert.Contains(t, section, row, "the docs' table of live bounds must match userdata.go")
 	}
 }
 
-// TestEveryResponseCarriesSecurityHeaders: pages, errors and refusals alike.
+// TestEveryResponseCarriesSecurityHeaders: pages, errors, redirects and
+// refusals alike; the static pages' policy only where it belongs.
 func TestEveryResponseCarriesSecurityHeaders(t *testing.T) {
-	l := voilaKernelBound()
+	l := voilaLiveBound(defaultConfig(t))
 	_, site := siteOnLoopback(t)
 	status, h := get(t, site, 2, "/")
 	require.Equal(t, http.StatusOK, status)
@@ -261,11 +244,16 @@ func TestEveryResponseCarriesSecurityHeaders(t *testing.T) {
 	status, h = get(t, site, 2, "/no-such-page")
 	require.Equal(t, http.StatusNotFound, status)
 	assertSecurityHeaders(t, h, "Voila's 404")
+	assert.Empty(t, h.Get("Content-Security-Policy"), "Voila's own pages keep their scripts")
 	for i := 0; i <= l.ClientRenders.Burst+1; i++ {
 		status, h = get(t, site, 2, "/voila/render/"+sampleNotebookName)
 	}
-	require.Equal(t, http.StatusTooManyRequests, status)
-	assertSecurityHeaders(t, h, "Nginx's 429")
+	require.Equal(t, http.StatusSeeOther, status)
+	assertSecurityHeaders(t, h, "the redirect to the static page")
+	status, h = get(t, site, 2, staticPrefix+"no-such-page.html")
+	require.Equal(t, http.StatusNotFound, status)
+	assertSecurityHeaders(t, h, "a static page's 404")
+	assert.Contains(t, h.Get("Content-Security-Policy"), "default-src 'none'", "a static page's 404 carries the static pages' policy")
 }
 
 // TestHTTPSOffersOnlyModernSuites: the HTTPS variant speaks TLS 1.3 and the

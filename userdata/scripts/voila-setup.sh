@@ -18,6 +18,9 @@ id -u "$NOTEBOOK_USER" >/dev/null 2>&1 ||
 # Voila's home is root's: its kernels cannot leave files there that run again.
 install -d -o root -g root -m 0755 {{.VoilaHome}}
 id -u "$SYNC_USER" >/dev/null 2>&1 || useradd --system --shell /sbin/nologin "$SYNC_USER"
+# The static pages' render: no home, no login, no credentials.
+id -u {{.Voila.StaticUser}} >/dev/null 2>&1 ||
+	useradd --system --home-dir /nonexistent --no-create-home --shell /sbin/nologin {{.Voila.StaticUser}}
 [ -x /opt/voila/bin/python ] || python3.11 -m venv /opt/voila
 read -ra packages <<<"$VOILA_PACKAGES"
 retry /opt/voila/bin/pip install -q -c "$PIP_CONSTRAINTS" "${packages[@]}"
