@@ -157,6 +157,7 @@ func newTLSSite(t *testing.T, stubPort int) *tlsSite {
 			{fmt.Sprintf("127.0.0.1:%d;", portVoila.Number), fmt.Sprintf("127.0.0.1:%d;", stubPort)},
 			{acmeWebroot, webroot},
 			{acmeStateDir, s.state},
+			{staticPagesDir, filepath.Join(s.dir, "static")}, // none yet: the front page is Voila's
 			{"/var/lib/research-lab/served-certificate.sha256", filepath.Join(s.dir, "served-certificate.sha256")},
 			{"/etc/nginx/conf.d/voila.conf", filepath.Join(confd, "voila.conf")},
 			{"/etc/research-lab/nginx/voila-https.conf", filepath.Join(s.dir, "voila-https.conf")},

@@ -265,6 +265,9 @@ def sample():
 
 class Render(web.RequestHandler):
     async def get(self, path):
+        if len(km) > 2 * max_kernels + 2:  # the limit is broken: fail fast, not out of memory
+            sample()
+            raise web.HTTPError(500, "the stand-in's ceiling")
         try:
             kid = await km.start_kernel(kernel_name="standin")
         except web.HTTPError:
@@ -301,7 +304,8 @@ func startStandinVoila(t *testing.T, ud string, maxKernels, kernelMiB, idle int)
 	spec := filepath.Join(dir, "kernels", "standin")
 	require.NoError(t, os.MkdirAll(spec, 0o755))
 	// A kernel holds its memory until it is shut down, or its Voila is gone.
-	code := fmt.Sprintf("import os, time\nheld = b'x' * (%d << 20)\nparent = os.getppid()\nwhile os.getppid() == parent:\n    time.sleep(0.2)\n", kernelMiB)
+	code := fmt.Sprintf("import ctypes, os, signal, time\nctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"+
+		"held = b'x' * (%d << 20)\nparent = os.getppid()\nwhile os.getppid() == parent:\n    time.sleep(0.2)\n", kernelMiB)
 	require.NoError(t, os.WriteFile(filepath.Join(spec, "kernel.py"), []byte(code), 0o644))
 	kernel := fmt.Sprintf(`{"argv": [%q, %q, "{connection_file}"], "display_name": "stand-in", "language": "python"}`, debianPython, filepath.Join(spec, "kernel.py"))
 	require.NoError(t, os.WriteFile(filepath.Join(spec, "kernel.json"), []byte(kernel), 0o644))
