@@ -1030,10 +1030,14 @@ var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 func (c *class) check(ctx context.Context) error {
 	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tVERDICT\tDETAIL")
-	failed := 0
+	failed, skipped := 0, 0
 	for _, s := range c.students {
 		verdict, detail := c.checkLab(ctx, s)
-		if verdict != "PASS" {
+		switch verdict {
+		case "PASS":
+		case "SKIP":
+			skipped++
+		default:
 			failed++
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Name, verdict, detail)
@@ -1041,8 +1045,15 @@ func (c *class) check(ctx context.Context) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	var why []string
 	if failed > 0 {
-		return fmt.Errorf("%d of %d labs do not pass their check", failed, len(c.students))
+		why = append(why, fmt.Sprintf("%d of %d labs do not pass their check", failed, len(c.students)))
+	}
+	if skipped > 0 {
+		why = append(why, fmt.Sprintf("%d of %d are not up, so not checked", skipped, len(c.students)))
+	}
+	if len(why) > 0 {
+		return errors.New(strings.Join(why, "; "))
 	}
 	return nil
 }
