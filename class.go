@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -80,6 +81,9 @@ type class struct {
 	// env adds to a student's workspace environment (the tests' stand-in
 	// cloud); nil in use, where the instructor's environment is inherited.
 	env func(roster.Student) map[string]string
+	// accountEnv adds to the environment of the quota lookup in the
+	// instructor's account (the tests' stand-in cloud); nil in use.
+	accountEnv map[string]string
 	// changed, when set, is told every state change (the tests).
 	changed func(id, state string)
 }
@@ -146,7 +150,7 @@ func parseClassFlags(verb string, args []string, stderr io.Writer) (classOptions
 	fs.IntVar(&opts.Parallel, "parallel", 4, "`N` labs at a time")
 	only := fs.String("only", "", "only the students with these `IDS` (comma-separated)")
 	fs.Float64Var(&opts.HoursPerWeek, "hours-per-week", 40, "`HOURS` a week the labs run, for plan's part-time cost")
-	fs.Var(quotaFlag(opts.Quotas), "quota", "an applied quota `CODE=N` for the preflight (repeat; default AWS's defaults)")
+	fs.Var(quotaFlag(opts.Quotas), "quota", "an applied quota `CODE=N` for the preflight (repeat; default: read from Service Quotas, else AWS's defaults)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return opts, err
@@ -214,7 +218,7 @@ func newClass(opts classOptions, out io.Writer) (*class, error) {
 func (c *class) run(ctx context.Context, verb string) error {
 	switch verb {
 	case "plan":
-		return c.plan()
+		return c.plan(ctx)
 	case "status":
 		return c.report()
 	case "check":
@@ -222,7 +226,7 @@ func (c *class) run(ctx context.Context, verb string) error {
 	case "handouts":
 		return c.handouts(ctx)
 	case "up":
-		if err := c.preflight(); err != nil {
+		if err := c.preflight(ctx); err != nil {
 			return err
 		}
 	}
@@ -873,15 +877,18 @@ func labNeeds(run *mockRun) roster.Usage {
 // preflight refuses a class that does not fit the instructor's account's
 // quotas before the first lab is up; labs in students' accounts count
 // against theirs.
-func (c *class) preflight() error {
+func (c *class) preflight(ctx context.Context) error {
 	plans, err := c.planLabs()
 	if err != nil {
 		return err
 	}
-	return c.quotaShortfalls(plans)
+	return c.quotaShortfalls(ctx, plans)
 }
 
-func (c *class) quotaShortfalls(plans []labPlan) error {
+// quotaShortfalls counts what the labs in the instructor's account need
+// against its quotas (not what the account already uses): it prints what
+// it cannot know, and refuses what does not fit.
+func (c *class) quotaShortfalls(ctx context.Context, plans []labPlan) error {
 	need := map[string]roster.Usage{}
 	for _, p := range plans {
 		if p.Student.Account != "" {
@@ -892,7 +899,13 @@ func (c *class) quotaShortfalls(plans []labPlan) error {
 		}
 		need[p.Region].Add(p.Needs)
 	}
-	short := roster.Preflight(need, c.opts.Quotas)
+	if len(need) == 0 {
+		return nil
+	}
+	short, warn := roster.Preflight(need, c.knownQuotas(ctx, slices.Sorted(maps.Keys(need))))
+	for _, w := range warn {
+		fmt.Fprintln(c.out, "quotas: warning:", w)
+	}
 	if len(short) == 0 {
 		return nil
 	}
@@ -900,13 +913,13 @@ func (c *class) quotaShortfalls(plans []labPlan) error {
 	for i, s := range short {
 		lines[i] = "  " + s.String()
 	}
-	return fmt.Errorf("the class does not fit the account's quotas; nothing was deployed (after an increase, pass the applied value with --quota CODE=N):\n%s",
+	return fmt.Errorf("the class does not fit the account's quotas (counting what the class needs, not what the account already uses); nothing was deployed:\n%s",
 		strings.Join(lines, "\n"))
 }
 
 // plan is `class plan`: every lab's plan in one table, the class's monthly
 // cost, and the quota preflight.
-func (c *class) plan() error {
+func (c *class) plan(ctx context.Context) error {
 	plans, err := c.planLabs()
 	if err != nil {
 		return err
@@ -931,10 +944,10 @@ func (c *class) plan() error {
 		return err
 	}
 	fmt.Fprintln(c.out, "monthly, on-demand prices (see `go run . plan` for one lab's lines)")
-	if err := c.quotaShortfalls(plans); err != nil {
+	if err := c.quotaShortfalls(ctx, plans); err != nil {
 		return err
 	}
-	fmt.Fprintln(c.out, "quotas: the labs in the instructor's account fit (AWS's defaults unless given with --quota)")
+	fmt.Fprintln(c.out, "quotas: the labs in the instructor's account fit")
 	return nil
 }
 
@@ -1017,10 +1030,14 @@ var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 func (c *class) check(ctx context.Context) error {
 	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tVERDICT\tDETAIL")
-	failed := 0
+	failed, skipped := 0, 0
 	for _, s := range c.students {
 		verdict, detail := c.checkLab(ctx, s)
-		if verdict != "PASS" {
+		switch verdict {
+		case "PASS":
+		case "SKIP":
+			skipped++
+		default:
 			failed++
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Name, verdict, detail)
@@ -1028,8 +1045,15 @@ func (c *class) check(ctx context.Context) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	var why []string
 	if failed > 0 {
-		return fmt.Errorf("%d of %d labs do not pass their check", failed, len(c.students))
+		why = append(why, fmt.Sprintf("%d of %d labs do not pass their check", failed, len(c.students)))
+	}
+	if skipped > 0 {
+		why = append(why, fmt.Sprintf("%d of %d are not up, so not checked", skipped, len(c.students)))
+	}
+	if len(why) > 0 {
+		return errors.New(strings.Join(why, "; "))
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/template"
 
 	"research-lab/internal/roster"
@@ -76,19 +77,33 @@ func (c *class) handouts(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	// Each handout reads its stack's secrets through the CLI: --parallel
+	// at a time, as the engine verbs.
+	var mu sync.Mutex
 	var errs []error
 	written := 0
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, c.opts.Parallel)
 	for _, s := range c.students {
 		if st := c.status.lab(s.ID).State; st != stateUp && st != stateStopped {
 			fmt.Fprintf(c.out, "%s: no handout, the lab is %s\n", s.ID, st)
 			continue
 		}
-		if err := c.handout(ctx, s, dir); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s.ID, err))
-			continue
-		}
-		written++
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := c.handout(ctx, s, dir)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", s.ID, err))
+				return
+			}
+			written++
+		}()
 	}
+	wg.Wait()
 	fmt.Fprintf(c.out, "%d handouts in %s (mode 0600: they hold each student's own passwords)\n", written, dir)
 	return errors.Join(errs...)
 }

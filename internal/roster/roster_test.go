@@ -90,17 +90,39 @@ func TestPreflightNamesEveryQuotaExceeded(t *testing.T) {
 	for range 3 {
 		need["eu-west-1"].Add(lab)
 	}
-	short := Preflight(need, map[string]int{StandardVCPUs.Code: 64})
+	given := Known{64, "as given with --quota"}
+	short, warn := Preflight(need, map[string]map[string]Known{"us-east-1": {StandardVCPUs.Code: given}, "eu-west-1": {StandardVCPUs.Code: given}})
 	var got []string
 	for _, s := range short {
 		got = append(got, s.Region+" "+s.Quota.Code)
 	}
 	assert.Equal(t, []string{"eu-west-1 L-0263D0A3", "us-east-1 L-F678F1CE", "us-east-1 L-0263D0A3", "us-east-1 L-A4707A72"}, got,
 		"every quota exceeded, per region; vCPUs within the applied 64")
+	assert.Empty(t, warn, "vCPUs within the applied 64")
 	assert.Equal(t, "us-east-1: VPCs per Region (L-F678F1CE): the class needs 6, the quota is 5 (AWS's default); ask AWS for 6: "+
 		"aws service-quotas request-service-quota-increase --region us-east-1 --service-code vpc --quota-code L-F678F1CE --desired-value 6",
 		short[1].String())
-	assert.Empty(t, Preflight(map[string]Usage{"us-east-1": lab}, map[string]int{StandardVCPUs.Code: 8}), "one lab fits")
+	short, warn = Preflight(map[string]Usage{"us-east-1": lab}, map[string]map[string]Known{"us-east-1": {StandardVCPUs.Code: {8, "Service Quotas"}}})
+	assert.Empty(t, short, "one lab fits")
+	assert.Empty(t, warn, "one lab fits")
+}
+
+// Offline, AWS's vCPU default (5) says nothing of an account in use: a
+// lab beyond it is warned of, with how to check, not refused; a known
+// value of 5 refuses.
+func TestPreflightWarnsOfAnUnknownVCPUQuota(t *testing.T) {
+	lab := Usage{VPCs.Code: 1, InternetGateways.Code: 1, ElasticIPs.Code: 2, StandardVCPUs.Code: 8}
+	short, warn := Preflight(map[string]Usage{"us-east-1": lab}, nil)
+	assert.Empty(t, short, "offline, one lab is not refused for its vCPUs")
+	require.Len(t, warn, 1)
+	assert.Equal(t, "us-east-1: Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances (vCPUs) (L-1216C47A): the class needs 8; "+
+		"the account's quota is unknown here (AWS's default is 5, accounts in use often have more): "+
+		"check it with aws service-quotas get-service-quota --region us-east-1 --service-code ec2 --quota-code L-1216C47A, and if it is less than 8: "+
+		"aws service-quotas request-service-quota-increase --region us-east-1 --service-code ec2 --quota-code L-1216C47A --desired-value 8", warn[0].String())
+	short, warn = Preflight(map[string]Usage{"us-east-1": lab}, map[string]map[string]Known{"us-east-1": {StandardVCPUs.Code: {5, "Service Quotas"}}})
+	assert.Empty(t, warn)
+	require.Len(t, short, 1, "a known vCPU quota of 5 refuses a lab of 8")
+	assert.Contains(t, short[0].String(), "the class needs 8, the quota is 5 (Service Quotas); ask AWS for 8")
 }
 
 func TestVCPUs(t *testing.T) {
