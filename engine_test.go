@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -83,12 +84,13 @@ const enginePassphrase = "correct horse battery staple"
 // in a project folder holding the repository's own Pulumi.yaml.
 func newEngineLab(t testing.TB, stack string) *engineLab {
 	t.Helper()
-	return newEngineLabFrom(t, stack, nil)
+	return newEngineLabFrom(t, stack, ".", nil)
 }
 
-// newEngineLabFrom is newEngineLab with a stack file to start from (a
+// newEngineLabFrom is newEngineLab with the project of the repository
+// checked out in tree (see checkout) and a stack file to start from (a
 // shipped one), or none.
-func newEngineLabFrom(t testing.TB, stack string, stackFile []byte) *engineLab {
+func newEngineLabFrom(t testing.TB, stack, tree string, stackFile []byte) *engineLab {
 	t.Helper()
 	requireTool(t, "pulumi")
 	root := t.TempDir()
@@ -96,16 +98,7 @@ func newEngineLabFrom(t testing.TB, stack string, stackFile []byte) *engineLab {
 	for _, d := range []string{l.dir, filepath.Join(root, "state"), filepath.Join(root, "home"), filepath.Join(root, "cloud")} {
 		require.NoError(t, os.MkdirAll(d, 0o700))
 	}
-	project, err := os.ReadFile("Pulumi.yaml")
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(l.dir, "Pulumi.yaml"), project, 0o600))
-	// What the program reads relative to the project folder: the acme/
-	// module it builds, the hub proxy's package files it uploads.
-	for _, d := range []string{acmeModuleDir, "hub-proxy"} {
-		abs, err := filepath.Abs(d)
-		require.NoError(t, err)
-		require.NoError(t, os.Symlink(abs, filepath.Join(l.dir, d)))
-	}
+	l.checkout(tree)
 	l.env = map[string]string{
 		"PULUMI_BACKEND_URL":       "file://" + filepath.Join(root, "state"),
 		"PULUMI_CONFIG_PASSPHRASE": enginePassphrase,
@@ -126,6 +119,27 @@ func newEngineLabFrom(t testing.TB, stack string, stackFile []byte) *engineLab {
 	l.stack, err = auto.SelectStack(context.Background(), stack, ws)
 	require.NoError(t, err)
 	return l
+}
+
+// checkout puts into the project folder what the program of the
+// repository checked out in tree reads there, as `git pull` would:
+// Pulumi.yaml, the acme/ module it builds and the hub proxy's package files
+// it uploads (those of them the tree has).
+func (l *engineLab) checkout(tree string) {
+	l.t.Helper()
+	project, err := os.ReadFile(filepath.Join(tree, "Pulumi.yaml"))
+	require.NoError(l.t, err)
+	require.NoError(l.t, os.WriteFile(filepath.Join(l.dir, "Pulumi.yaml"), project, 0o600))
+	for _, d := range []string{acmeModuleDir, "hub-proxy"} {
+		link := filepath.Join(l.dir, d)
+		require.NoError(l.t, os.RemoveAll(link)) // the link, not what it points to
+		abs, err := filepath.Abs(filepath.Join(tree, d))
+		require.NoError(l.t, err)
+		if _, err := os.Stat(abs); os.IsNotExist(err) {
+			continue
+		}
+		require.NoError(l.t, os.Symlink(abs, link))
+	}
 }
 
 // program is the lab as an inline program: the configuration comes on the
@@ -251,20 +265,29 @@ func (l *engineLab) calls() []string {
 	return out
 }
 
-// stopOutside stops an instance as an AWS Academy session end does.
-func (l *engineLab) stopOutside(logical string) {
+// stateResource is a resource in the stack's state.
+type stateResource struct {
+	URN resource.URN `json:"urn"`
+	ID  string       `json:"id"`
+}
+
+// state is the resources of the stack's state (`pulumi stack export`).
+func (l *engineLab) state() []stateResource {
 	l.t.Helper()
 	state, err := l.stack.Export(context.Background())
 	require.NoError(l.t, err)
 	var deployment struct {
-		Resources []struct {
-			URN string `json:"urn"`
-			ID  string `json:"id"`
-		} `json:"resources"`
+		Resources []stateResource `json:"resources"`
 	}
 	require.NoError(l.t, json.Unmarshal(state.Deployment, &deployment))
-	for _, r := range deployment.Resources {
-		if urn := resource.URN(r.URN); urn.Type() == typeInstance && urn.Name() == logical {
+	return deployment.Resources
+}
+
+// stopOutside stops an instance as an AWS Academy session end does.
+func (l *engineLab) stopOutside(logical string) {
+	l.t.Helper()
+	for _, r := range l.state() {
+		if urn := r.URN; urn.Type() == typeInstance && urn.Name() == logical {
 			cmd := exec.Command(filepath.Join(standinDir(l.t), "pulumi-resource-aws"), "stop", r.ID)
 			cmd.Env = append(os.Environ(), "RESEARCH_LAB_STANDIN="+l.env["RESEARCH_LAB_STANDIN"])
 			out, err := cmd.CombinedOutput()
@@ -477,63 +500,160 @@ func lastIndex(s []string, v string) int {
 	return -1
 }
 
-// stateKey identifies a resource in the state: its type and logical name.
-func stateKey(typ, name string) string { return typ + "::" + name }
-
-// releasedNames are the logical names of the fixture: what existing stacks
-// hold, with the default prefix.
-func releasedNames(t *testing.T) map[string]bool {
+// releasedNames are the logical names of the fixture, each "<type> <name>":
+// what the release declared, with the default prefix.
+func releasedNames(t *testing.T) []string {
 	t.Helper()
-	f, err := os.Open("testdata/released-logical-names.txt")
+	f, err := os.Open(releasedNamesFile)
 	require.NoError(t, err)
 	defer f.Close()
-	names := map[string]bool{}
+	var names []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if line := sc.Text(); line != "" && !strings.HasPrefix(line, "#") {
-			typ, name, ok := strings.Cut(line, " ")
-			require.True(t, ok, "bad fixture line %q", line)
-			names[stateKey(typ, name)] = true
+			require.Len(t, strings.Fields(line), 2, "bad fixture line %q", line)
+			names = append(names, line)
 		}
 	}
 	require.NoError(t, sc.Err())
 	return names
 }
 
-// TestEngineUpgradesAStackNamedAfterItsPrefix: a stack made while logical
-// names followed namePrefix holds "Bio7-VPC" and the like (the names of
-// testdata/released-logical-names.txt with the stack's prefix). Its state is
-// made here by renaming a fresh stack's resources to those names; this
-// release's aliases find every one: no create, delete or replacement.
-func TestEngineUpgradesAStackNamedAfterItsPrefix(t *testing.T) {
-	released := releasedNames(t)
-	l := newSingleLab(t)
-	l.set("namePrefix", "Bio7")
-	l.up()
+// engineDoc is the reference of the engine tests.
+const engineDoc = "docs/engine.md"
 
-	ctx := context.Background()
-	state, err := l.stack.Export(ctx)
-	require.NoError(t, err)
-	var deployment struct {
-		Resources []struct {
-			URN string `json:"urn"`
-		} `json:"resources"`
+// upgradeSection is where docs/engine.md lists what upgrading a stack of
+// the previous release changes, other than updates in place.
+const upgradeSection = "## Upgrading a stack of the previous release"
+
+// upgradeChange is what an upgrade does to one resource.
+type upgradeChange struct {
+	Op          string // replace, create or delete
+	DeleteFirst bool   // a replacement that deletes the old resource before it creates its successor
+}
+
+// upgradeVerbs say in docs/engine.md's table what the upgrade does to a
+// resource: upgradeChanges, in the same order.
+var (
+	upgradeVerbs   = [...]string{"replaces it, deleting first", "replaces it", "creates it", "deletes it", "leaves it or updates it in place"}
+	upgradeChanges = [...]upgradeChange{{"replace", true}, {"replace", false}, {"create", false}, {"delete", false}, {}}
+)
+
+func (c upgradeChange) String() string {
+	if i := slices.Index(upgradeChanges[:], c); i >= 0 {
+		return upgradeVerbs[i]
 	}
-	require.NoError(t, json.Unmarshal(state.Deployment, &deployment))
-	text, renamed := string(state.Deployment), 0
-	for _, r := range deployment.Resources {
-		urn := resource.URN(r.URN)
-		if name, ok := strings.CutPrefix(urn.Name(), logicalName("")); ok && released[stateKey(string(urn.Type()), urn.Name())] {
-			text = strings.ReplaceAll(text, `"`+r.URN+`"`, `"`+string(urn.Rename("Bio7-"+name))+`"`)
-			renamed++
+	return "does " + c.Op // a step the table has no verb for
+}
+
+// documentedUpgrade is docs/engine.md's table of the upgrade's changes, by
+// "<type> <name>".
+func documentedUpgrade(t *testing.T) map[string]upgradeChange {
+	t.Helper()
+	section := markdownSection(doc(t, engineDoc), upgradeSection)
+	require.NotEmpty(t, section, "%s has no section %q", engineDoc, upgradeSection)
+	want := map[string]upgradeChange{}
+	for _, row := range regexp.MustCompile("(?m)^\\| `([^`]+)` \\| ([^|]+) \\|").FindAllStringSubmatch(section, -1) {
+		i := slices.Index(upgradeVerbs[:], strings.TrimSpace(row[2]))
+		require.True(t, i >= 0, "%s: %q says none of %q", engineDoc, row[0], upgradeVerbs)
+		want[row[1]] = upgradeChanges[i]
+	}
+	require.NotEmpty(t, want, "%s's %q lists no resource", engineDoc, upgradeSection)
+	return want
+}
+
+// TestEngineUpgradesTheReleasedStack: a researcher's stack made with the
+// previous release's README (the commit testdata/released-logical-names.txt
+// records) and a namePrefix of its own, brought up by that release's own
+// program, then `git pull` and `pulumi up` with this one. Besides updates in
+// place, the upgrade replaces, creates and deletes exactly what
+// docs/engine.md's table says (README.md's "Upgrading a lab made by an
+// earlier version" names the servers it replaces), in the order it says,
+// deletes no notebook, and leaves a steady state.
+func TestEngineUpgradesTheReleasedStack(t *testing.T) {
+	rel := buildRelease(t)
+	want := documentedUpgrade(t)
+	l := newEngineLabFrom(t, "mylab", rel.tree, nil)
+	// The release's README, quickstart with your own account, and a prefix.
+	l.set("sshPublicKey", testPublicKey)
+	l.setSecret("vpnAdminPassword", testVPNPassword)
+	l.setSecret("jupyterPassword", testJupyterPass)
+	// The release named a misspelt key from the configuration the language
+	// host put in its environment: the driver hands it over the same way.
+	l.set("nameprefix", "Bio7")
+	require.ErrorContains(t, l.upRelease(rel), "research-lab:nameprefix: unknown configuration key",
+		"the release must see its stack's configuration as the Go language host gave it")
+	l.cli("", "config", "rm", "nameprefix")
+	const prefix = "Bio7-"
+	l.set("namePrefix", strings.TrimSuffix(prefix, "-"))
+	require.NoError(t, l.upRelease(rel))
+
+	// The release named its resources after the prefix: the fixture's names.
+	var released, held []string
+	for _, n := range releasedNames(t) {
+		released = append(released, strings.Replace(n, " "+logicalName(""), " "+prefix, 1))
+	}
+	for _, r := range l.state() {
+		if !strings.HasPrefix(string(r.URN.Type()), "pulumi:") {
+			held = append(held, fmt.Sprintf("%s %s", r.URN.Type(), r.URN.Name()))
 		}
 	}
-	require.Greater(t, renamed, 30, "the released names must cover the lab")
-	state.Deployment = json.RawMessage(text)
-	require.NoError(t, l.stack.Import(ctx, state))
+	assert.Subset(t, released, held, "the release's stack must hold the names of %s", releasedNamesFile)
+	require.Contains(t, held, typeInstance+" "+prefix+"Jupyter", "the release must name its resources after namePrefix")
 
-	noReplacement(t, "upgrading a stack named after its prefix", l.up())
-	l.steady("upgraded")
+	l.checkout(".") // git pull
+	before := len(l.calls())
+	steps := l.up()
+	got := map[string]upgradeChange{}
+	for _, s := range steps {
+		op, res, _ := strings.Cut(s, " ")
+		switch op {
+		case "update", "create-replacement", "delete-replaced": // in place; the halves of a replacement
+		default:
+			got[res] = upgradeChange{Op: op}
+		}
+	}
+	calls := l.calls()[before:]
+	for res, change := range want {
+		if change.Op != "replace" || got[res].Op != "replace" {
+			continue
+		}
+		typ, name, _ := strings.Cut(res, " ")
+		old := typ + " " + strings.Replace(name, logicalName(""), prefix, 1)
+		deleted, created := slices.Index(calls, "Delete "+old), slices.Index(calls, "Create "+res)
+		require.True(t, deleted >= 0 && created >= 0, "the stand-in saw no Delete of %s or no Create of %s", old, res)
+		got[res] = upgradeChange{Op: "replace", DeleteFirst: deleted < created}
+	}
+	resources := slices.Collect(maps.Keys(want))
+	for r := range got {
+		if _, ok := want[r]; !ok {
+			resources = append(resources, r)
+		}
+	}
+	slices.Sort(resources)
+	var wrong []string
+	for _, r := range resources {
+		if want[r] != got[r] {
+			wrong = append(wrong, fmt.Sprintf("%s: the upgrade %s; %s says: %s", r, got[r], engineDoc, want[r]))
+		}
+	}
+	if len(wrong) > 0 {
+		t.Errorf("upgrading a stack of %s must replace, create and delete exactly what %s's %q says (updates in place aside):\n%s",
+			rel.commit, engineDoc, upgradeSection, strings.Join(wrong, "\n"))
+	}
+	for _, c := range calls {
+		assert.False(t, strings.HasPrefix(c, "Delete "+typeBucket+" "), "the upgrade must keep the notebook bucket: %s", c)
+		assert.NotEqual(t, "Delete aws:s3/bucketObjectv2:BucketObjectv2 sample-notebook", c, "the upgrade must keep the sample notebook")
+	}
+	l.steady("upgraded from the release")
+
+	// README.md's upgrade section names every server the upgrade replaces.
+	section := markdownSection(readme(t), "### Upgrading a lab made by an earlier version")
+	for role, called := range map[string]string{"VPN": "the VPN", "Jupyter": "Jupyter", "VoilaServer": "Voila", "NAT": "the NAT instance"} {
+		if want[typeInstance+" "+logicalName(role)].Op == "replace" {
+			assert.Contains(t, section, called, "README.md's upgrade section must say the upgrade replaces %s", called)
+		}
+	}
 }
 
 // TestEngineShippedStacksPassTheCLI: each shipped stack file, with the
@@ -547,7 +667,7 @@ func TestEngineShippedStacksPassTheCLI(t *testing.T) {
 			t.Parallel()
 			file, err := os.ReadFile(f)
 			require.NoError(t, err)
-			l := newEngineLabFrom(t, stack, file)
+			l := newEngineLabFrom(t, stack, ".", file)
 			if strings.Contains(string(file), exampleSSHKeyBlob) {
 				l.set("sshPublicKey", testPublicKey) // the README's recipe: your key for the example's
 			}
