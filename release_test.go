@@ -1,16 +1,18 @@
 package main
 
-// The previous release, built from this repository's history and run under
+// The previous release, built from its archive in testdata and run under
 // the real engine, so that the upgrade test upgrades a stack the release
 // itself made (TestEngineUpgradesTheReleasedStack, engine_test.go).
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"go/ast"
 	"go/format"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -36,36 +39,38 @@ type release struct {
 	driver string // its program with testdata/release/driver.go, built
 }
 
-// buildRelease extracts the commit releasedNamesFile records from this
-// repository's history and builds its program to run under the engine: no Go
-// language host can be installed here (pulumi-language-go is not served by
-// the module proxy), so its func main is renamed and testdata/release/driver.go
-// runs its createInfrastructure as an Automation API inline program, with the
-// environment the language host gave it. The release is built with its own
-// go.mod; go.sum gains this module's sums for what the driver imports.
+// buildRelease builds the release releasedNamesFile records to run under
+// the engine. Its files are testdata/release/<commit>.tar.gz, `git archive`
+// of that commit, so that a clone without the history (CI's is shallow)
+// still has them; where the history has the commit, the archive must be its
+// tree. No Go language host can be installed here (pulumi-language-go is
+// not served by the module proxy), so its func main is renamed and
+// testdata/release/driver.go runs its createInfrastructure as an Automation
+// API inline program, with the environment the language host gave it. The
+// release is built with its own go.mod; go.sum gains this module's sums for
+// what the driver imports.
 func buildRelease(t *testing.T) release {
 	t.Helper()
-	requireTool(t, "git")
 	requireTool(t, "tar")
 	fixture, err := os.ReadFile(releasedNamesFile)
 	require.NoError(t, err)
 	m := releasedCommitRe.FindSubmatch(fixture)
 	require.NotNil(t, m, "%s must record the release as (main at COMMIT)", releasedNamesFile)
 	rel := release{commit: string(m[1])}
-	if out, err := exec.Command("git", "cat-file", "-e", rel.commit+"^{commit}").CombinedOutput(); err != nil {
-		msg := "this repository's history lacks " + rel.commit + ", the previous release (a shallow clone? `git fetch --unshallow`): " + strings.TrimSpace(string(out))
-		if os.Getenv("RESEARCH_LAB_REQUIRE_TOOLS") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
 
 	dir := t.TempDir()
 	rel.tree, rel.driver = filepath.Join(dir, "tree"), filepath.Join(dir, "release-driver")
-	archive := filepath.Join(dir, "release.tar")
 	require.NoError(t, os.Mkdir(rel.tree, 0o700))
-	run(t, ".", "git", "archive", "--output="+archive, rel.commit)
-	run(t, ".", "tar", "-xf", archive, "-C", rel.tree)
+	archive, err := filepath.Abs(filepath.Join("testdata", "release", rel.commit+".tar.gz"))
+	require.NoError(t, err)
+	run(t, rel.tree, "tar", "-xzf", archive)
+	if exec.Command("git", "cat-file", "-e", rel.commit+"^{commit}").Run() == nil {
+		fromHistory := filepath.Join(dir, "history")
+		require.NoError(t, os.Mkdir(fromHistory, 0o700))
+		run(t, ".", "git", "archive", "--output="+filepath.Join(dir, "history.tar"), rel.commit)
+		run(t, fromHistory, "tar", "-xf", filepath.Join(dir, "history.tar"))
+		assert.Equal(t, treeFiles(t, fromHistory), treeFiles(t, rel.tree), "%s must be `git archive %s`", archive, rel.commit)
+	}
 	renameMain(t, rel.tree, "releasedMain")
 	driver, err := os.ReadFile("testdata/release/driver.go")
 	require.NoError(t, err)
@@ -79,6 +84,22 @@ func buildRelease(t *testing.T) release {
 	require.NoError(t, err, "building the release %s with its own go.mod:\n%s", rel.commit, out)
 	t.Logf("built the release %s in %s", rel.commit, time.Since(start).Round(time.Second))
 	return rel
+}
+
+// treeFiles is every file under dir, by its path, with its content's digest.
+func treeFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		rel, _ := filepath.Rel(dir, path)
+		files[rel] = fmt.Sprintf("%x", sha256.Sum256(b))
+		return err
+	}))
+	return files
 }
 
 // run runs a command in dir and fails the test if it fails.
