@@ -70,6 +70,7 @@ func runPlan(args []string, w io.Writer) error {
 	}
 	p.printResources(w)
 	p.printTeam(w)
+	printSite(w, voilaLiveBound(run.Infra.Config))
 	p.printMatrix(w)
 	b, region := billOfMaterials(run.Infra.Config), run.Infra.Region
 	printCost(w, "always on", run.Infra.Cost, fmt.Sprintf("Estimated monthly cost: %%s (%s, on-demand, %.0f h/month)", region, prices.HoursPerMonth))
@@ -116,6 +117,17 @@ func (p *planView) printTeam(w io.Writer) {
 	}
 	fmt.Fprintln(w, "  Members must trust each other: their servers share one web origin, and a shared notebook runs as whoever opens it (docs/security.md)")
 	fmt.Fprint(w, "\n"+c.Hub.describe())
+}
+
+// printSite shows what the public site holds: every reader a static page,
+// and as many live views as its memory allows.
+func printSite(w io.Writer, l voilaLimits) {
+	mem := fmt.Sprintf("%d MiB", l.InstanceMiB)
+	if !l.KnownType {
+		mem = fmt.Sprintf("memory unknown to the lab, taken as %d MiB", l.InstanceMiB)
+	}
+	fmt.Fprintf(w, "\nPublic site on a %s (%s): every reader gets a notebook's static page from Nginx; %d live (Voila) views at once, %d MiB each\n",
+		l.InstanceType, mem, l.MaxKernels, l.KernelMiB)
 }
 
 // planView prints the recorded stack: its resources, who can reach what,

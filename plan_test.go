@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"reflect"
 	"regexp"
 	"runtime"
@@ -407,4 +408,17 @@ func TestPlanNeedsNoToolchain(t *testing.T) {
 func funcName(f any) string {
 	name := runtime.FuncForPC(reflect.ValueOf(f).Pointer()).Name()
 	return name[strings.LastIndex(name, ".")+1:]
+}
+
+// TestPlanSaysWhatThePublicSiteHolds: the plan names the live views the
+// Voila server's memory holds (voilaLiveBound), and that every reader gets
+// the static page.
+func TestPlanSaysWhatThePublicSiteHolds(t *testing.T) {
+	for _, typ := range []string{"t4g.micro", "t4g.small"} {
+		var out strings.Builder
+		require.NoError(t, runPlan([]string{"--dir", stackDir(t, checkedStackFile+"  research-lab:voilaInstanceType: "+typ+"\n"), "--stack", "test"}, &out))
+		l := voilaLiveBound(&labConfig{VoilaType: typ})
+		assert.Contains(t, out.String(), fmt.Sprintf("Public site on a %s (%d MiB): every reader gets a notebook's static page from Nginx; %d live (Voila) views at once", typ, instanceMemoryMiB[typ], l.MaxKernels),
+			"the plan of a %s site", typ)
+	}
 }
