@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -430,4 +431,88 @@ func TestMembersWhoseNamesShareAnAddress(t *testing.T) {
 	assert.Contains(t, string(doc), fmt.Sprintf("about %.0f%%", 100*memberAddressCollision(maxMembers)),
 		"docs/team.md must give the chance that two of %d members' names share an address", maxMembers)
 	assert.InDelta(t, 0.07, memberAddressCollision(maxMembers), 0.01)
+}
+
+// TestMemberSyncTimeAt100 measures, at 100 members, how long one member's
+// change takes to apply once the servers' timers run the sync: on the hub
+// (a new password), on WireGuard (a member joins or leaves) and on OpenVPN
+// AS (a new password). SSM answers from files, so the figures are the
+// sync's own work; on a server each run adds one AWS CLI call per part and
+// two for the head. A measurement, not a check: RESEARCH_LAB_MEASURE=1 runs
+// it (docs/team.md has the command and the figures).
+func TestMemberSyncTimeAt100(t *testing.T) {
+	if os.Getenv("RESEARCH_LAB_MEASURE") == "" {
+		t.Skip("a measurement: RESEARCH_LAB_MEASURE=1 runs it")
+	}
+	const runs = 5
+	median := func(d []time.Duration) time.Duration {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	withPassword := func(vpn, password string, changes map[string]string) *mockRun {
+		cfg, secrets := teamConfig(t, vpn, memberNames(maxMembers), changes)
+		cfg["research-lab:members"] = strings.Replace(cfg["research-lab:members"], "m042-Secret-pass", password, 1)
+		run, err := runUnderMocks("dev", cfg, secrets)
+		require.NoError(t, err)
+		return run
+	}
+
+	t.Run("hub", func(t *testing.T) {
+		requireTool(t, "chpasswd")
+		bucket := map[string]string{"bucketName": syncBucket}
+		teams := []*mockRun{withPassword("wireguard", "m042-New-pass-1", bucket), withPassword("wireguard", "m042-New-pass-2", bucket)}
+		tm := newTeamMachine(t, teams[0])
+		tm.setup()
+		ns := newNetns(t, "members")
+		tm.setTeamOf(teams[1])
+		tm.syncMembers(ns)
+		var took []time.Duration
+		for i := range runs {
+			tm.setTeamOf(teams[i%2])
+			start := time.Now()
+			tm.syncMembers(ns)
+			took = append(took, time.Since(start))
+		}
+		t.Logf("hub, one new password among %d members: median %s of %v", maxMembers, median(took), took)
+	})
+
+	t.Run("wireguard", func(t *testing.T) {
+		teams := []*mockRun{deployTeam(t, "wireguard", memberNames(maxMembers-1), nil), deployTeam(t, "wireguard", memberNames(maxMembers), nil)}
+		r := newRig(t, userDataOf(t, one(t, teams[1], typeInstance, "HOL02-VPN")), "/etc/research-lab/wireguard.env", "WG_KEY_PARAMETER")
+		serverKey, _ := testKeyPair(t, 7)
+		r.setParam(r.secret, serverKey)
+		r.setMembersOf(teams[1])
+		out, err := r.run()
+		require.NoError(t, err, out)
+		require.NoError(t, os.WriteFile(filepath.Join(r.root, "wg-up"), nil, 0o644))
+		took := timeVPNSyncs(t, r, teams, runs)
+		t.Logf("WireGuard, one member joining or leaving %d: median %s of %v", maxMembers, median(took), took)
+	})
+
+	t.Run("openvpn-as", func(t *testing.T) {
+		teams := []*mockRun{withPassword("openvpn-as", "m042-New-pass-1", nil), withPassword("openvpn-as", "m042-New-pass-2", nil)}
+		r := newRig(t, userDataOf(t, one(t, teams[1], typeInstance, "HOL02-VPN")), "/etc/research-lab/vpn.env", "VPN_ADMIN_PASSWORD_PARAMETER")
+		r.setParam(r.secret, testVPNPassword)
+		r.setMembersOf(teams[1])
+		out, err := r.run()
+		require.NoError(t, err, out)
+		took := timeVPNSyncs(t, r, teams, runs)
+		t.Logf("OpenVPN AS, one new password among %d members: median %s of %v", maxMembers, median(took), took)
+	})
+}
+
+// timeVPNSyncs times runs of the VPN's sync, each applying the next of two
+// teams in turn.
+func timeVPNSyncs(t *testing.T, r *vpnRig, teams []*mockRun, runs int) []time.Duration {
+	t.Helper()
+	var took []time.Duration
+	for i := range runs {
+		r.setMembersOf(teams[i%2])
+		start := time.Now()
+		out, err := r.runSync()
+		took = append(took, time.Since(start))
+		require.NoError(t, err, out)
+	}
+	return took
 }
