@@ -86,11 +86,29 @@ func (tm *teamMachine) useBucket(rig *syncRig) []string {
 // parameter: a new version.
 func (tm *teamMachine) setTeam(names ...string) {
 	tm.t.Helper()
-	run := deployTeam(tm.t, "wireguard", names, map[string]string{"bucketName": syncBucket})
-	value := propString(one(tm.t, run, "aws:ssm/parameter:Parameter", "jupyter-members").Inputs, "value")
-	tm.version++
-	require.NoError(tm.t, os.WriteFile(filepath.Join(tm.params, tm.parameter+".value"), []byte(value), 0o644))
-	require.NoError(tm.t, os.WriteFile(filepath.Join(tm.params, tm.parameter+".version"), []byte(strconv.Itoa(tm.version)), 0o644))
+	tm.setTeamOf(deployTeam(tm.t, "wireguard", names, map[string]string{"bucketName": syncBucket}))
+}
+
+// setTeamOf puts a deployed team's member list in the parameters: its parts
+// first, as the engine writes them, then the head, a new version.
+func (tm *teamMachine) setTeamOf(run *mockRun) {
+	tm.t.Helper()
+	for name, value := range memberParameters(run, "jupyter-members") {
+		if name != tm.parameter {
+			tm.setParameter(name, value)
+		}
+	}
+	tm.setParameter(tm.parameter, memberParameters(run, "jupyter-members")[tm.parameter])
+}
+
+// setParameter writes a parameter's value; the head's as a new version.
+func (tm *teamMachine) setParameter(name, value string) {
+	tm.t.Helper()
+	require.NoError(tm.t, os.WriteFile(filepath.Join(tm.params, name+".value"), []byte(value), 0o644))
+	if name == tm.parameter {
+		tm.version++
+		require.NoError(tm.t, os.WriteFile(filepath.Join(tm.params, name+".version"), []byte(strconv.Itoa(tm.version)), 0o644))
+	}
 }
 
 // syncMembers runs the members' sync as its unit does, in namespace ns.

@@ -356,3 +356,16 @@ func TestReadmeSaysMembersMustTrustEachOther(t *testing.T) {
 		assert.Contains(t, team, says, "the README's team section must tell the owner that members trust each other")
 	}
 }
+
+// TestReadmeSaysTheLargestTeam: the README's team section gives the largest
+// team the configuration accepts (maxMembers), why, and what a bigger class
+// uses, and so does the error past it.
+func TestReadmeSaysTheLargestTeam(t *testing.T) {
+	team := markdownSection(readme(t), "## Team: one lab for a research team")
+	for _, says := range []string{fmt.Sprintf("at most %d members", maxMembers), "The Littlest JupyterHub", "Zero to JupyterHub on Kubernetes",
+		"(docs/team.md#more-than-100-members)"} {
+		assert.Contains(t, team, says, "the README's team section must say how large a team may be, why, and what a bigger class uses")
+	}
+	assert.Contains(t, fmt.Sprintf(tooManyMembers, maxMembers, maxMembers), "The Littlest JupyterHub's range (1 to 100 users)", "the error past the bound must say why")
+	assert.Contains(t, doc(t, "docs/team.md"), fmt.Sprintf("## More than %d members", maxMembers), "the error points to this section of docs/team.md")
+}

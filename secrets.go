@@ -17,8 +17,10 @@ type vpnSecret struct {
 	Password *ssm.Parameter
 	Key      *ssm.Parameter
 	// Members is the team as the VPN applies it: an empty list for a
-	// single-user lab, so that the first member changes no userdata.
+	// single-user lab, so that the first member changes no userdata. It is
+	// the head of the list (memberparts.go), Team's.
 	Members *ssm.Parameter
+	Team    *memberList
 	// Profile is the VPN's instance profile: reading these parameters and
 	// nothing else, or instanceProfile when it is set.
 	Profile pulumi.StringInput
@@ -52,16 +54,23 @@ func createVPNSecret(ctx *pulumi.Context, c *labConfig) (*vpnSecret, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v.Members, err = secureParameter(ctx, c, "vpn-members", "VPN-members", "the team as the VPN applies it", pulumi.String(members)); err != nil {
+	parts, err := memberParts(members)
+	if err != nil {
 		return nil, err
 	}
+	team, err := declareMemberList(ctx, c, "vpn-members", "VPN-members", "the team as the VPN applies it", len(parts),
+		func(i int) pulumi.StringOutput { return pulumi.String(parts[i]).ToStringOutput() })
+	if err != nil {
+		return nil, err
+	}
+	v.Members, v.Team = team.Head, team
 	if c.InstanceProfile != "" {
 		v.Profile = pulumi.String(c.InstanceProfile)
 		return v, nil
 	}
-	policy := pulumi.All(v.secret().Arn, v.Members.Arn).ApplyT(func(arns []any) (string, error) {
+	policy := pulumi.All(v.secret().Arn, team.arns()).ApplyT(func(arns []any) (string, error) {
 		return policyJSON(statement{Sid: "ReadItsSecretsAndTheTeam", Effect: "Allow", Action: []string{"ssm:GetParameter"},
-			Resource: []string{arns[0].(string), arns[1].(string)}})
+			Resource: append([]string{arns[0].(string)}, arns[1].([]string)...)})
 	}).(pulumi.StringOutput)
 	v.Profile, v.Access, err = createServerProfile(ctx, c, "VPN", "AdminPassword", policy)
 	if err != nil {

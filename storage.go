@@ -32,8 +32,10 @@ type storage struct {
 	// shutdown push needs them until the very end.
 	JupyterAccess []pulumi.Resource
 	// JupyterMembers is the team as the Jupyter server applies it (names and
-	// password hashes); nil in a single-user lab.
+	// password hashes): the head of JupyterTeam's parameters (memberparts.go);
+	// nil in a single-user lab.
 	JupyterMembers *ssm.Parameter
+	JupyterTeam    *memberList
 	// ACMEClient is lab-acme in the bucket, built on this machine, which
 	// Voila installs once its digest (ACMEBinary.SHA256) checks out.
 	ACMEClient *s3.BucketObjectv2
@@ -148,12 +150,33 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 		}
 		// The members' password hashes, salted with the lab (its bucket's
 		// random name, kept in the state) and the member.
-		hashes := bucket.Bucket.ApplyT(func(b string) (string, error) {
-			return jupyterMembers(c, projectName+"/"+c.Stack+"/"+b)
-		}).(pulumi.StringOutput)
-		if s.JupyterMembers, err = secureParameter(ctx, c, "jupyter-members", "Jupyter-members", "the team as Jupyter applies it", hashes); err != nil {
+		// The hashes have fixed lengths: the list with stand-ins for them
+		// splits into as many parts, between the same members.
+		sizing, err := jupyterMembersSized(c)
+		if err != nil {
 			return nil, err
 		}
+		n, err := memberParts(sizing)
+		if err != nil {
+			return nil, err
+		}
+		parts := bucket.Bucket.ApplyT(func(b string) ([]string, error) {
+			hashes, err := jupyterMembers(c, projectName+"/"+c.Stack+"/"+b)
+			if err != nil {
+				return nil, err
+			}
+			parts, err := memberParts(hashes)
+			if err == nil && len(parts) != len(n) {
+				err = fmt.Errorf("the member list came to %d parts, not %d", len(parts), len(n))
+			}
+			return parts, err
+		}).(pulumi.StringArrayOutput)
+		team, err := declareMemberList(ctx, c, "jupyter-members", "Jupyter-members", "the team as Jupyter applies it", len(n),
+			func(i int) pulumi.StringOutput { return parts.Index(pulumi.Int(i)) })
+		if err != nil {
+			return nil, err
+		}
+		s.JupyterMembers, s.JupyterTeam = team.Head, team
 	}
 
 	if c.InstanceProfile != "" {
@@ -163,9 +186,9 @@ func createStorage(ctx *pulumi.Context, c *labConfig) (*storage, error) {
 	}
 	jupyterPolicy := notebookPolicyOf(c, bucket, notebookAccessReadWrite)
 	if s.JupyterMembers != nil {
-		jupyterPolicy = pulumi.All(bucket.Arn, s.JupyterMembers.Arn).ApplyT(func(arns []any) (string, error) {
+		jupyterPolicy = pulumi.All(bucket.Arn, s.JupyterTeam.arns()).ApplyT(func(arns []any) (string, error) {
 			return notebookPolicy(arns[0].(string), c, notebookAccessReadWrite, statement{
-				Sid: "ReadTheTeam", Effect: "Allow", Action: []string{"ssm:GetParameter"}, Resource: []string{arns[1].(string)},
+				Sid: "ReadTheTeam", Effect: "Allow", Action: []string{"ssm:GetParameter"}, Resource: arns[1].([]string),
 			})
 		}).(pulumi.StringOutput)
 	}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"research-lab/internal/wgkey"
@@ -29,13 +30,21 @@ type member struct {
 	Address netip.Addr `json:"-"`
 }
 
-// Bounds of a team: its member lists reach the servers in standard SSM
-// parameters of at most 4 KiB (TestMemberListsFitTheirParameters).
+// Bounds of a team. One JupyterHub server serves it, and The Littlest
+// JupyterHub, the JupyterHub project's distribution for one server, is
+// documented for 1 to 100 users: past that a class needs a hub on
+// Kubernetes (Zero to JupyterHub, docs/team.md). The member lists reach the
+// servers in standard SSM parameters of at most 4 KiB each, split into as
+// many as they need (memberparts.go, TestMemberListsFitTheirParameters).
 const (
-	maxMembers           = 20
+	maxMembers           = 100
 	maxMemberPasswordLen = 64
 	maxParameterBytes    = 4096
 )
+
+// tooManyMembers is why a team stops at maxMembers, and what a bigger one uses.
+const tooManyMembers = "a lab serves at most %d: its one JupyterHub server is sized for The Littlest JupyterHub's range (1 to 100 users); " +
+	"a bigger class needs a hub on Kubernetes (Zero to JupyterHub), or one lab per group of students (see docs/team.md, \"More than %d members\")"
 
 var memberNameRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 
@@ -97,7 +106,7 @@ func parseMembers(c *labConfig, v string) error {
 		return errors.New(`must be a list of members, each with a name and a secret password: pulumi config set --path 'members[0].name' alice; pulumi config set --secret --path 'members[0].password'`)
 	}
 	if len(raw) > maxMembers {
-		return fmt.Errorf("%d members: a lab serves at most %d", len(raw), maxMembers)
+		return fmt.Errorf("%d members: "+tooManyMembers, len(raw), maxMembers, maxMembers)
 	}
 	var errs []error
 	seen := map[string]int{}
@@ -198,18 +207,35 @@ func checkMembers(c *labConfig, serverPublicKey string) []error {
 			bad(i, fmt.Errorf("wireguardPublicKey is also members[%d]'s: each member needs a key pair of their own", keys[m.WireGuardPublicKey]-1))
 		}
 		keys[m.WireGuardPublicKey] = i + 1
-		m.Address = memberAddress(m.Name)
-		if j, taken := addrs[m.Address]; taken {
-			bad(i, fmt.Errorf("would share the VPN address %s with members[%d] (%s): the address comes from the name, so that it never changes; rename one of them",
-				m.Address, j-1, c.Members[j-1].Name))
+		m.Address = memberAddressAmong(m.Name, func(a netip.Addr) bool { return addrs[a] > 0 })
+		if own := memberAddress(m.Name); m.Address != own {
+			j := addrs[own] - 1
+			other := c.Members[j]
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s:members: %s's name gives the VPN address %s, which %s (members[%d], listed earlier) has: %s gets %s instead "+
+				"while %s is a member; if %s leaves, %s's address becomes %s and %s writes their VPN profile again",
+				projectName, m.Name, own, other.Name, j, m.Name, m.Address, other.Name, other.Name, m.Name, own, m.Name))
 		}
 		addrs[m.Address] = i + 1
 	}
 	return errs
 }
 
+// memberAddressCollision is the chance that two of n members' names give
+// the same address (the birthday bound over the tunnel's hosts):
+// memberAddressAmong then gives the later one the next free address.
+func memberAddressCollision(n int) float64 {
+	hosts := float64(uint32(1)<<(32-wireguardNetwork.Bits())) * 254 / 256 // no .0, no .255
+	p := 1.0
+	for i := range n {
+		p *= (hosts - 1 - float64(i)) / (hosts - 1) // one host is the server's
+	}
+	return 1 - p
+}
+
 // checkMemberListSizes refuses a team whose member lists would not fit their
-// SSM parameters, before any resource: the deploy would fail halfway.
+// SSM parameters, before any resource: the deploy would fail halfway. A list
+// splits into as many parameters as it needs, between members, so only a
+// member too long for one parameter of their own would not.
 func checkMemberListSizes(c *labConfig) []error {
 	if !c.team() {
 		return nil
@@ -218,25 +244,32 @@ func checkMemberListSizes(c *labConfig) []error {
 	if err != nil {
 		return []error{err}
 	}
-	hashes, err := jupyterMembers(c, "") // hashes and salts have fixed lengths
+	hashes, err := jupyterMembersSized(c)
 	if err != nil {
 		return []error{err}
 	}
 	var errs []error
 	for server, list := range map[string]string{"the VPN": vpn, "Jupyter": hashes} {
-		if len(list) > maxParameterBytes {
-			errs = append(errs, fmt.Errorf("%s:members: the team comes to %d bytes as %s receives it, and its SSM parameter holds %d: fewer members, or shorter passwords",
-				projectName, len(list), server, maxParameterBytes))
+		if _, err := memberParts(list); err != nil {
+			errs = append(errs, fmt.Errorf("%s:members: the team as %s receives it: %w: a shorter password", projectName, server, err))
 		}
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errs
 }
 
-// memberAddress is a member's address in the WireGuard network: a hash of
-// the name picks one of its hosts, skipping the server's and the addresses
-// ending in .0 and .255.
+// memberAddress is a member's own address in the WireGuard network: a hash
+// of the name picks one of its hosts, skipping the server's and the
+// addresses ending in .0 and .255.
 func memberAddress(name string) netip.Addr {
+	return memberAddressAmong(name, func(netip.Addr) bool { return false })
+}
+
+// memberAddressAmong is the member's address among members who came before
+// them in the list: their own (memberAddress), or when taken the next host
+// after it that is free. A member's own address never depends on the
+// others, so members who never share one keep theirs as the team changes.
+func memberAddressAmong(name string, taken func(netip.Addr) bool) netip.Addr {
 	sum := sha256.Sum256([]byte("research-lab member address\x00" + name))
 	n := binary.BigEndian.Uint32(sum[:4])
 	hosts := uint32(1) << (32 - wireguardNetwork.Bits())
@@ -246,7 +279,7 @@ func memberAddress(name string) netip.Addr {
 		v := binary.BigEndian.Uint32(a[:]) + host
 		binary.BigEndian.PutUint32(a[:], v)
 		addr := netip.AddrFrom4(a)
-		if last := a[3]; last != 0 && last != 255 && addr != wireguardServer {
+		if last := a[3]; last != 0 && last != 255 && addr != wireguardServer && !taken(addr) {
 			return addr
 		}
 		n++
@@ -285,6 +318,32 @@ func vpnMembers(c *labConfig) (string, error) {
 // the name, never from the password, so the same team is the same text and
 // a reader of the parameter still pays the hash for every guess.
 func jupyterMembers(c *labConfig, lab string) (string, error) {
+	return jupyterMembersWith(c, lab, func(password, salt string) string {
+		key := [2]string{password, salt}
+		if h, ok := memberHashes.Load(key); ok {
+			return h.(string)
+		}
+		h := sha512Crypt(password, salt, memberHashRounds)
+		memberHashes.Store(key, h)
+		return h
+	})
+}
+
+// memberHashes are the hashes already computed in this process: a program
+// that declares the same team more than once (the tests, the plan and then
+// the deploy) pays each member's rounds once.
+var memberHashes sync.Map
+
+// jupyterMembersSized is the Jupyter member list with stand-ins for the
+// hashes, of their length: what the real one's size and split are, at no
+// cost (a hash takes its rounds on purpose).
+func jupyterMembersSized(c *labConfig) (string, error) {
+	return jupyterMembersWith(c, "", func(_, salt string) string {
+		return "$6$rounds=" + strconv.Itoa(memberHashRounds) + "$" + salt + "$" + strings.Repeat(".", 86)
+	})
+}
+
+func jupyterMembersWith(c *labConfig, lab string, crypt func(password, salt string) string) (string, error) {
 	type entry struct {
 		Name         string `json:"name"`
 		PasswordHash string `json:"passwordHash"`
@@ -293,7 +352,7 @@ func jupyterMembers(c *labConfig, lab string) (string, error) {
 	for _, m := range c.sortedMembers() {
 		sum := sha256.Sum256([]byte("research-lab member salt\x00" + lab + "\x00" + m.Name))
 		salt := cryptBase64(sum[:12])[:16]
-		entries = append(entries, entry{m.Name, sha512Crypt(m.Password, salt, memberHashRounds)})
+		entries = append(entries, entry{m.Name, crypt(m.Password, salt)})
 	}
 	return marshalMembers(entries)
 }

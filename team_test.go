@@ -43,7 +43,11 @@ func teamConfig(t *testing.T, vpn string, names []string, changes map[string]str
 	passwords := map[string]string{"alice": testAlicePassword, "bob": testBobPassword, "carol": testCarolPassword}
 	var members []map[string]string
 	for i, n := range names {
-		m := map[string]string{"name": n, "password": passwords[n]}
+		password, ok := passwords[n]
+		if !ok {
+			password = n + "-Secret-pass"
+		}
+		m := map[string]string{"name": n, "password": password}
 		if vpn == string(vpnWireGuard) {
 			_, m["wireguardPublicKey"] = testMemberKeyPair(t, i, n)
 		}
@@ -271,32 +275,71 @@ func TestNoMemberSecretInUserdataOrPlainInputs(t *testing.T) {
 }
 
 // TestMemberListsFitTheirParameters: the largest team the configuration
-// accepts fits standard SSM parameters.
+// accepts (100 members, the longest names, the passwords JSON lengthens
+// most) splits into standard SSM parameters, every one at most 4 KiB, that
+// carry every member; only a member too long for a parameter of their own
+// would not fit, and the check says so.
 func TestMemberListsFitTheirParameters(t *testing.T) {
-	// The longest password in bytes the configuration accepts, with what JSON
-	// could escape: 3-byte runes and <&>.
-	longest := strings.Repeat("€", (2*maxMemberPasswordLen-3)/3) + "<&>"
-	require.LessOrEqual(t, len(longest), 2*maxMemberPasswordLen)
+	// The longest passwords the configuration accepts, with what JSON
+	// escapes: 64 control characters (6 bytes each as \u0001), and 3-byte
+	// runes with quotes.
+	longest := []string{strings.Repeat("\x01", maxMemberPasswordLen), strings.Repeat("€", (2*maxMemberPasswordLen-4)/3) + `"\"\`}
+	for _, p := range longest {
+		cfg := &labConfig{}
+		require.NoError(t, parseMembers(cfg, `[{"name":"alice","password":`+string(must(json.Marshal(p)))+`}]`), "the configuration must accept the password %q", p)
+	}
 	for _, vpn := range []vpnKind{vpnOpenVPNAS, vpnWireGuard} {
 		c := &labConfig{VPN: vpn}
 		for i := range maxMembers {
-			name := fmt.Sprintf("m%02d", i) + strings.Repeat("x", 29)
+			name := fmt.Sprintf("m%03d", i) + strings.Repeat("x", 28)
 			_, pub := testKeyPair(t, byte(100+i))
-			c.Members = append(c.Members, member{Name: name, Password: longest, WireGuardPublicKey: pub, Address: memberAddress(name)})
+			c.Members = append(c.Members, member{Name: name, Password: longest[i%2], WireGuardPublicKey: pub, Address: memberAddress(name)})
 		}
 		assert.Empty(t, checkMemberListSizes(c), "%s: the largest team the configuration accepts must fit", vpn)
 		vpnList, err := vpnMembers(c)
 		require.NoError(t, err)
-		hashes, err := jupyterMembers(c, "research-lab/a-rather-long-stack-name/"+strings.Repeat("b", 63))
+		hashes, err := jupyterMembersSized(c)
 		require.NoError(t, err)
-		t.Logf("%s: VPN list %d bytes, Jupyter list %d bytes", vpn, len(vpnList), len(hashes))
+		// The stand-ins are as long as the real hashes (whose rounds take
+		// time: two members show it), so the parts are counted from them.
+		pair := &labConfig{VPN: vpn, Members: c.Members[:2]}
+		real, err := jupyterMembers(pair, "research-lab/a-rather-long-stack-name/"+strings.Repeat("b", 63))
+		require.NoError(t, err)
+		sized, err := jupyterMembersSized(pair)
+		require.NoError(t, err)
+		assert.Len(t, sized, len(real), "the stand-in hashes must be as long as the real ones: the parts are counted from them")
+		for server, list := range map[string]string{"VPN": vpnList, "Jupyter": hashes} {
+			parts, err := memberParts(list)
+			require.NoError(t, err)
+			var joined []json.RawMessage
+			for i, p := range parts {
+				assert.LessOrEqual(t, len(p), maxParameterBytes, "%s %s part %d is %d bytes", vpn, server, i+1, len(p))
+				var part struct{ Members []json.RawMessage }
+				require.NoError(t, json.Unmarshal([]byte(p), &part), "%s %s part %d is no member list", vpn, server, i+1)
+				joined = append(joined, part.Members...)
+			}
+			var whole struct{ Members []json.RawMessage }
+			require.NoError(t, json.Unmarshal([]byte(list), &whole))
+			assert.Equal(t, whole.Members, joined, "%s %s: the parts must carry the list, every member once, in order", vpn, server)
+			t.Logf("%s: %s list %d bytes in %d parts", vpn, server, len(list), len(parts))
+		}
 
-		// One member more than the bound does not fit: the check says so.
-		c.Members = append(c.Members, c.Members...)
+		if vpn != vpnOpenVPNAS {
+			continue // the list that holds passwords
+		}
+		// A member too long for a parameter of their own does not fit.
+		c.Members[0].Password = strings.Repeat("\x01", maxParameterBytes/6+1)
 		errs := checkMemberListSizes(c)
-		require.NotEmpty(t, errs, "%s: a list over 4 KiB must be refused", vpn)
-		assert.Contains(t, errs[len(errs)-1].Error(), "its SSM parameter holds 4096: fewer members, or shorter passwords")
+		require.NotEmpty(t, errs, "%s: a member over 4 KiB must be refused", vpn)
+		assert.Contains(t, errs[len(errs)-1].Error(), "bytes of the member list, and a parameter holds 4082: a shorter password")
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 // TestSHA512CryptMatchesGlibc: the members' hashes are what glibc's crypt,

@@ -78,7 +78,7 @@ fi
 members=""
 retry_team=no
 if [ "$changed" = yes ]; then
-	list=$(value "$MEMBERS_PARAMETER")
+	list=$(member_list "$MEMBERS_PARAMETER")
 	entries=$(printf '%s' "$list" | jq -r '.members[] | [.name, .passwordHash] | @tsv')
 	unset list
 	# Every member checked before anything changes: a bad list changes nothing.

@@ -28,6 +28,42 @@ value() {
 	{{.AWSCLI}} ssm get-parameter --region "$AWS_REGION" --name "$1" --with-decryption --query Parameter.Value --output text
 }
 
+# member_list NAME: the member list whose head is the parameter NAME, whole
+# (memberparts.go): the head's value, or the parts it names, joined, once
+# their digest is the head's. A name that is not one of the head's parts, a
+# part that cannot be read, or parts of another update than the head's (read
+# while the stack was being updated) fail: nothing is applied, and the next
+# run reads them again.
+member_list() {
+	local head names part parts="" sum
+	head=$(value "$1")
+	if ! printf '%s' "$head" | jq -e 'has("parts")' >/dev/null; then
+		printf '%s\n' "$head"
+		return
+	fi
+	names=$(printf '%s' "$head" | jq -r '.parts[]')
+	# Every name checked before any is read.
+	while read -r part; do
+		if [[ $part != "${1%-*}-part-"* || ! $part =~ ^[A-Za-z0-9_.-]+$ ]]; then
+			echo "research-lab: $1 names \"$part\", which is not one of its parts: nothing applied" >&2
+			return 1
+		fi
+	done <<<"$names"
+	while read -r part; do
+		if ! parts+=$(value "$part"); then
+			echo "research-lab: $1's part $part cannot be read: nothing applied; the next run tries again" >&2
+			return 1
+		fi
+		parts+=$'\n'
+	done <<<"$names"
+	sum=$(printf '%s' "$parts" | sha256sum)
+	if [ "${sum%% *}" != "$(printf '%s' "$head" | jq -r .sha256)" ]; then
+		echo "research-lab: the parts of $1 are not the ones it was written with (the stack is being updated?): nothing applied; the next run reads them again" >&2
+		return 1
+	fi
+	printf '%s' "$parts" | jq -c -s '{members: map(.members[])}'
+}
+
 # applied FILE: what a state file holds; nothing before a first run.
 applied() { cat "$1" 2>/dev/null || true; }
 

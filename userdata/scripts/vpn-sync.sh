@@ -17,16 +17,35 @@ state=/var/lib/research-lab/vpn-sync
 {{include "scripts/parameter-sync-lib.sh" .}}
 mkdir -p "$state/members"
 
-# password_hash PASSWORD [HASH]: PBKDF2-SHA256 of the password, as Access
-# Server keeps local passwords, with a random salt or with HASH's to compare
-# with it. The password reaches python on stdin, never on its command line.
+# password_hash PASSWORD: PBKDF2-SHA256 of the password, as Access Server
+# keeps local passwords, with a random salt (stale compares with it). The
+# password reaches python on stdin, never on its command line.
 password_hash() {
-	printf '%s' "$1" | HASH="${2:-}" python3 -c '
+	printf '%s' "$1" | python3 -c '
 import hashlib, os, sys
-old = os.environ["HASH"].split(":")
-salt = bytes.fromhex(old[2]) if len(old) == 4 else os.urandom(16)
+salt = os.urandom(16)
 key = hashlib.pbkdf2_hmac("sha256", sys.stdin.buffer.read(), salt, 100000)
 print("pbkdf2-sha256:100000:" + salt.hex() + ":" + key.hex())'
+}
+
+# stale JSON: the members whose password is not the one the lab last set
+# for them (no hash of it yet, or another), one a line. One python for the
+# whole team: each member costs the hash's rounds, not a process. The
+# passwords stay on stdin, as the shell would see them ($(...) drops a
+# trailing newline).
+stale() {
+	printf '%s' "$1" | MADE="$state/members" python3 -c '
+import hashlib, json, os, sys
+for m in json.load(sys.stdin)["members"]:
+    try:
+        with open(os.path.join(os.environ["MADE"], m["name"])) as f:
+            old = f.read().strip().split(":")
+        key = hashlib.pbkdf2_hmac("sha256", m["password"].rstrip("\n").encode(), bytes.fromhex(old[2]), int(old[1])).hex()
+        if len(old) == 4 and old[0] == "pbkdf2-sha256" and key == old[3]:
+            continue
+    except (OSError, ValueError, IndexError):
+        pass
+    print(m["name"])'
 }
 
 # apply_members JSON: a user for each member, with their password, changed
@@ -34,7 +53,7 @@ print("pbkdf2-sha256:100000:" + salt.hex() + ":" + key.hex())'
 # are deleted. Users the lab did not make (the admin openvpn, any made by
 # hand) are never touched.
 apply_members() {
-	local list=$1 names users name password made hash failed=0
+	local list=$1 names users changed name password made hash failed=0
 	names=$(printf '%s' "$list" | jq -r '.members[].name')
 	for name in $names; do
 		if ! [[ $name =~ ^[a-z][a-z0-9-]{0,31}$ ]] || [ "$name" = openvpn ]; then
@@ -43,6 +62,7 @@ apply_members() {
 		fi
 	done
 	users=$("$sacli" UserPropGet | jq -r 'keys[]')
+	changed=$(stale "$list")
 	for name in $names; do
 		made=$state/members/$name
 		if [ ! -e "$made" ] && grep -qxF "$name" <<<"$users"; then
@@ -50,10 +70,10 @@ apply_members() {
 			failed=1
 			continue
 		fi
-		password=$(printf '%s' "$list" | jq -r --arg name "$name" '.members[] | select(.name == $name) | .password')
-		if grep -qxF "$name" <<<"$users" && [ "$(password_hash "$password" "$(applied "$made")")" = "$(applied "$made")" ]; then
+		if grep -qxF "$name" <<<"$users" && ! grep -qxF "$name" <<<"$changed"; then
 			continue
 		fi
+		password=$(printf '%s' "$list" | jq -r --arg name "$name" '.members[] | select(.name == $name) | .password')
 		# Remember the user before making it, so that an interrupted run
 		# finishes it next time instead of taking it for someone else's.
 		[ -e "$made" ] || save "$made" "made, no password yet"
@@ -90,7 +110,7 @@ fi
 
 team=$(version "$VPN_MEMBERS_PARAMETER")
 if [ "$team" != "$(applied "$state/members-version")" ]; then
-	list=$(value "$VPN_MEMBERS_PARAMETER")
+	list=$(member_list "$VPN_MEMBERS_PARAMETER")
 	apply_members "$list"
 	save "$state/members-version" "$team"
 	echo "research-lab: the team (version $team) is applied"

@@ -42,7 +42,7 @@ if [ "$wanted" = "$(applied "$state/applied")" ] && [ -s "$conf" ]; then
 	exit 0
 fi
 key=$(value "$WG_KEY_PARAMETER")
-list=$(value "$VPN_MEMBERS_PARAMETER")
+list=$(member_list "$VPN_MEMBERS_PARAMETER")
 if ! [[ $key =~ $key_re ]]; then
 	echo "research-lab: $WG_KEY_PARAMETER holds no WireGuard key: nothing applied" >&2
 	exit 1
