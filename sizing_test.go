@@ -1,11 +1,14 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+
+	"research-lab/internal/wgkey"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,7 +21,9 @@ func teamOfConfig(t *testing.T, n int, changes map[string]string) (map[string]st
 	var members []map[string]string
 	for i := range n {
 		name := fmt.Sprintf("m%03d", i+1)
-		_, pub := testKeyPair(t, byte(i+50))
+		sum := sha256.Sum256([]byte("research-lab test member " + name))
+		_, pub, err := wgkey.FromBytes(sum[:])
+		require.NoError(t, err)
 		members = append(members, map[string]string{"name": name, "password": "pass-of-" + name + "-ok", "wireguardPublicKey": pub})
 	}
 	b, err := json.Marshal(members)
