@@ -651,7 +651,19 @@ func TestEngineUpgradesTheReleasedStack(t *testing.T) {
 	section := markdownSection(readme(t), "### Upgrading a lab made by an earlier version")
 	for role, called := range map[string]string{"VPN": "the VPN", "Jupyter": "Jupyter", "VoilaServer": "Voila", "NAT": "the NAT instance"} {
 		if want[typeInstance+" "+logicalName(role)].Op == "replace" {
-			assert.Contains(t, section, called, "README.md's upgrade section must say the upgrade replaces %s", called)
+			assert.True(t, strings.Contains(section, called), "README.md's upgrade section must say the upgrade replaces %s", called)
+		}
+	}
+	// ... and what goes with them.
+	for res, change := range want {
+		typ, _, _ := strings.Cut(res, " ")
+		for withType, called := range map[string]string{
+			"aws:ec2transitgateway/instanceState:InstanceState": "power state",
+			"aws:ec2/eipAssociation:EipAssociation":             "Elastic IP associations",
+		} {
+			if typ == withType && change.Op == "replace" {
+				assert.True(t, strings.Contains(section, called), "README.md's upgrade section must name %q: the upgrade replaces %s", called, res)
+			}
 		}
 	}
 }

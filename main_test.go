@@ -981,15 +981,21 @@ func keysOf[V any](m map[string]V) []string {
 }
 
 // markdownSection returns the text under a heading, up to the next heading of
-// the same level.
+// the same level or a higher one (outside code blocks).
 func markdownSection(doc, heading string) string {
 	_, after, ok := strings.Cut(doc, "\n"+heading+"\n")
 	if !ok {
 		return ""
 	}
-	level := heading[:strings.Index(heading, " ")+1]
-	if i := strings.Index(after, "\n"+level); i >= 0 {
-		return after[:i]
+	level, fenced, end := strings.Index(heading, " "), false, 0
+	for line := range strings.SplitAfterSeq(after, "\n") {
+		if strings.HasPrefix(line, "```") {
+			fenced = !fenced
+		}
+		if n := len(line) - len(strings.TrimLeft(line, "#")); !fenced && n > 0 && n <= level && strings.HasPrefix(line[n:], " ") {
+			return strings.TrimSuffix(after[:end], "\n")
+		}
+		end += len(line)
 	}
 	return after
 }

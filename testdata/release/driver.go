@@ -72,7 +72,8 @@ func driverUp(stackName string) error {
 
 // driverProgram is what the release's main ran under pulumi.Run, with the
 // environment the Go language host gives the program: pulumi-language-go's
-// constructEnv (sdk/go/pulumi-language-go/main.go in pulumi/pulumi) sets
+// constructEnv (sdk/go/pulumi-language-go/main.go in pulumi/pulumi, read at
+// commit 01c72be12487b67d6073ffc33720d0efc066a497) sets
 // PULUMI_CONFIG to the JSON of the RunRequest's config map and
 // PULUMI_CONFIG_SECRET_KEYS to the JSON of its secret keys. The inline
 // runtime puts the same request's config and secret keys on the context.
