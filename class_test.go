@@ -233,7 +233,8 @@ func TestClassOfForty(t *testing.T) {
 	// stop, start and destroy on part of the class (--only): eight labs,
 	// those in accounts of their own and the last among them, the rest
 	// left as they are. The engine's work per lab is what a class of 40
-	// repeats; 40 of each would add some six minutes to the suite.
+	// repeats; 40 of each would add some four minutes to the suite
+	// (docs/class.md, Measured).
 	part := []string{"s01", "s02", "s04", "s05", "s06", "s07", "s08", fmt.Sprintf("s%02d", classSize)}
 	for _, step := range []struct {
 		verb    string
