@@ -252,7 +252,9 @@ type voilaLimits struct {
 
 // voilaLiveBound is the most kernels the live view keeps at once on c's Voila
 // instance: what its memory holds after the system's share and Voila's own
-// server, in kernels of voilaKernelMiB. The plan prints it.
+// server, in kernels of voilaKernelMiB. It needs only the configuration, so
+// the plan can print it (MaxKernels, MemoryMaxMiB, and KnownType false for a
+// type whose memory the lab does not know); it does not yet.
 func voilaLiveBound(c *labConfig) voilaLimits {
 	mem, known := instanceMemoryMiB[c.VoilaType]
 	if !known {
