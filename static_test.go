@@ -164,11 +164,18 @@ func TestStaticPagesFromSavedOutputs(t *testing.T) {
 		`"plot()"`, string(code), 1))
 	s.publish(t, "broken.ipynb", `{"this is": "not a notebook"`)
 	s.publish(t, ".hidden.ipynb", notebookWithOutputs(t, "Hidden"))
+	// A notebook too large for the render's memory, first in line: passed
+	// over unread, or its out-of-memory kill would stop every one after it.
+	s.publish(t, "a-huge.ipynb", strings.Replace(notebookWithOutputs(t, "Huge", map[string]string{"text/plain": "x"}),
+		`"x"`, `"`+strings.Repeat("x", staticNotebookMaxMiB<<20)+`"`, 1))
 
 	out, err := s.render(t)
 	t.Logf("the first render:\n%s", out)
 	require.Error(t, err, "a broken notebook makes the render fail, after the others")
 	assert.Contains(t, out, "broken.ipynb: not rendered", "the broken notebook is named in the log")
+	assert.Contains(t, out, fmt.Sprintf("a-huge.ipynb: not rendered (ValueError: larger than %d MiB", staticNotebookMaxMiB),
+		"a notebook too large for the render's memory is passed over, and named")
+	assert.NoFileExists(t, filepath.Join(s.pages, "a-huge.html"))
 	page, readErr := os.ReadFile(filepath.Join(s.pages, "rainfall.html"))
 	require.NoError(t, readErr, "a broken notebook must not stop the others")
 	assert.Contains(t, string(page), "Rainfall in Hobart")
@@ -198,6 +205,7 @@ func TestStaticPagesFromSavedOutputs(t *testing.T) {
 	require.NoError(t, os.Chtimes(filepath.Join(s.notebooks, "rainfall.ipynb"), old, old))
 	require.NoError(t, os.RemoveAll(filepath.Join(s.notebooks, "alice")))
 	require.NoError(t, os.Remove(filepath.Join(s.notebooks, "broken.ipynb")))
+	require.NoError(t, os.Remove(filepath.Join(s.notebooks, "a-huge.ipynb")))
 	out, err = s.render(t)
 	require.NoError(t, err, "%s", out)
 	page, _ = os.ReadFile(filepath.Join(s.pages, "rainfall.html"))
@@ -219,6 +227,7 @@ func TestRenderRunsUnprivilegedWithoutNetwork(t *testing.T) {
 	assert.Equal(t, []string{"yes"}, unit["PrivateNetwork"])
 	assert.Equal(t, []string{staticStateDir}, unit["StateDirectory"], "it writes the pages Nginx serves")
 	assert.Equal(t, []string{"strict"}, unit["ProtectSystem"])
+	assert.Equal(t, []string{fmt.Sprintf("%dM", staticRenderMemoryMiB)}, unit["MemoryMax"], "the render's memory is the one the notebook size cap counts on")
 	pull := unitProperties(t, writtenFile(t, ud, "/etc/systemd/system/notebook-pull.service"))
 	assert.Contains(t, words(pull["Wants"]), "notebook-render.service", "every pull is followed by a render")
 	assert.Contains(t, writtenFile(t, ud, "/usr/local/sbin/research-lab-setup"), "useradd --system --home-dir /nonexistent --no-create-home --shell /sbin/nologin "+staticUser)
