@@ -84,7 +84,9 @@ func notebookWithOutputs(t *testing.T, title string, outputs ...map[string]strin
 }
 
 // The attacker's output: a script that would mark the page if it ran.
-const attackerScript = `<script>document.title = "pwned"; document.body.insertAdjacentHTML("beforeend", "<p id=pwned>pwned</p>")</script><p>harmless text</p>`
+// The second tries without a <script>: an event handler on a broken image.
+const attackerScript = `<script>document.title = "pwned"; document.body.insertAdjacentHTML("beforeend", "<p id=pwned>pwned</p>")</script>` +
+	`<img src="data:," onerror="document.body.insertAdjacentHTML('beforeend', '<p id=pwned2>pwned</p>')"><p>harmless text</p>`
 
 // staticSite is a Voila server's render and Nginx on loopback.
 type staticSite struct {
@@ -584,6 +586,7 @@ func TestAVisitorSeesTheStaticPage(t *testing.T) {
 	dom, console = chromium(t, "http://"+site+staticPrefix+"attack.html", "")
 	assert.True(t, strings.Contains(dom, "harmless text"), "the page with the script must still be shown")
 	assert.False(t, strings.Contains(dom, `id="pwned"`), "a script in a notebook's output ran on the site's origin")
+	assert.False(t, strings.Contains(dom, `id="pwned2"`), "an event handler in a notebook's output ran on the site's origin")
 	assert.False(t, strings.Contains(dom, "<title>pwned</title>"), "a script in a notebook's output ran on the site's origin")
 	assert.True(t, blockedByPolicy(console), "the site's policy, not chance, must be what stopped the script:\n%s", console)
 }
