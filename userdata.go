@@ -204,6 +204,13 @@ const (
 	staticPagesDir = "/var/lib/" + staticStateDir
 	staticPrefix   = "/read/" // where the site serves them
 	pythonLibDir   = "/usr/local/lib/research-lab/python"
+	// The render's memory (notebook-render.service's MemoryMax), and the
+	// largest notebook it renders: nbconvert holds a notebook several times
+	// over (a 32 MiB one peaked at 218 MiB with Debian's nbconvert), so a
+	// larger one is passed over, named in the log, instead of taking the
+	// render, and every notebook after it, down with it.
+	staticRenderMemoryMiB = 256
+	staticNotebookMaxMiB  = 16
 	// What the live view counts on, in MiB: the system (Amazon Linux, the SSM
 	// agent, Nginx, the notebook pull and render) keeps voilaReservedMiB,
 	// Voila's own server voilaServerMiB, and each kernel (Python with numpy,
@@ -237,22 +244,25 @@ type voilaLimits struct {
 	ClientKernelRequests         rateLimit
 	// Kernel connections open at once: the site's (a websocket and a render
 	// for every live kernel, and as many again arriving), one address's.
-	Connections, ClientConnections int
-	InstanceType                   string
-	InstanceMiB                    int  // instanceMemoryMiB's, or voilaUnknownTypeMiB
-	KnownType                      bool // in instanceMemoryMiB
-	ReservedMiB, ServerMiB         int
-	KernelMiB                      int
-	MaxKernels                     int // the live bound
-	MemoryMaxMiB                   int // voila.service's MemoryMax: MaxKernels kernels and Voila's server
-	StaticUser, StaticDir          string
-	StaticStateDir                 string
-	StaticPrefix, PythonLib        string
+	Connections, ClientConnections  int
+	InstanceType                    string
+	InstanceMiB                     int  // instanceMemoryMiB's, or voilaUnknownTypeMiB
+	KnownType                       bool // in instanceMemoryMiB
+	ReservedMiB, ServerMiB          int
+	KernelMiB                       int
+	MaxKernels                      int // the live bound
+	MemoryMaxMiB                    int // voila.service's MemoryMax: MaxKernels kernels and Voila's server
+	StaticUser, StaticDir           string
+	StaticStateDir                  string
+	StaticPrefix, PythonLib         string
+	RenderMemoryMiB, NotebookMaxMiB int
 }
 
 // voilaLiveBound is the most kernels the live view keeps at once on c's Voila
 // instance: what its memory holds after the system's share and Voila's own
-// server, in kernels of voilaKernelMiB. The plan prints it.
+// server, in kernels of voilaKernelMiB. It needs only the configuration, so
+// the plan can print it (MaxKernels, MemoryMaxMiB, and KnownType false for a
+// type whose memory the lab does not know); it does not yet.
 func voilaLiveBound(c *labConfig) voilaLimits {
 	mem, known := instanceMemoryMiB[c.VoilaType]
 	if !known {
@@ -266,6 +276,7 @@ func voilaLiveBound(c *labConfig) voilaLimits {
 		InstanceType:         c.VoilaType, InstanceMiB: mem, KnownType: known,
 		ReservedMiB: voilaReservedMiB, ServerMiB: voilaServerMiB, KernelMiB: voilaKernelMiB,
 		StaticUser: staticUser, StaticDir: staticPagesDir, StaticStateDir: staticStateDir, StaticPrefix: staticPrefix, PythonLib: pythonLibDir,
+		RenderMemoryMiB: staticRenderMemoryMiB, NotebookMaxMiB: staticNotebookMaxMiB,
 	}
 	l.MaxKernels = max(0, (mem-voilaReservedMiB-voilaServerMiB)/voilaKernelMiB)
 	l.MemoryMaxMiB = l.MaxKernels*voilaKernelMiB + voilaServerMiB

@@ -222,6 +222,8 @@ func TestDocsStateTheLiveBound(t *testing.T) {
 		fmt.Sprintf("each kernel %d MiB", voilaKernelMiB),
 		fmt.Sprintf("the least the lab knows, %d MiB", voilaUnknownTypeMiB),
 		fmt.Sprintf("%d a minute, burst %d", voilaClientRendersPerMinute, voilaClientRenderBurst),
+		fmt.Sprintf("a notebook larger than %d MiB", staticNotebookMaxMiB),
+		fmt.Sprintf("the render's %d MiB", staticRenderMemoryMiB),
 	} {
 		assert.Contains(t, section, want, "the docs' live bound must match userdata.go")
 	}

@@ -6,7 +6,9 @@
 # notebook whose file changed since its page was made is rendered again (the
 # page keeps the notebook's modification time); a page whose notebook is gone
 # goes too. A notebook that cannot be rendered is named in the log, has no
-# page, and stops none of the others. Safe to run twice.
+# page, and stops none of the others; nor does one larger than MAX_BYTES,
+# which is not read at all (it would take more than the render's memory).
+# Safe to run twice.
 import html
 import os
 import sys
@@ -15,6 +17,8 @@ import urllib.parse
 
 import nbformat
 from nbconvert import HTMLExporter
+
+MAX_BYTES = {{.Voila.NotebookMaxMiB}} << 20
 
 # The page template: nbconvert's lab template without its scripts (the site
 # allows none), with a bar linking the live view and a note that shows when
@@ -107,6 +111,8 @@ def main(root, pages):
             rendered.append((rel, True))
             continue
         try:
+            if os.stat(source).st_size > MAX_BYTES:
+                raise ValueError(f"larger than {MAX_BYTES >> 20} MiB, more than the render has memory for")
             nb = nbformat.read(source, as_version=4)
             body, _ = exporter.from_notebook_node(nb, resources={
                 "metadata": {"name": os.path.basename(rel)[: -len(".ipynb")]},
