@@ -352,7 +352,7 @@ func TestClassPreflightRefusesSixLabsInOneAccount(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "L-F678F1CE")
 	assert.Regexp(t, `(?m)^ +s06 +us-east-1 +instructor's +openvpn-as +nat-instance +\d+ +\$\d+\.\d\d +\$\d+\.\d\d +\$\d+\.\d\d$`, tc.out.String(), "a plan row per lab")
-	assert.Regexp(t, `(?m)^ *class \(6 labs\) +\$367\.68 +\$69\.84 +\$196\.86$`, tc.out.String(), "the class's monthly cost: six times one lab's")
+	assert.Regexp(t, `(?m)^ *class \(6 labs\) +\$330\.90 +\$69\.84 +\$160\.02$`, tc.out.String(), "the class's monthly cost: six times one lab's")
 
 	tc.opts.Quotas = roomyQuotas
 	require.NoError(t, tc.class().run(context.Background(), "plan"), "with the quotas raised, the class fits")

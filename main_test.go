@@ -328,7 +328,7 @@ func TestPublicServersKeepTheirAddresses(t *testing.T) {
 
 func TestInstancesAreHardened(t *testing.T) {
 	run := deploy(t, nil)
-	wantType := map[string]string{"HOL02-VPN": "t4g.micro", "HOL02-VoilaServer": "t4g.small", "HOL02-Jupyter": "t4g.medium", "HOL02-NAT": "t4g.nano"}
+	wantType := map[string]string{"HOL02-VPN": "t4g.micro", "HOL02-VoilaServer": "t4g.micro", "HOL02-Jupyter": "t4g.medium", "HOL02-NAT": "t4g.nano"}
 	wantAMI := map[string]string{"HOL02-VPN": "ami-ubuntu-jammy-arm64", "HOL02-VoilaServer": "ami-al2023-arm64", "HOL02-Jupyter": "ami-al2023-arm64", "HOL02-NAT": "ami-al2023-arm64"}
 	instances := run.Mocks.ofType(typeInstance)
 	require.Len(t, instances, 4)
