@@ -369,3 +369,27 @@ func TestReadmeSaysTheLargestTeam(t *testing.T) {
 	assert.Contains(t, fmt.Sprintf(tooManyMembers, maxMembers, maxMembers), "The Littlest JupyterHub's range (1 to 100 users)", "the error past the bound must say why")
 	assert.Contains(t, doc(t, "docs/team.md"), fmt.Sprintf("## More than %d members", maxMembers), "the error points to this section of docs/team.md")
 }
+
+// TestDocsCostFiguresAreThePlans: the default lab's figures quoted in the
+// reference's sample plan and in the classroom's table are the plan's.
+func TestDocsCostFiguresAreThePlans(t *testing.T) {
+	always, stopped, at40h := planTotalsIn(t, ".", "dev")
+	ref := doc(t, referenceDoc)
+	assert.Contains(t, ref, fmt.Sprintf("Estimated monthly cost: $%.2f (us-east-1", always), "docs/reference.md's sample plan")
+	assert.Contains(t, ref, fmt.Sprintf("Estimated monthly cost stopped: $%.2f ", stopped), "docs/reference.md's sample plan")
+	assert.Contains(t, ref, fmt.Sprintf("Estimated monthly cost at 40 h/week: $%.2f ", at40h), "docs/reference.md's sample plan")
+	class := doc(t, "docs/class.md")
+	assert.Contains(t, class, fmt.Sprintf("$%.2f a lab a month always on ($%s for 40)", always, thousands(40*always)), "docs/class.md's class up row")
+	assert.Contains(t, class, fmt.Sprintf("$%.2f a lab a month while stopped", stopped), "docs/class.md's class stop row")
+	assert.Contains(t, class, fmt.Sprintf("at 40 hours a week, $%.2f a lab a month", at40h), "docs/class.md's class start row")
+}
+
+// thousands writes dollars with a comma between thousands: 2,206.00.
+func thousands(v float64) string {
+	s := fmt.Sprintf("%.2f", v)
+	whole, cents, _ := strings.Cut(s, ".")
+	for i := len(whole) - 3; i > 0; i -= 3 {
+		whole = whole[:i] + "," + whole[i:]
+	}
+	return whole + "." + cents
+}
