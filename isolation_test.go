@@ -87,10 +87,14 @@ func TestNoMemberReadsAnotherThroughThePush(t *testing.T) {
 		ln -sfn %[3]s/private.ipynb "$d/.l" && mv -fT "$d/.l" "$d/leak.ipynb"
 	done
 done`, stop, alice, bob)
+	// A push may fail for the folders alice races in (tar cannot read a
+	// link she swapped back for a file): her own, and the shared one, which
+	// members must trust each other with. Never for bob's.
 	push := tm.asUnit("notebook-push.service", "/usr/local/bin/notebook-sync", "push")
-	tm.must(asUser("alice", "", "0007", "bash", "-c", swap)+" >/dev/null 2>&1 & swapper=$!\n"+
-		"for i in 1 2 3; do "+push+" || exit 1; done\n"+
+	out := tm.must(asUser("alice", "", "0007", "bash", "-c", swap)+" >/dev/null 2>&1 & swapper=$!\n"+
+		"for i in 1 2 3; do "+push+" || echo 'a push failed'; done\n"+
 		"touch "+stop+"\nwait $swapper", env...)
+	assert.NotContains(t, out, "bob: not done", "alice's races must not stop bob's push")
 
 	received := rig.everyVersion()
 	require.NotEmpty(t, received)
