@@ -1,15 +1,10 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // TestEngineTeamServerFollowsTheTeam: under the real engine, a team that
@@ -47,32 +42,18 @@ func TestEngineTeamServerFollowsTheTeam(t *testing.T) {
 	l.steady("a team that shrank")
 }
 
-// exportedInstance is what the state holds of an instance.
-type exportedInstance struct {
-	URN     string `json:"urn"`
-	Type    string `json:"type"`
-	Outputs struct {
-		InstanceType    string `json:"instanceType"`
-		RootBlockDevice struct {
-			VolumeSize int `json:"volumeSize"`
-		} `json:"rootBlockDevice"`
-	} `json:"outputs"`
-}
-
 // jupyterServer is the Jupyter instance's type and root volume size, as the
 // stack's state holds them after the last run.
 func (l *engineLab) jupyterServer() (string, int) {
 	l.t.Helper()
-	state, err := l.stack.Export(context.Background())
-	require.NoError(l.t, err)
-	var deployment struct {
-		Resources []exportedInstance `json:"resources"`
+	for _, r := range l.state() {
+		if r.URN.Type() == typeInstance && r.URN.Name() == logicalName("Jupyter") {
+			typ, _ := r.Outputs["instanceType"].(string)
+			root, _ := r.Outputs["rootBlockDevice"].(map[string]any)
+			size, _ := root["volumeSize"].(float64)
+			return typ, int(size)
+		}
 	}
-	require.NoError(l.t, json.Unmarshal(state.Deployment, &deployment))
-	i := slices.IndexFunc(deployment.Resources, func(r exportedInstance) bool {
-		return r.Type == typeInstance && strings.HasSuffix(r.URN, "::"+logicalName("Jupyter"))
-	})
-	require.GreaterOrEqual(l.t, i, 0, "no Jupyter instance in the state")
-	r := deployment.Resources[i]
-	return r.Outputs.InstanceType, r.Outputs.RootBlockDevice.VolumeSize
+	l.t.Fatal("no Jupyter instance in the state")
+	return "", 0
 }

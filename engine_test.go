@@ -267,8 +267,9 @@ func (l *engineLab) calls() []string {
 
 // stateResource is a resource in the stack's state.
 type stateResource struct {
-	URN resource.URN `json:"urn"`
-	ID  string       `json:"id"`
+	URN     resource.URN   `json:"urn"`
+	ID      string         `json:"id"`
+	Outputs map[string]any `json:"outputs"`
 }
 
 // state is the resources of the stack's state (`pulumi stack export`).

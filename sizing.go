@@ -80,13 +80,7 @@ func sizeHub(c *labConfig) (*hubSizing, error) {
 	s.NeedMiB = s.Active*s.MemberMiB + hubOverheadMiB
 	s.RootGB = teamRootGB(s.Members)
 	if s.Type == "" {
-		s.Chosen = true
-		for _, t := range jupyterTypes {
-			if instanceMemoryMiB[t] >= s.NeedMiB {
-				s.Type = t
-				break
-			}
-		}
+		s.Chosen, s.Type = true, s.fitting()
 		if s.Type == "" {
 			largest := jupyterTypes[len(jupyterTypes)-1]
 			return nil, fmt.Errorf("%d active members of %d MiB each and the server's %d MiB need %d MiB, more than the largest type the lab chooses (%s, %d MiB): lower memberMemoryMiB or activeMembers, or set jupyterInstanceType",
