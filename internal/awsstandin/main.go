@@ -125,6 +125,14 @@ func (i *instance) setRunning(w *world, running bool) {
 	}
 }
 
+// state is the instance's state as EC2 names it.
+func (i *instance) state() string {
+	if i.Running {
+		return "running"
+	}
+	return "stopped"
+}
+
 // publicIP is the address AWS reports for the instance now.
 func (i *instance) publicIP() string {
 	if i.EIP != "" {
@@ -342,7 +350,7 @@ func readInstance(state resource.PropertyMap, inst *instance) {
 	// terraform-provider-aws internal/service/ec2/ec2_instance.go:
 	// d.Set("associate_public_ip_address", primaryNetworkInterface.Association != nil)
 	state["associatePublicIpAddress"] = resource.NewBoolProperty(inst.publicIP() != "")
-	state["instanceState"] = resource.NewStringProperty(map[bool]string{true: "running", false: "stopped"}[inst.Running])
+	state["instanceState"] = resource.NewStringProperty(inst.state())
 }
 
 // hostAddress is the n-th address of an IPv4 CIDR.
@@ -371,7 +379,7 @@ func (p *provider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumir
 			}
 		case "aws:ec2transitgateway/instanceState:InstanceState":
 			if inst := w.Instances[id]; inst != nil {
-				state["state"] = resource.NewStringProperty(map[bool]string{true: "running", false: "stopped"}[inst.Running])
+				state["state"] = resource.NewStringProperty(inst.state())
 			}
 		}
 		return nil
@@ -526,7 +534,7 @@ func (p *provider) Invoke(_ context.Context, req *pulumirpc.InvokeRequest) (*pul
 			if inst == nil {
 				return errors.New("Your query returned no results. Please change your search criteria and try again.")
 			}
-			ret = map[string]any{"id": id, "instanceState": map[bool]string{true: "running", false: "stopped"}[inst.Running],
+			ret = map[string]any{"id": id, "instanceState": inst.state(),
 				"rootBlockDevices": []any{map[string]any{"volumeSize": inst.RootGB, "volumeType": "gp3", "encrypted": true}}}
 			return nil
 		})
@@ -552,7 +560,7 @@ func (p *provider) Invoke(_ context.Context, req *pulumirpc.InvokeRequest) (*pul
 // matchesFilters says whether an instance passes DescribeInstances filters
 // on its tags (tag:KEY) and its state (instance-state-name).
 func matchesFilters(inst *instance, filters []resource.PropertyValue) bool {
-	state := map[bool]string{true: "running", false: "stopped"}[inst.Running]
+	state := inst.state()
 	for _, f := range filters {
 		name := plainString(f.ObjectValue(), "name")
 		have, ok := state, name == "instance-state-name"
